@@ -1,0 +1,74 @@
+"""phoenix-upsert: keep an Arize Phoenix dataset in exact sync with an external source.
+
+The native core (Rust) computes the exact content hashes Phoenix stores, over Python
+objects and over JSONL files, and diffs a source against a dataset by Phoenix's own rules.
+"""
+
+from __future__ import annotations
+
+from phoenix_upsert._native import (
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_DEPTH,
+    Diff,
+    JsonlScan,
+    canonicalize,
+    canonicalize_json,
+    content_hash,
+    diff,
+    hash_examples,
+    hash_jsonl,
+    scan_jsonl,
+    scan_jsonl_bytes,
+)
+from phoenix_upsert.errors import (
+    CircularReferenceError,
+    DuplicateSourceIdError,
+    InvalidExampleError,
+    InvalidInputError,
+    InvalidSourceIdError,
+    JSONLEncodingError,
+    JSONLSyntaxError,
+    LineTooLongError,
+    LoneSurrogateError,
+    MissingSourceIdError,
+    NestingTooDeepError,
+    NonFiniteNumberError,
+    NonJSONTypeError,
+    NonStringKeyError,
+    NumberOutOfRangeError,
+    PhoenixUpsertError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_DEPTH",
+    "CircularReferenceError",
+    "Diff",
+    "DuplicateSourceIdError",
+    "InvalidExampleError",
+    "InvalidInputError",
+    "InvalidSourceIdError",
+    "JSONLEncodingError",
+    "JSONLSyntaxError",
+    "JsonlScan",
+    "LineTooLongError",
+    "LoneSurrogateError",
+    "MissingSourceIdError",
+    "NestingTooDeepError",
+    "NonFiniteNumberError",
+    "NonJSONTypeError",
+    "NonStringKeyError",
+    "NumberOutOfRangeError",
+    "PhoenixUpsertError",
+    "__version__",
+    "canonicalize",
+    "canonicalize_json",
+    "content_hash",
+    "diff",
+    "hash_examples",
+    "hash_jsonl",
+    "scan_jsonl",
+    "scan_jsonl_bytes",
+]

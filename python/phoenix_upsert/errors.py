@@ -1,0 +1,141 @@
+"""Exceptions raised by phoenix-upsert.
+
+Every error about bad input is an :class:`InvalidInputError` (a ``ValueError``) that says
+where the problem is: ``path`` (the JSON path inside the value, e.g. ``input.turns[3].score``),
+``index`` (the example's position in the source), ``line``/``column`` (for JSONL files) and,
+once the sync client knows it, ``source_id``. Bad input is always reported before anything
+is sent to the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CircularReferenceError",
+    "DuplicateSourceIdError",
+    "InvalidExampleError",
+    "InvalidInputError",
+    "InvalidSourceIdError",
+    "JSONLEncodingError",
+    "JSONLSyntaxError",
+    "LineTooLongError",
+    "LoneSurrogateError",
+    "MissingSourceIdError",
+    "NestingTooDeepError",
+    "NonFiniteNumberError",
+    "NonJSONTypeError",
+    "NonStringKeyError",
+    "NumberOutOfRangeError",
+    "PhoenixUpsertError",
+]
+
+
+class PhoenixUpsertError(Exception):
+    """Base class of every exception raised by phoenix-upsert."""
+
+
+class InvalidInputError(PhoenixUpsertError, ValueError):
+    """The source data cannot be synced as it is; nothing was sent.
+
+    Attributes:
+        path: JSON path of the offending value inside the example (``""`` if not applicable).
+        index: 0-based position of the example in the source, if known.
+        line: 1-based line number in a JSONL file, if the source is a file.
+        column: 1-based byte column in that line, if known.
+        source_id: the example's source id, if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        index: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        source_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.index = index
+        self.line = line
+        self.column = column
+        self.source_id = source_id
+
+
+class NonFiniteNumberError(InvalidInputError):
+    """NaN, Infinity or -Infinity: JSON has no such numbers."""
+
+
+class NumberOutOfRangeError(InvalidInputError):
+    """A number that does not fit a double (Phoenix hashes every number as a double)."""
+
+
+class LoneSurrogateError(InvalidInputError):
+    """A string or key containing an unpaired UTF-16 surrogate (not valid Unicode text)."""
+
+
+class NestingTooDeepError(InvalidInputError):
+    """Arrays and objects nested deeper than ``phoenix_upsert.MAX_DEPTH`` levels."""
+
+
+class CircularReferenceError(InvalidInputError):
+    """A dict or list that contains itself."""
+
+
+class NonJSONTypeError(InvalidInputError, TypeError):
+    """A value of a type JSON cannot represent (set, bytes, datetime, arbitrary objects)."""
+
+
+class NonStringKeyError(NonJSONTypeError):
+    """A dict key that is not a ``str``: JSON object keys are strings."""
+
+
+class InvalidExampleError(InvalidInputError, TypeError):
+    """An example of the wrong shape: not a mapping, ``input``/``output`` missing, or
+    ``input``/``output``/``metadata`` not a dict; an id or splits value of the wrong type."""
+
+
+class JSONLSyntaxError(InvalidInputError):
+    """A JSONL line that is not valid JSON (or is truncated)."""
+
+
+class JSONLEncodingError(InvalidInputError):
+    """A JSONL line that is not valid UTF-8."""
+
+
+class LineTooLongError(InvalidInputError):
+    """A JSONL line longer than the ``max_line_bytes`` limit."""
+
+
+class MissingSourceIdError(InvalidInputError):
+    """An example without a source id while syncing by id."""
+
+
+class InvalidSourceIdError(InvalidInputError):
+    """A source id Phoenix cannot store as given (e.g. empty, or a node id of another dataset)."""
+
+
+class DuplicateSourceIdError(InvalidInputError):
+    """The same source id on more than one example.
+
+    Attributes:
+        ids: every duplicated id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ids: Sequence[str] = (),
+        path: str = "",
+        index: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        source_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, path=path, index=index, line=line, column=column, source_id=source_id
+        )
+        self.ids = list(ids)

@@ -1,0 +1,475 @@
+//! RFC 8785 (JSON Canonicalization Scheme) output, the Phoenix content hash, and the
+//! faithful (non-canonical) JSON writer used for uploads.
+//!
+//! Canonical form, as Phoenix's server computes it:
+//! - object members sorted by the UTF-16 code units of their keys; no whitespace;
+//! - strings escape `"` `\` and the C0 controls only (`\b \f \n \r \t`, others `\u00xx`),
+//!   everything else is written as UTF-8;
+//! - numbers are written the way ECMAScript's `Number.prototype.toString` writes the
+//!   nearest double (so ints beyond 2^53 lose digits and 1e21 and up use exponent form).
+
+use std::cmp::Ordering;
+
+use sha2::{Digest, Sha256};
+
+use crate::tape::{Node, Span, Tape};
+
+/// 2^53: every integer with at most this magnitude is exactly a double.
+const MAX_SAFE_INT: u64 = 1 << 53;
+
+/// Compare two strings by their UTF-16 code units, as RFC 8785 sorts keys.
+///
+/// UTF-8 byte order equals code point order, which equals UTF-16 order except between
+/// U+E000..U+FFFF and the supplementary planes (stored as surrogates D800..DFFF in UTF-16).
+/// So compare bytes, and look at the differing characters only when they are not ASCII.
+pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let common = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    if common == ab.len() || common == bb.len() {
+        return ab.len().cmp(&bb.len());
+    }
+    if ab[common] < 0x80 && bb[common] < 0x80 {
+        return ab[common].cmp(&bb[common]);
+    }
+    // Back up to the start of the character that differs (same position in both strings,
+    // since their bytes agree up to `common`).
+    let mut start = common;
+    while start > 0 && !a.is_char_boundary(start) {
+        start -= 1;
+    }
+    let ca = a[start..].chars().next();
+    let cb = b[start..].chars().next();
+    match (ca, cb) {
+        (Some(ca), Some(cb)) => {
+            let mut ua = [0u16; 2];
+            let mut ub = [0u16; 2];
+            ca.encode_utf16(&mut ua).cmp(&cb.encode_utf16(&mut ub))
+        }
+        // Unreachable for valid strings; fall back to byte order rather than panic.
+        _ => ab.cmp(bb),
+    }
+}
+
+/// Bytes that must be escaped inside a JSON string: C0 controls, `"` and `\`.
+const fn escape_table(line_separators: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    if line_separators {
+        // Lead bytes of U+0085 (C2 85) and U+2028/U+2029 (E2 80 A8/A9); checked further below.
+        t[0xC2] = true;
+        t[0xE2] = true;
+    }
+    t
+}
+
+static CANONICAL_ESCAPES: [bool; 256] = escape_table(false);
+static UPLOAD_ESCAPES: [bool; 256] = escape_table(true);
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Write `s` as a JSON string. With `line_separators`, U+0085, U+2028 and U+2029 are also
+/// escaped: Python's `str.splitlines()`, which Phoenix uses to split uploaded JSONL, breaks
+/// lines on them.
+fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
+    let table = if line_separators {
+        &UPLOAD_ESCAPES
+    } else {
+        &CANONICAL_ESCAPES
+    };
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !table[b as usize] {
+            i += 1;
+            continue;
+        }
+        let width = match b {
+            0xC2 if bytes.get(i + 1) == Some(&0x85) => 2,
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                3
+            }
+            0xC2 | 0xE2 => {
+                i += 1;
+                continue;
+            }
+            _ => 1,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0xC2 => out.extend_from_slice(b"\\u0085"),
+            0xE2 if bytes[i + 2] == 0xA8 => out.extend_from_slice(b"\\u2028"),
+            0xE2 => out.extend_from_slice(b"\\u2029"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xF) as usize]);
+            }
+        }
+        i += width;
+        run = i;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+/// ECMAScript `Number.prototype.toString` of a finite double.
+fn write_double(out: &mut Vec<u8>, f: f64) {
+    let mut buf = ryu_js::Buffer::new();
+    out.extend_from_slice(buf.format_finite(f).as_bytes());
+}
+
+fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// The double a number node stands for, as the server computes `float(value)`.
+pub fn number_value(node: Node) -> Option<f64> {
+    match node {
+        // `as` rounds to nearest, ties to even — exactly what Python's float(int) does.
+        Node::Int(i) => Some(i as f64),
+        Node::UInt(u) => Some(u as f64),
+        Node::Float(f) => Some(f),
+        Node::BigInt { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// Writes canonical JSON. Holds scratch space so that hashing many values allocates little.
+#[derive(Default)]
+pub struct Canonicalizer {
+    members: Vec<(Span, u32)>,
+}
+
+impl Canonicalizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append the canonical JSON of the value at `index` to `out`.
+    pub fn write(&mut self, tape: &Tape, index: usize, out: &mut Vec<u8>) {
+        match tape.node(index) {
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(true) => out.extend_from_slice(b"true"),
+            Node::Bool(false) => out.extend_from_slice(b"false"),
+            Node::Int(i) if i.unsigned_abs() <= MAX_SAFE_INT => write_int(out, i),
+            Node::UInt(u) if u <= MAX_SAFE_INT => write_int(out, u),
+            node @ (Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => {
+                write_double(out, number_value(node).unwrap_or(0.0))
+            }
+            Node::Str(span) => write_string(out, tape.str_at(span), false),
+            Node::Array { len, .. } => {
+                out.push(b'[');
+                let mut child = index + 1;
+                for k in 0..len {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    self.write(tape, child, out);
+                    child = tape.end_of(child);
+                }
+                out.push(b']');
+            }
+            Node::Object { len, .. } => self.write_object(tape, index, len as usize, out),
+        }
+    }
+
+    fn write_object(&mut self, tape: &Tape, index: usize, len: usize, out: &mut Vec<u8>) {
+        let base = self.members.len();
+        let mut child = index + 1;
+        for _ in 0..len {
+            if let Node::Str(key) = tape.node(child) {
+                self.members.push((key, (child + 1) as u32));
+            }
+            child = tape.end_of(child + 1);
+        }
+        // Stable: of equal keys (possible in a JSONL line) the last one stays last.
+        self.members[base..].sort_by(|a, b| cmp_utf16(tape.str_at(a.0), tape.str_at(b.0)));
+        out.push(b'{');
+        let end = self.members.len();
+        let mut first = true;
+        for k in base..end {
+            let (key, value) = self.members[k];
+            if k + 1 < end && tape.str_at(self.members[k + 1].0) == tape.str_at(key) {
+                continue; // a later duplicate wins, as in Python's json.loads
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_string(out, tape.str_at(key), false);
+            out.push(b':');
+            self.write(tape, value as usize, out);
+        }
+        out.push(b'}');
+        self.members.truncate(base);
+    }
+
+    /// The canonical bytes of `{"input":…,"metadata":…,"output":…}` (metadata `{}` if absent).
+    pub fn write_example(
+        &mut self,
+        tape: &Tape,
+        input: usize,
+        output: usize,
+        metadata: Option<usize>,
+        out: &mut Vec<u8>,
+    ) {
+        out.extend_from_slice(b"{\"input\":");
+        self.write(tape, input, out);
+        out.extend_from_slice(b",\"metadata\":");
+        match metadata {
+            Some(m) => self.write(tape, m, out),
+            None => out.extend_from_slice(b"{}"),
+        }
+        out.extend_from_slice(b",\"output\":");
+        self.write(tape, output, out);
+        out.push(b'}');
+    }
+
+    /// Phoenix's `content_hash`: the first 16 bytes of SHA-256 over the canonical example.
+    /// `buf` is scratch space (cleared first).
+    pub fn example_hash(
+        &mut self,
+        tape: &Tape,
+        input: usize,
+        output: usize,
+        metadata: Option<usize>,
+        buf: &mut Vec<u8>,
+    ) -> [u8; 16] {
+        buf.clear();
+        self.write_example(tape, input, output, metadata, buf);
+        truncated_sha256(buf)
+    }
+}
+
+/// First 16 bytes of SHA-256.
+pub fn truncated_sha256(data: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(data);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// Lowercase hex of a content hash (32 characters).
+pub fn hash_hex(hash: &[u8; 16]) -> String {
+    hex::encode(hash)
+}
+
+/// Parse a 32-character hex content hash.
+pub fn parse_hash_hex(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// Write the value at `index` as compact JSON that a JSON parser reads back to the same
+/// value: key order kept, integers exact (also beyond 2^53), floats written so that they
+/// stay floats (`5.0`, not `5`), and U+0085/U+2028/U+2029 escaped (see [`write_string`]).
+pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
+    match tape.node(index) {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
+        Node::Int(i) => write_int(out, i),
+        Node::UInt(u) => write_int(out, u),
+        Node::BigInt { text, .. } => out.extend_from_slice(tape.str_at(text).as_bytes()),
+        Node::Float(f) => {
+            let start = out.len();
+            write_double(out, f);
+            if !out[start..].iter().any(|b| matches!(b, b'.' | b'e')) {
+                out.extend_from_slice(b".0");
+            }
+        }
+        Node::Str(span) => write_string(out, tape.str_at(span), true),
+        Node::Array { len, .. } => {
+            out.push(b'[');
+            let mut child = index + 1;
+            for k in 0..len {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_upload_json(tape, child, out);
+                child = tape.end_of(child);
+            }
+            out.push(b']');
+        }
+        Node::Object { len, .. } => {
+            out.push(b'{');
+            let mut child = index + 1;
+            for k in 0..len {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_upload_json(tape, child, out);
+                out.push(b':');
+                write_upload_json(tape, child + 1, out);
+                child = tape.end_of(child + 1);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Write a plain string as a JSON string for an upload line (escaping line separators).
+pub fn write_upload_string(out: &mut Vec<u8>, s: &str) {
+    write_string(out, s, true);
+}
+
+/// Copy raw JSON text from a source line into an upload line, making it safe for
+/// `str.splitlines()`: `\r` can only be whitespace in valid JSON (becomes a space), and
+/// U+0085/U+2028/U+2029 can only sit inside strings (become `\u` escapes).
+pub fn write_raw_json_for_upload(out: &mut Vec<u8>, raw: &[u8]) {
+    let mut run = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let (width, replacement): (usize, &[u8]) = match raw[i] {
+            b'\r' => (1, b" "),
+            0xC2 if raw.get(i + 1) == Some(&0x85) => (2, b"\\u0085"),
+            0xE2 if raw.get(i + 1) == Some(&0x80) && raw.get(i + 2) == Some(&0xA8) => {
+                (3, b"\\u2028")
+            }
+            0xE2 if raw.get(i + 1) == Some(&0x80) && raw.get(i + 2) == Some(&0xA9) => {
+                (3, b"\\u2029")
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&raw[run..i]);
+        out.extend_from_slice(replacement);
+        i += width;
+        run = i;
+    }
+    out.extend_from_slice(&raw[run..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon_str(s: &str) -> String {
+        let mut out = Vec::new();
+        write_string(&mut out, s, false);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn utf16_order_differs_from_code_point_order() {
+        // U+FF61 (BMP, above the surrogates) vs U+1F600 (surrogates D83D DE00).
+        assert_eq!(cmp_utf16("\u{ff61}", "\u{1f600}"), Ordering::Greater);
+        assert_eq!("\u{ff61}".cmp("\u{1f600}"), Ordering::Less);
+        assert_eq!(cmp_utf16("a", "ab"), Ordering::Less);
+        assert_eq!(cmp_utf16("b", "ab"), Ordering::Greater);
+        assert_eq!(cmp_utf16("é", "e"), Ordering::Greater);
+        assert_eq!(cmp_utf16("x\u{10000}", "x\u{10001}"), Ordering::Less);
+    }
+
+    #[test]
+    fn strings_escape_only_what_rfc8785_says() {
+        assert_eq!(canon_str("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(canon_str("\u{8}\u{c}\n\r\t"), r#""\b\f\n\r\t""#);
+        assert_eq!(canon_str("\u{1}\u{1f}"), r#""\u0001\u001f""#);
+        assert_eq!(canon_str("\u{7f}\u{2028}€"), "\"\u{7f}\u{2028}€\"");
+    }
+
+    #[test]
+    fn upload_strings_escape_line_separators() {
+        let mut out = Vec::new();
+        write_string(&mut out, "a\u{2028}b\u{2029}c\u{85}d\u{e9}\u{20ac}", true);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\u2028b\\u2029c\\u0085d\u{e9}\u{20ac}\""
+        );
+    }
+
+    #[test]
+    fn raw_json_is_made_line_safe() {
+        let mut out = Vec::new();
+        write_raw_json_for_upload(&mut out, "{\"a\":\r\"x\u{2028}\u{85}\u{e2}\"}".as_bytes());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"a\": \"x\\u2028\\u0085\u{e2}\"}"
+        );
+    }
+
+    fn num(node: Node) -> String {
+        let mut t = Tape::new();
+        let i = match node {
+            Node::Int(i) => t.push_i64(i).unwrap(),
+            Node::UInt(u) => t.push_u64(u).unwrap(),
+            Node::Float(f) => t.push_f64(f).unwrap(),
+            _ => unreachable!(),
+        };
+        let mut out = Vec::new();
+        Canonicalizer::new().write(&t, i, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_follow_ecmascript() {
+        assert_eq!(num(Node::Float(-0.0)), "0");
+        assert_eq!(num(Node::Float(1.0)), "1");
+        assert_eq!(num(Node::Float(1e21)), "1e+21");
+        assert_eq!(num(Node::Float(1e20)), "100000000000000000000");
+        assert_eq!(num(Node::Float(1e-7)), "1e-7");
+        assert_eq!(num(Node::Float(0.000001)), "0.000001");
+        assert_eq!(num(Node::Float(5e-324)), "5e-324");
+        assert_eq!(num(Node::Int(9007199254740993)), "9007199254740992");
+        assert_eq!(num(Node::Int(-9007199254740993)), "-9007199254740992");
+        assert_eq!(num(Node::UInt(u64::MAX)), "18446744073709552000");
+        assert_eq!(num(Node::Int(i64::MIN)), "-9223372036854776000");
+    }
+
+    #[test]
+    fn upload_floats_stay_floats() {
+        let mut t = Tape::new();
+        let a = t.push_f64(5.0).unwrap();
+        let b = t.push_f64(1e21).unwrap();
+        let c = t.push_i64(9007199254740993).unwrap();
+        let mut out = Vec::new();
+        write_upload_json(&t, a, &mut out);
+        out.push(b' ');
+        write_upload_json(&t, b, &mut out);
+        out.push(b' ');
+        write_upload_json(&t, c, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "5.0 1e+21 9007199254740993"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last() {
+        let mut t = Tape::new();
+        let o = t.begin_object().unwrap();
+        t.push_str("b").unwrap();
+        t.push_i64(1).unwrap();
+        t.push_str("a").unwrap();
+        t.push_i64(2).unwrap();
+        t.push_str("b").unwrap();
+        t.push_i64(3).unwrap();
+        t.end_object(o, 3).unwrap();
+        let mut out = Vec::new();
+        Canonicalizer::new().write(&t, o, &mut out);
+        assert_eq!(out, br#"{"a":2,"b":3}"#);
+    }
+}

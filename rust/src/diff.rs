@@ -1,0 +1,313 @@
+//! The keyed diff: Phoenix's own matching rules (`_diff_examples` in
+//! `phoenix/db/insertion/dataset.py`), run on the client.
+//!
+//! For each incoming example, in order:
+//! 1. with an id: match only by that id — as a node id if it is a `DatasetExample` GlobalID,
+//!    otherwise as an external id (even a match already taken by an id-less example counts);
+//! 2. without an id: match the first not-yet-matched previous example with the same hash;
+//! 3. no match: added. A match with the same hash is unchanged, with another hash updated.
+//!
+//! Previous examples left unmatched are deleted (unless merging).
+
+use std::collections::HashMap;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use foldhash::fast::RandomState;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A previous (server-side) example.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    /// The `DatasetExample` GlobalID.
+    pub node_id: &'a str,
+    pub external_id: Option<&'a str>,
+    pub hash: [u8; 16],
+}
+
+/// An incoming (source) example.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub id: Option<&'a str>,
+    pub hash: [u8; 16],
+}
+
+/// Classes of a diff, as indices into the two inputs, each in input order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DiffResult {
+    /// Incoming examples with no match.
+    pub added: Vec<u32>,
+    /// (incoming, previous) pairs whose hashes differ.
+    pub updated: Vec<(u32, u32)>,
+    /// (incoming, previous) pairs with equal hashes.
+    pub unchanged: Vec<(u32, u32)>,
+    /// Previous examples with no match (empty when merging).
+    pub deleted: Vec<u32>,
+    /// Incoming ids that are node ids of examples that are not in the previous set. Phoenix
+    /// rejects those ("No examples found in this dataset with the following IDs").
+    pub unknown_node_ids: Vec<u32>,
+}
+
+type Map<K, V> = HashMap<K, V, RandomState>;
+
+// Python's base64.b64decode (without validate) drops characters outside the alphabet and
+// does not insist that unused trailing bits are zero.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
+/// The row id of a `DatasetExample` GlobalID (base64 of `DatasetExample:<int>`), decoded the
+/// way Phoenix's server decodes incoming example ids.
+pub fn example_row_id(id: &str) -> Option<i64> {
+    let filtered: Vec<u8> = id
+        .bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        .collect();
+    let decoded = LENIENT_BASE64.decode(filtered).ok()?;
+    let text = std::str::from_utf8(&decoded).ok()?;
+    let (type_name, node) = text.split_once(':')?;
+    if type_name != "DatasetExample" {
+        return None;
+    }
+    parse_python_int(node)
+}
+
+/// `int(text)` for the plain forms: surrounding whitespace, a sign, ASCII digits with single
+/// underscores between them.
+fn parse_python_int(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    {
+        return None;
+    }
+    let value: i64 = digits.replace('_', "").parse().ok()?;
+    Some(if negative { -value } else { value })
+}
+
+/// Fail if an id occurs on more than one incoming example; the error lists them.
+pub fn check_unique_ids(incoming: &[Incoming<'_>]) -> Result<()> {
+    let mut first: Map<&str, u32> = Map::with_capacity_and_hasher(incoming.len(), RandomState::default());
+    let mut duplicates: Vec<(u32, u32)> = Vec::new(); // (first index, later index)
+    for (i, ex) in incoming.iter().enumerate() {
+        if let Some(id) = ex.id {
+            if let Some(&f) = first.get(id) {
+                duplicates.push((f, i as u32));
+            } else {
+                first.insert(id, i as u32);
+            }
+        }
+    }
+    if duplicates.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = Vec::new();
+    let mut shown = Vec::new();
+    for &(f, later) in &duplicates {
+        let id = incoming[f as usize].id.unwrap_or_default();
+        if !ids.iter().any(|x| x == id) {
+            ids.push(id.to_owned());
+            if shown.len() < 10 {
+                shown.push(format!(
+                    "{} (examples {f} and {later})",
+                    serde_json::to_string(id).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let more = if ids.len() > shown.len() {
+        format!(" and {} more", ids.len() - shown.len())
+    } else {
+        String::new()
+    };
+    let mut err = Error::new(
+        ErrorKind::DuplicateId,
+        format!(
+            "{} source id(s) occur more than once: {}{more}",
+            ids.len(),
+            shown.join(", ")
+        ),
+    );
+    err.ids = ids;
+    err.index = Some(duplicates[0].1 as usize);
+    Err(err)
+}
+
+/// Classify `incoming` against `previous` (see the module docs).
+pub fn diff(previous: &[Previous<'_>], incoming: &[Incoming<'_>], merge: bool) -> Result<DiffResult> {
+    if previous.len() >= u32::MAX as usize || incoming.len() >= u32::MAX as usize {
+        return Err(Error::new(ErrorKind::InvalidArgument, "too many examples"));
+    }
+    check_unique_ids(incoming)?;
+
+    let state = RandomState::default();
+    let mut by_external: Map<&str, u32> = Map::with_capacity_and_hasher(previous.len(), state.clone());
+    for (p, ex) in previous.iter().enumerate() {
+        if let Some(ext) = ex.external_id {
+            by_external.insert(ext, p as u32);
+        }
+    }
+    // Built on first use: most syncs have neither node ids nor id-less examples.
+    let mut by_row: Option<Map<i64, u32>> = None;
+    let mut by_hash: Option<Map<[u8; 16], (usize, Vec<u32>)>> = None;
+
+    let mut matched = vec![false; previous.len()];
+    let mut out = DiffResult::default();
+    for (i, ex) in incoming.iter().enumerate() {
+        let i = i as u32;
+        let found = match ex.id {
+            Some(id) => match example_row_id(id) {
+                Some(row) => {
+                    let rows = by_row.get_or_insert_with(|| {
+                        previous
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(p, ex)| example_row_id(ex.node_id).map(|r| (r, p as u32)))
+                            .collect()
+                    });
+                    let found = rows.get(&row).copied();
+                    if found.is_none() {
+                        out.unknown_node_ids.push(i);
+                    }
+                    found
+                }
+                None => by_external.get(id).copied(),
+            },
+            None => {
+                let buckets = by_hash.get_or_insert_with(|| {
+                    let mut m: Map<[u8; 16], (usize, Vec<u32>)> = Map::default();
+                    for (p, ex) in previous.iter().enumerate() {
+                        m.entry(ex.hash).or_default().1.push(p as u32);
+                    }
+                    m
+                });
+                match buckets.get_mut(&ex.hash) {
+                    Some((cursor, candidates)) => {
+                        while *cursor < candidates.len() && matched[candidates[*cursor] as usize] {
+                            *cursor += 1;
+                        }
+                        // Entries past the cursor may have been taken by id since; skip those.
+                        candidates[*cursor..]
+                            .iter()
+                            .copied()
+                            .find(|&p| !matched[p as usize])
+                    }
+                    None => None,
+                }
+            }
+        };
+        match found {
+            None => out.added.push(i),
+            Some(p) => {
+                matched[p as usize] = true;
+                if previous[p as usize].hash == ex.hash {
+                    out.unchanged.push((i, p));
+                } else {
+                    out.updated.push((i, p));
+                }
+            }
+        }
+    }
+    if !merge {
+        out.deleted = (0..previous.len() as u32)
+            .filter(|&p| !matched[p as usize])
+            .collect();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(n: u8) -> [u8; 16] {
+        [n; 16]
+    }
+
+    fn node(row: i64) -> String {
+        base64::engine::general_purpose::STANDARD.encode(format!("DatasetExample:{row}"))
+    }
+
+    #[test]
+    fn classifies_by_id() {
+        let nodes: Vec<String> = (1..=4).map(node).collect();
+        let prev = [
+            Previous { node_id: &nodes[0], external_id: Some("a"), hash: h(1) },
+            Previous { node_id: &nodes[1], external_id: Some("b"), hash: h(2) },
+            Previous { node_id: &nodes[2], external_id: Some("c"), hash: h(3) },
+            Previous { node_id: &nodes[3], external_id: None, hash: h(4) },
+        ];
+        let inc = [
+            Incoming { id: Some("b"), hash: h(2) },
+            Incoming { id: Some("a"), hash: h(9) },
+            Incoming { id: Some("z"), hash: h(3) }, // same hash as "c" but an id: no fallback
+            Incoming { id: Some(&nodes[3]), hash: h(4) },
+        ];
+        let d = diff(&prev, &inc, false).unwrap();
+        assert_eq!(d.unchanged, vec![(0, 1), (3, 3)]);
+        assert_eq!(d.updated, vec![(1, 0)]);
+        assert_eq!(d.added, vec![2]);
+        assert_eq!(d.deleted, vec![2]);
+        let d = diff(&prev, &inc, true).unwrap();
+        assert!(d.deleted.is_empty());
+    }
+
+    #[test]
+    fn id_less_examples_match_first_unmatched_hash() {
+        let nodes: Vec<String> = (1..=3).map(node).collect();
+        let prev = [
+            Previous { node_id: &nodes[0], external_id: None, hash: h(1) },
+            Previous { node_id: &nodes[1], external_id: None, hash: h(1) },
+            Previous { node_id: &nodes[2], external_id: None, hash: h(2) },
+        ];
+        let inc = [
+            Incoming { id: None, hash: h(1) },
+            Incoming { id: None, hash: h(1) },
+            Incoming { id: None, hash: h(1) },
+        ];
+        let d = diff(&prev, &inc, false).unwrap();
+        assert_eq!(d.unchanged, vec![(0, 0), (1, 1)]);
+        assert_eq!(d.added, vec![2]);
+        assert_eq!(d.deleted, vec![2]);
+    }
+
+    #[test]
+    fn duplicates_are_listed() {
+        let inc = [
+            Incoming { id: Some("x"), hash: h(1) },
+            Incoming { id: Some("y"), hash: h(1) },
+            Incoming { id: Some("x"), hash: h(2) },
+            Incoming { id: None, hash: h(2) },
+            Incoming { id: None, hash: h(2) },
+        ];
+        let e = diff(&[], &inc, false).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::DuplicateId);
+        assert_eq!(e.ids, vec!["x".to_owned()]);
+        assert!(e.message.contains("\"x\" (examples 0 and 2)"), "{}", e.message);
+    }
+
+    #[test]
+    fn node_ids_decode_like_the_server() {
+        assert_eq!(example_row_id(&node(42)), Some(42));
+        assert_eq!(example_row_id("RGF0YXNldEV4YW1wbGU6NDI="), Some(42));
+        assert_eq!(example_row_id("RGF0YXNldDo0Mg=="), None); // Dataset:42
+        assert_eq!(example_row_id("q1"), None);
+        assert_eq!(example_row_id(""), None);
+        let unknown = node(99);
+        let d = diff(&[], &[Incoming { id: Some(&unknown), hash: h(1) }], false).unwrap();
+        assert_eq!(d.unknown_node_ids, vec![0]);
+    }
+}

@@ -1,0 +1,236 @@
+//! Errors of the native core: one struct that knows what went wrong and where.
+//!
+//! "Where" is a JSON path inside the value (`input.turns[3].score`), plus the example index
+//! (Python objects) or the line and column (JSONL). The path is collected while an error
+//! unwinds out of the recursive walk, so the happy path pays nothing for it.
+
+use std::fmt;
+
+/// What kind of problem an [`Error`] is. Each kind maps to one Python exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// NaN, Infinity or -Infinity: not representable in JSON.
+    NonFiniteNumber,
+    /// A number that does not fit an IEEE 754 double (a huge int, or `1e400` in a file).
+    NumberOutOfRange,
+    /// A string or key holding an unpaired UTF-16 surrogate.
+    LoneSurrogate,
+    /// Arrays/objects nested deeper than [`crate::MAX_DEPTH`].
+    NestingTooDeep,
+    /// A container that contains itself.
+    CircularReference,
+    /// A Python value with no JSON meaning (set, bytes, complex, arbitrary objects).
+    NonJsonType,
+    /// A dict key that is not a `str`.
+    NonStringKey,
+    /// An example of the wrong shape: not a mapping, input/output missing or not objects,
+    /// an id or splits value of the wrong type.
+    InvalidExample,
+    /// A JSONL line that is not valid JSON.
+    JsonSyntax,
+    /// A JSONL line that is not valid UTF-8.
+    InvalidUtf8,
+    /// A JSONL line longer than the configured maximum.
+    LineTooLong,
+    /// The same source id on more than one incoming example.
+    DuplicateId,
+    /// Reading the file failed.
+    Io,
+    /// An argument outside its documented range.
+    InvalidArgument,
+}
+
+impl ErrorKind {
+    /// Name of the Python exception class in `phoenix_upsert.errors`.
+    pub fn python_class(self) -> &'static str {
+        match self {
+            ErrorKind::NonFiniteNumber => "NonFiniteNumberError",
+            ErrorKind::NumberOutOfRange => "NumberOutOfRangeError",
+            ErrorKind::LoneSurrogate => "LoneSurrogateError",
+            ErrorKind::NestingTooDeep => "NestingTooDeepError",
+            ErrorKind::CircularReference => "CircularReferenceError",
+            ErrorKind::NonJsonType => "NonJSONTypeError",
+            ErrorKind::NonStringKey => "NonStringKeyError",
+            ErrorKind::InvalidExample => "InvalidExampleError",
+            ErrorKind::JsonSyntax => "JSONLSyntaxError",
+            ErrorKind::InvalidUtf8 => "JSONLEncodingError",
+            ErrorKind::LineTooLong => "LineTooLongError",
+            ErrorKind::DuplicateId => "DuplicateSourceIdError",
+            ErrorKind::Io => "OSError",
+            ErrorKind::InvalidArgument => "ValueError",
+        }
+    }
+}
+
+/// One step of a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
+}
+
+/// An error of the native core, with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    /// What went wrong, without the location (e.g. "NaN is not a JSON number").
+    pub message: String,
+    /// The JSON path, innermost step first (it is built while unwinding).
+    path_rev: Vec<PathSeg>,
+    /// Index of the example in the caller's sequence.
+    pub index: Option<usize>,
+    /// 1-based line number in a JSONL file.
+    pub line: Option<u64>,
+    /// 1-based byte column in that line, where known.
+    pub column: Option<u64>,
+    /// Duplicate ids, for [`ErrorKind::DuplicateId`].
+    pub ids: Vec<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            path_rev: Vec::new(),
+            index: None,
+            line: None,
+            column: None,
+            ids: Vec::new(),
+        }
+    }
+
+    /// Prepend a path step (called by each enclosing container while unwinding).
+    pub fn at(mut self, seg: PathSeg) -> Self {
+        self.path_rev.push(seg);
+        self
+    }
+
+    pub fn at_key(self, key: &str) -> Self {
+        self.at(PathSeg::Key(key.to_owned()))
+    }
+
+    pub fn at_index(self, index: usize) -> Self {
+        self.at(PathSeg::Index(index))
+    }
+
+    pub fn with_index(mut self, index: usize) -> Self {
+        self.index.get_or_insert(index);
+        self
+    }
+
+    pub fn with_line(mut self, line: u64) -> Self {
+        self.line.get_or_insert(line);
+        self
+    }
+
+    pub fn with_column(mut self, column: u64) -> Self {
+        self.column.get_or_insert(column);
+        self
+    }
+
+    /// The JSON path as text: `input.turns[3].score`, `metadata["a key"]`; empty at the root.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        for seg in self.path_rev.iter().rev() {
+            match seg {
+                PathSeg::Index(i) => {
+                    out.push('[');
+                    out.push_str(itoa::Buffer::new().format(*i));
+                    out.push(']');
+                }
+                PathSeg::Key(k) if is_identifier(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                PathSeg::Key(k) => {
+                    out.push('[');
+                    // serde_json escapes exactly what a reader needs to see the key unambiguously.
+                    out.push_str(&serde_json::to_string(k).unwrap_or_else(|_| k.clone()));
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+}
+
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(c) if c == '_' || c.is_ascii_alphabetic() => {}
+        _ => return false,
+    }
+    chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote = false;
+        if let Some(line) = self.line {
+            write!(f, "line {line}")?;
+            if let Some(col) = self.column {
+                write!(f, ", column {col}")?;
+            }
+            wrote = true;
+        } else if let Some(index) = self.index {
+            write!(f, "example {index}")?;
+            wrote = true;
+        }
+        let path = self.path();
+        if !path.is_empty() {
+            if wrote {
+                f.write_str(", ")?;
+            }
+            f.write_str(&path)?;
+            wrote = true;
+        }
+        if wrote {
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_is_built_innermost_first() {
+        let e = Error::new(ErrorKind::NonFiniteNumber, "NaN is not a JSON number")
+            .at_key("score")
+            .at_index(3)
+            .at_key("turns")
+            .at_key("input")
+            .with_index(12);
+        assert_eq!(e.path(), "input.turns[3].score");
+        assert_eq!(
+            e.to_string(),
+            "example 12, input.turns[3].score: NaN is not a JSON number"
+        );
+    }
+
+    #[test]
+    fn odd_keys_are_quoted() {
+        let e = Error::new(ErrorKind::NonJsonType, "x")
+            .at_key("a b")
+            .at_key("9lives")
+            .at_key("metadata");
+        assert_eq!(e.path(), r#"metadata["9lives"]["a b"]"#);
+    }
+
+    #[test]
+    fn line_and_column_lead() {
+        let e = Error::new(ErrorKind::JsonSyntax, "expected value")
+            .with_line(7)
+            .with_column(3);
+        assert_eq!(e.to_string(), "line 7, column 3: expected value");
+    }
+}

@@ -1,0 +1,428 @@
+//! Streaming, parallel hashing of JSONL.
+//!
+//! The calling thread reads the input in blocks and cuts them at the last newline; each
+//! chunk of whole lines goes to the rayon pool, where one job parses, canonicalizes and
+//! hashes its lines with buffers of its own. At most a few chunks are in flight, so memory
+//! stays bounded whatever the size of the file; results are put back in file order.
+//!
+//! Lines are separated by `\n` (a trailing `\r` is whitespace). Blank lines are skipped.
+//! A UTF-8 byte order mark at the start of the input is skipped.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use crate::canon::Canonicalizer;
+use crate::error::{Error, ErrorKind, Result};
+use crate::json::{parse_line, LineKeys};
+use crate::tape::Tape;
+
+/// Options of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub keys: LineKeys,
+    /// Longest line accepted, in bytes (without its newline).
+    pub max_line_bytes: usize,
+    /// Keep line numbers, byte offsets and lengths of the lines (for reading them again).
+    pub keep_positions: bool,
+    /// Bytes read per block; a chunk holds the whole lines of one or more blocks.
+    pub block_bytes: usize,
+}
+
+/// Default longest line: 64 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 << 20;
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            keys: LineKeys::default(),
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            keep_positions: false,
+            block_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Per-example results of a scan, in file order. Columns of fields that were not asked
+/// for are empty.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ScanResult {
+    pub hashes: Vec<[u8; 16]>,
+    pub ids: Vec<Option<Box<str>>>,
+    pub node_ids: Vec<Option<Box<str>>>,
+    /// `None` where the line has no splits key.
+    pub splits: Vec<Option<Box<[Box<str>]>>>,
+    pub span_ids: Vec<Option<Box<str>>>,
+    /// 1-based line numbers (with `keep_positions`).
+    pub line_numbers: Vec<u64>,
+    /// Byte offset of each line in the input (with `keep_positions`).
+    pub offsets: Vec<u64>,
+    /// Byte length of each line, without the newline (with `keep_positions`).
+    pub lengths: Vec<u64>,
+}
+
+impl ScanResult {
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    fn append(&mut self, other: &mut ScanResult) {
+        self.hashes.append(&mut other.hashes);
+        self.ids.append(&mut other.ids);
+        self.node_ids.append(&mut other.node_ids);
+        self.splits.append(&mut other.splits);
+        self.span_ids.append(&mut other.span_ids);
+        self.line_numbers.append(&mut other.line_numbers);
+        self.offsets.append(&mut other.offsets);
+        self.lengths.append(&mut other.lengths);
+    }
+}
+
+/// Parses and hashes lines, reusing its buffers.
+pub struct LineHasher {
+    tape: Tape,
+    canon: Canonicalizer,
+    buf: Vec<u8>,
+}
+
+impl Default for LineHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineHasher {
+    pub fn new() -> Self {
+        LineHasher {
+            tape: Tape::new(),
+            canon: Canonicalizer::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn hash_line(&mut self, line: &[u8], opts: &ScanOptions, out: &mut ScanResult) -> Result<()> {
+        let text = std::str::from_utf8(line).map_err(|e| {
+            Error::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
+                .with_column(e.valid_up_to() as u64 + 1)
+        })?;
+        self.tape.clear();
+        let fields = parse_line(text, &opts.keys, &mut self.tape)?;
+        let (Some(input), Some(output)) = (fields.input, fields.output) else {
+            return Err(Error::new(ErrorKind::InvalidExample, "missing input or output"));
+        };
+        let hash =
+            self.canon
+                .example_hash(&self.tape, input, output, fields.metadata, &mut self.buf);
+        out.hashes.push(hash);
+        let boxed = |s: Option<String>| s.map(String::into_boxed_str);
+        if opts.keys.id.is_some() {
+            out.ids.push(boxed(fields.id));
+        }
+        if opts.keys.node_id.is_some() {
+            out.node_ids.push(boxed(fields.node_id));
+        }
+        if opts.keys.span_id.is_some() {
+            out.span_ids.push(boxed(fields.span_id));
+        }
+        if opts.keys.splits.is_some() {
+            out.splits.push(fields.splits.map(|v| {
+                v.into_iter()
+                    .map(String::into_boxed_str)
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice()
+            }));
+        }
+        Ok(())
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+}
+
+/// Hash every line of one chunk. `offset` is the chunk's byte offset in the input and
+/// `first_line` the number of its first line.
+pub fn scan_chunk(
+    chunk: &[u8],
+    offset: u64,
+    first_line: u64,
+    opts: &ScanOptions,
+    hasher: &mut LineHasher,
+) -> Result<ScanResult> {
+    let mut out = ScanResult::default();
+    let mut line_no = first_line;
+    let mut start = 0usize;
+    while start < chunk.len() {
+        let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |p| start + p);
+        let mut line = &chunk[start..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if !is_blank(line) {
+            if line.len() > opts.max_line_bytes {
+                return Err(line_too_long(opts.max_line_bytes).with_line(line_no));
+            }
+            hasher
+                .hash_line(line, opts, &mut out)
+                .map_err(|e| e.with_line(line_no))?;
+            if opts.keep_positions {
+                out.line_numbers.push(line_no);
+                out.offsets.push(offset + start as u64);
+                out.lengths.push(line.len() as u64);
+            }
+        }
+        line_no += 1;
+        start = end + 1;
+    }
+    Ok(out)
+}
+
+fn line_too_long(max: usize) -> Error {
+    Error::new(
+        ErrorKind::LineTooLong,
+        format!("line is longer than the maximum of {max} bytes"),
+    )
+}
+
+/// Why a scan stopped early on the caller's request.
+pub struct Cancelled;
+
+type ChunkOutcome = (usize, u64, Result<ScanResult>);
+
+/// Scan JSONL from `reader`. `keep_going` is asked between blocks; when it says no, the scan
+/// stops and returns `Ok(Err(Cancelled))`.
+pub fn scan_reader<R: Read>(
+    mut reader: R,
+    opts: &ScanOptions,
+    mut keep_going: impl FnMut() -> bool,
+) -> Result<std::result::Result<ScanResult, Cancelled>> {
+    if opts.block_bytes == 0 || opts.max_line_bytes == 0 {
+        return Err(Error::new(ErrorKind::InvalidArgument, "sizes must be positive"));
+    }
+    let opts = Arc::new(opts.clone());
+    let max_in_flight = rayon::current_num_threads().max(1) * 2 + 1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<ChunkOutcome>();
+    let mut outcomes: Vec<ChunkOutcome> = Vec::new();
+    let mut in_flight = 0usize;
+    let mut next_index = 0usize;
+
+    let mut pending: Vec<u8> = Vec::new();
+    let mut pending_offset = 0u64; // input offset of pending[0]
+    let mut pending_line = 1u64; // line number of pending[0]
+    let mut scanned = 0usize; // bytes of `pending` known to hold no newline
+    let mut first_block = true;
+    let mut eof = false;
+    let mut failure: Option<Error> = None;
+    let mut cancelled = false;
+
+    while !eof {
+        if !keep_going() {
+            cancelled = true;
+            break;
+        }
+        // Read one block onto the end of `pending`.
+        let old_len = pending.len();
+        pending.resize(old_len + opts.block_bytes, 0);
+        let mut filled = old_len;
+        while filled < pending.len() {
+            match reader.read(&mut pending[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(Error::new(ErrorKind::Io, e.to_string()));
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        pending.truncate(filled);
+        if failure.is_some() {
+            break;
+        }
+        if first_block && pending.len() >= 3 {
+            first_block = false;
+            if pending.starts_with(b"\xEF\xBB\xBF") {
+                pending.drain(..3);
+                pending_offset = 3;
+            }
+        }
+        // Cut at the last newline; keep the partial line for the next round.
+        let cut = if eof {
+            Some(pending.len())
+        } else {
+            memchr::memrchr(b'\n', &pending[scanned..]).map(|p| scanned + p + 1)
+        };
+        let Some(cut) = cut else {
+            scanned = pending.len();
+            if pending.len() > opts.max_line_bytes {
+                failure = Some(line_too_long(opts.max_line_bytes).with_line(pending_line));
+                break;
+            }
+            continue;
+        };
+        let rest = pending.split_off(cut);
+        let chunk = std::mem::replace(&mut pending, rest);
+        scanned = 0;
+        let lines_in_chunk = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+        let (offset, first_line) = (pending_offset, pending_line);
+        pending_offset += chunk.len() as u64;
+        pending_line += lines_in_chunk;
+        if chunk.is_empty() {
+            continue;
+        }
+
+        // Dispatch, after making room if too many chunks are in flight.
+        while in_flight >= max_in_flight {
+            if let Ok(outcome) = rx.recv() {
+                in_flight -= 1;
+                outcomes.push(outcome);
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let (tx, opts, stop) = (tx.clone(), Arc::clone(&opts), Arc::clone(&stop));
+        let index = next_index;
+        next_index += 1;
+        in_flight += 1;
+        rayon::spawn(move || {
+            let result = if stop.load(Ordering::Relaxed) {
+                Ok(ScanResult::default())
+            } else {
+                scan_chunk(&chunk, offset, first_line, &opts, &mut LineHasher::new())
+            };
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let _ = tx.send((index, first_line, result));
+        });
+    }
+    drop(tx);
+    while in_flight > 0 {
+        match rx.recv() {
+            Ok(outcome) => {
+                in_flight -= 1;
+                outcomes.push(outcome);
+            }
+            Err(_) => break,
+        }
+    }
+
+    // The first bad line of the input wins: chunks are dispatched in order and every
+    // dispatched chunk has reported back, so no earlier error can be missing.
+    outcomes.sort_by_key(|o| o.0);
+    let mut result = ScanResult::default();
+    for (_, _, outcome) in outcomes {
+        match outcome {
+            Ok(mut part) => result.append(&mut part),
+            Err(e) => {
+                failure = Some(match failure {
+                    Some(f) if f.line <= e.line => f,
+                    _ => e,
+                });
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if cancelled {
+        return Ok(Err(Cancelled));
+    }
+    Ok(Ok(result))
+}
+
+/// Scan in-memory JSONL (e.g. a server's export).
+pub fn scan_bytes(data: &[u8], opts: &ScanOptions) -> Result<ScanResult> {
+    match scan_reader(data, opts, || true)? {
+        Ok(r) => Ok(r),
+        Err(Cancelled) => Err(Error::new(ErrorKind::Io, "cancelled")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ScanOptions {
+        ScanOptions {
+            keys: LineKeys {
+                id: Some("id".into()),
+                ..Default::default()
+            },
+            keep_positions: true,
+            block_bytes: 7, // tiny blocks: lines straddle block boundaries
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn positions_ids_and_order_survive_chunking() {
+        let mut data = Vec::new();
+        data.extend_from_slice(b"\xEF\xBB\xBF");
+        let mut expected_offsets = Vec::new();
+        for i in 0..200 {
+            if i % 7 == 3 {
+                data.extend_from_slice(b"  \r\n");
+            }
+            expected_offsets.push(data.len() as u64);
+            data.extend_from_slice(
+                format!("{{\"id\":\"q{i}\",\"input\":{{\"i\":{i}}},\"output\":{{}}}}\r\n").as_bytes(),
+            );
+        }
+        let r = scan_bytes(&data, &opts()).unwrap();
+        assert_eq!(r.len(), 200);
+        assert_eq!(r.ids[150].as_deref(), Some("q150"));
+        assert_eq!(r.offsets, expected_offsets);
+        let i = 10;
+        let (o, l) = (r.offsets[i] as usize, r.lengths[i] as usize);
+        assert!(data[o..o + l].starts_with(b"{\"id\":\"q10\""));
+        assert_eq!(r.line_numbers[0], 1);
+        assert_eq!(r.line_numbers[4], 6); // one blank line before the fourth example
+    }
+
+    #[test]
+    fn first_bad_line_is_reported() {
+        let mut data = Vec::new();
+        for i in 0..100 {
+            if i == 40 || i == 80 {
+                data.extend_from_slice(b"{\"input\": {}, \"output\": oops}\n");
+            } else {
+                data.extend_from_slice(b"{\"input\": {}, \"output\": {}}\n");
+            }
+        }
+        let e = scan_bytes(&data, &opts()).unwrap_err();
+        assert_eq!(e.line, Some(41));
+        assert_eq!(e.kind, ErrorKind::JsonSyntax);
+    }
+
+    #[test]
+    fn long_lines_and_bad_utf8_are_errors() {
+        let mut o = opts();
+        o.max_line_bytes = 20;
+        let e = scan_bytes(b"{\"input\": {}, \"output\": {\"a\": 1234567}}\n", &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::LineTooLong);
+        assert_eq!(e.line, Some(1));
+        let e = scan_bytes(b"{\"input\": {}, \"output\": {}}\n{\"input\": {\"a\": \"\xff\"}}", &opts())
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidUtf8);
+        assert_eq!(e.line, Some(2));
+        assert_eq!(e.column, Some(18));
+    }
+
+    #[test]
+    fn empty_input_is_empty() {
+        assert!(scan_bytes(b"", &opts()).unwrap().is_empty());
+        assert!(scan_bytes(b"\n\n \n", &opts()).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,39 @@
+//! Native core of phoenix-upsert.
+//!
+//! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
+//! - [`json`] and [`jsonl`]: JSON text and JSONL files into the [`tape`], hashed in parallel;
+//! - [`diff`]: Phoenix's example matching rules, run on the client;
+//! - `python` (feature `python`): the `phoenix_upsert._native` extension module.
+//!
+//! The pure-Rust parts build and test without Python (`cargo test`).
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod canon;
+pub mod diff;
+pub mod error;
+pub mod json;
+pub mod jsonl;
+pub mod tape;
+
+#[cfg(feature = "python")]
+mod python;
+
+/// Deepest nesting of arrays and objects accepted inside an example's `input`, `output` or
+/// `metadata` (that object itself is level 1), and inside a value given to `canonicalize`.
+///
+/// Phoenix's server parses and canonicalizes with recursive Python code; 100 levels stay far
+/// from its recursion limit, and serde_json's own limit (128) is never the one that bites.
+pub const MAX_DEPTH: usize = 100;
+
+pub use canon::{cmp_utf16, hash_hex, Canonicalizer};
+pub use error::{Error, ErrorKind};
+
+/// Canonical JSON of a JSON text (one value).
+pub fn canonicalize_text(text: &str) -> Result<Vec<u8>, Error> {
+    let mut tape = tape::Tape::new();
+    let root = json::parse_value(text, &mut tape)?;
+    let mut out = Vec::new();
+    Canonicalizer::new().write(&tape, root, &mut out);
+    Ok(out)
+}

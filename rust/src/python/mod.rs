@@ -1,0 +1,718 @@
+//! The `phoenix_upsert._native` extension module.
+
+mod walk;
+
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyString, PyTuple};
+
+use crate::canon::{hash_hex, parse_hash_hex, Canonicalizer};
+use crate::diff::{self as diff_core, DiffResult, Incoming, Previous};
+use crate::error::{Error, ErrorKind};
+use crate::json::LineKeys;
+use crate::jsonl::{self, ScanOptions, ScanResult};
+use crate::tape::Tape;
+use walk::{is_mapping, ExampleRoots, Walker};
+
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// Raise a native [`Error`] as the matching class of `phoenix_upsert.errors`.
+fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
+    let message = err.to_string();
+    if err.kind == ErrorKind::InvalidArgument {
+        return PyValueError::new_err(message);
+    }
+    if err.kind == ErrorKind::Io {
+        return PyOSError::new_err(message);
+    }
+    let build = || -> PyResult<PyErr> {
+        let module = ERRORS
+            .get_or_try_init(py, || py.import("phoenix_upsert.errors").map(Bound::unbind))?
+            .bind(py);
+        let class = module.getattr(err.kind.python_class())?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("path", err.path())?;
+        kwargs.set_item("index", err.index)?;
+        kwargs.set_item("line", err.line)?;
+        kwargs.set_item("column", err.column)?;
+        if !err.ids.is_empty() {
+            kwargs.set_item("ids", PyList::new(py, &err.ids)?)?;
+        }
+        let instance = class.call((message.as_str(),), Some(&kwargs))?;
+        Ok(PyErr::from_value(instance))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// Run a closure that must not panic; if it does anyway, report a bug instead of unwinding
+/// through Python.
+fn no_panic<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            "internal error in phoenix-upsert's native core (please report it)",
+        )
+    })
+}
+
+fn hex_list<'py>(py: Python<'py>, hashes: &[[u8; 16]]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, hashes.iter().map(hash_hex))
+}
+
+/// `canonicalize(value) -> bytes`: RFC 8785 canonical JSON, byte-identical to Phoenix's.
+#[pyfunction]
+fn canonicalize<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut tape = Tape::new();
+    let root = Walker::new(&mut tape)
+        .value(value, 1)
+        .map_err(|e| to_py_err(py, e))?;
+    let mut out = Vec::new();
+    Canonicalizer::new().write(&tape, root, &mut out);
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `canonicalize_json(text) -> bytes`: canonical JSON of a JSON text (str or bytes).
+#[pyfunction]
+fn canonicalize_json<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let owned: String = if let Ok(b) = text.cast::<PyBytes>() {
+        String::from_utf8(b.as_bytes().to_vec()).map_err(|e| {
+            to_py_err(
+                py,
+                Error::new(ErrorKind::InvalidUtf8, "text is not valid UTF-8")
+                    .with_column(e.utf8_error().valid_up_to() as u64 + 1),
+            )
+        })?
+    } else if let Ok(s) = text.cast::<PyString>() {
+        s.to_cow()
+            .map_err(|_| {
+                to_py_err(
+                    py,
+                    Error::new(ErrorKind::LoneSurrogate, "text contains a lone surrogate"),
+                )
+            })?
+            .into_owned()
+    } else {
+        return Err(PyTypeError::new_err("canonicalize_json takes str or bytes"));
+    };
+    let out = py
+        .detach(|| no_panic(|| crate::canonicalize_text(&owned)).and_then(|r| r))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `content_hash(input, output, metadata) -> str`: Phoenix's content hash of one example.
+#[pyfunction]
+#[pyo3(signature = (input, output, metadata))]
+fn content_hash(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    output: &Bound<'_, PyAny>,
+    metadata: &Bound<'_, PyAny>,
+) -> PyResult<String> {
+    let mut tape = Tape::new();
+    let mut walker = Walker::new(&mut tape);
+    let roots = (|| {
+        Ok::<_, Error>(ExampleRoots {
+            input: walker.object(input, "input")?,
+            output: walker.object(output, "output")?,
+            metadata: Some(walker.object(metadata, "metadata")?),
+        })
+    })()
+    .map_err(|e| to_py_err(py, e))?;
+    let hash = Canonicalizer::new().example_hash(
+        &tape,
+        roots.input,
+        roots.output,
+        roots.metadata,
+        &mut Vec::new(),
+    );
+    Ok(hash_hex(&hash))
+}
+
+/// Examples walked into one tape, hashed together on a worker thread.
+struct Batch {
+    tape: Tape,
+    roots: Vec<ExampleRoots>,
+}
+
+const BATCH_EXAMPLES: usize = 256;
+const BATCH_TEXT_BYTES: usize = 8 << 20;
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            tape: Tape::new(),
+            roots: Vec::with_capacity(BATCH_EXAMPLES),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.roots.len() >= BATCH_EXAMPLES || self.tape.text_len() >= BATCH_TEXT_BYTES
+    }
+
+    fn hash(&self) -> Vec<[u8; 16]> {
+        let mut canon = Canonicalizer::new();
+        let mut buf = Vec::new();
+        self.roots
+            .iter()
+            .map(|r| canon.example_hash(&self.tape, r.input, r.output, r.metadata, &mut buf))
+            .collect()
+    }
+}
+
+type BatchOutcome = (usize, Result<Vec<[u8; 16]>, Error>);
+
+/// Receive batch results (with the GIL released) until at most `target` are in flight.
+fn collect(
+    py: Python<'_>,
+    rx: &mut mpsc::Receiver<BatchOutcome>,
+    in_flight: &mut usize,
+    parts: &mut [Option<Vec<[u8; 16]>>],
+    target: usize,
+) -> Result<(), Error> {
+    let waiting = *in_flight;
+    let received: Vec<BatchOutcome> = py.detach(move || {
+        let mut got = Vec::new();
+        while waiting - got.len() > target {
+            match rx.recv() {
+                Ok(msg) => got.push(msg),
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    let mut failure = None;
+    for (index, result) in received {
+        *in_flight -= 1;
+        match result {
+            Ok(hashes) => parts[index] = Some(hashes),
+            Err(e) => failure = Some(e),
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+enum Failure {
+    Native(Error),
+    Python(PyErr),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Native(e)
+    }
+}
+
+impl From<PyErr> for Failure {
+    fn from(e: PyErr) -> Self {
+        Failure::Python(e)
+    }
+}
+
+/// Walk `examples` (an iterable of mappings) under the GIL while worker threads canonicalize
+/// and hash the batches already walked.
+fn hash_examples_impl(py: Python<'_>, examples: &Bound<'_, PyAny>) -> Result<Vec<[u8; 16]>, Failure> {
+    if is_mapping(examples) {
+        return Err(PyTypeError::new_err(
+            "expected an iterable of examples, got a single mapping (wrap it in a list)",
+        )
+        .into());
+    }
+    let iter = examples.try_iter()?;
+    let (tx, mut rx) = mpsc::channel::<BatchOutcome>();
+    let max_in_flight = rayon::current_num_threads().max(1) * 2 + 1;
+    let mut parts: Vec<Option<Vec<[u8; 16]>>> = Vec::new();
+    let mut in_flight = 0usize;
+    let mut batch = Batch::new();
+    let mut count = 0usize;
+
+    for item in iter {
+        let item = item?;
+        let roots = Walker::new(&mut batch.tape)
+            .example(&item)
+            .map_err(|e| e.with_index(count))?;
+        batch.roots.push(roots);
+        count += 1;
+        if batch.is_full() {
+            if count % (BATCH_EXAMPLES * 16) == 0 {
+                py.check_signals()?;
+            }
+            let full = std::mem::replace(&mut batch, Batch::new());
+            let index = parts.len();
+            parts.push(None);
+            let tx = tx.clone();
+            in_flight += 1;
+            rayon::spawn(move || {
+                let _ = tx.send((index, no_panic(|| full.hash())));
+            });
+            if in_flight >= max_in_flight {
+                collect(py, &mut rx, &mut in_flight, &mut parts, max_in_flight - 1)?;
+            }
+        }
+    }
+    // The last, partial batch is hashed here, while the workers finish theirs.
+    let last = if batch.roots.is_empty() {
+        Vec::new()
+    } else if parts.is_empty() && batch.roots.len() < 16 {
+        batch.hash()
+    } else {
+        py.detach(|| no_panic(|| batch.hash()))?
+    };
+    collect(py, &mut rx, &mut in_flight, &mut parts, 0)?;
+    let mut out = Vec::with_capacity(count);
+    for part in parts {
+        match part {
+            Some(hashes) => out.extend_from_slice(&hashes),
+            None => {
+                return Err(Error::new(ErrorKind::InvalidArgument, "internal error: a batch was lost").into())
+            }
+        }
+    }
+    out.extend_from_slice(&last);
+    Ok(out)
+}
+
+/// `hash_examples(examples) -> list[str]`: content hashes of many examples, in order.
+#[pyfunction]
+fn hash_examples<'py>(py: Python<'py>, examples: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    match hash_examples_impl(py, examples) {
+        Ok(hashes) => hex_list(py, &hashes),
+        Err(Failure::Native(e)) => Err(to_py_err(py, e)),
+        Err(Failure::Python(e)) => Err(e),
+    }
+}
+
+/// The result of scanning JSONL: per-example hashes and the fields asked for, in file order.
+#[pyclass(frozen, module = "phoenix_upsert._native")]
+pub struct JsonlScan {
+    result: ScanResult,
+    has_ids: bool,
+    has_node_ids: bool,
+    has_splits: bool,
+    has_span_ids: bool,
+}
+
+fn opt_str_list<'py>(py: Python<'py>, values: &[Option<Box<str>>]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, values.iter().map(|v| v.as_deref()))
+}
+
+#[pymethods]
+impl JsonlScan {
+    fn __len__(&self) -> usize {
+        self.result.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<JsonlScan examples={}>", self.result.len())
+    }
+
+    /// Content hashes (32 hex characters each).
+    #[getter]
+    fn hashes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        hex_list(py, &self.result.hashes)
+    }
+
+    /// Values under `id_key` (ints as decimal text), `None` where absent or null.
+    #[getter]
+    fn ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.has_ids
+            .then(|| opt_str_list(py, &self.result.ids))
+            .transpose()
+    }
+
+    /// Values under `node_id_key`.
+    #[getter]
+    fn node_ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.has_node_ids
+            .then(|| opt_str_list(py, &self.result.node_ids))
+            .transpose()
+    }
+
+    /// Values under `span_id_key`.
+    #[getter]
+    fn span_ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.has_span_ids
+            .then(|| opt_str_list(py, &self.result.span_ids))
+            .transpose()
+    }
+
+    /// Split names under `splits_key`: stripped, sorted, de-duplicated; `None` where the key
+    /// is absent.
+    #[getter]
+    fn splits<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !self.has_splits {
+            return Ok(None);
+        }
+        let items = self
+            .result
+            .splits
+            .iter()
+            .map(|s| {
+                s.as_ref()
+                    .map(|names| PyList::new(py, names.iter().map(|n| &**n)))
+                    .transpose()
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items).map(Some)
+    }
+
+    /// 1-based line numbers of the examples.
+    #[getter]
+    fn line_numbers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.line_numbers)
+    }
+
+    /// Byte offsets of the examples' lines.
+    #[getter]
+    fn offsets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.offsets)
+    }
+
+    /// Byte lengths of the examples' lines (without the newline).
+    #[getter]
+    fn lengths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.lengths)
+    }
+}
+
+fn scan_options(
+    id_key: Option<String>,
+    splits_key: Option<String>,
+    span_id_key: Option<String>,
+    node_id_key: Option<String>,
+    max_line_bytes: usize,
+    keep_positions: bool,
+) -> PyResult<ScanOptions> {
+    for key in [&id_key, &splits_key, &span_id_key, &node_id_key]
+        .into_iter()
+        .flatten()
+    {
+        if matches!(key.as_str(), "input" | "output" | "metadata") {
+            return Err(PyValueError::new_err(format!(
+                "{key:?} holds example content and cannot also be an id, splits or span id key"
+            )));
+        }
+    }
+    if max_line_bytes == 0 {
+        return Err(PyValueError::new_err("max_line_bytes must be positive"));
+    }
+    Ok(ScanOptions {
+        keys: LineKeys {
+            id: id_key,
+            splits: splits_key,
+            span_id: span_id_key,
+            node_id: node_id_key,
+        },
+        max_line_bytes,
+        keep_positions,
+        ..ScanOptions::default()
+    })
+}
+
+fn open_file(path: &PathBuf) -> PyResult<File> {
+    File::open(path).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(0);
+        // OSError(errno, strerror, filename) picks the subclass (FileNotFoundError, ...).
+        PyOSError::new_err((errno, e.to_string(), path.to_string_lossy().into_owned()))
+    })
+}
+
+/// Scan a JSONL file with the GIL released, asking Python for pending signals between blocks.
+fn scan_file(py: Python<'_>, path: &PathBuf, opts: &ScanOptions) -> PyResult<ScanResult> {
+    let file = open_file(path)?;
+    let mut interrupted: Option<PyErr> = None;
+    let outcome = py.detach(|| {
+        no_panic(|| {
+            jsonl::scan_reader(std::io::BufReader::with_capacity(0, file), opts, || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        false
+                    }
+                })
+            })
+        })
+        .and_then(|r| r)
+    });
+    match outcome {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(jsonl::Cancelled)) => {
+            Err(interrupted.unwrap_or_else(|| PyKeyboardInterrupt::new_err("scan cancelled")))
+        }
+        Err(e) if e.kind == ErrorKind::Io => Err(PyOSError::new_err(format!(
+            "reading {}: {}",
+            path.display(),
+            e.message
+        ))),
+        Err(e) => Err(to_py_err(py, e)),
+    }
+}
+
+/// `hash_jsonl(path) -> list[str]`: content hashes of the examples of a JSONL file.
+#[pyfunction]
+#[pyo3(signature = (path, *, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+fn hash_jsonl<'py>(py: Python<'py>, path: PathBuf, max_line_bytes: usize) -> PyResult<Bound<'py, PyList>> {
+    let opts = scan_options(None, None, None, None, max_line_bytes, false)?;
+    let result = scan_file(py, &path, &opts)?;
+    hex_list(py, &result.hashes)
+}
+
+fn make_scan(result: ScanResult, opts: &ScanOptions) -> JsonlScan {
+    JsonlScan {
+        result,
+        has_ids: opts.keys.id.is_some(),
+        has_node_ids: opts.keys.node_id.is_some(),
+        has_splits: opts.keys.splits.is_some(),
+        has_span_ids: opts.keys.span_id.is_some(),
+    }
+}
+
+/// `scan_jsonl(path, *, id_key=None, ...) -> JsonlScan`: hashes plus ids, splits, span ids
+/// and line positions of a JSONL file.
+#[pyfunction]
+#[pyo3(signature = (path, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+fn scan_jsonl(
+    py: Python<'_>,
+    path: PathBuf,
+    id_key: Option<String>,
+    splits_key: Option<String>,
+    span_id_key: Option<String>,
+    node_id_key: Option<String>,
+    max_line_bytes: usize,
+) -> PyResult<JsonlScan> {
+    let opts = scan_options(id_key, splits_key, span_id_key, node_id_key, max_line_bytes, true)?;
+    let result = scan_file(py, &path, &opts)?;
+    Ok(make_scan(result, &opts))
+}
+
+/// `scan_jsonl_bytes(data, ...) -> JsonlScan`: the same for JSONL in memory.
+#[pyfunction]
+#[pyo3(signature = (data, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+fn scan_jsonl_bytes(
+    py: Python<'_>,
+    data: &Bound<'_, PyBytes>,
+    id_key: Option<String>,
+    splits_key: Option<String>,
+    span_id_key: Option<String>,
+    node_id_key: Option<String>,
+    max_line_bytes: usize,
+) -> PyResult<JsonlScan> {
+    let opts = scan_options(id_key, splits_key, span_id_key, node_id_key, max_line_bytes, true)?;
+    let bytes = data.as_bytes();
+    let result = py
+        .detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(make_scan(result, &opts))
+}
+
+/// The result of [`diff`]: indices into the two inputs, each list in input order.
+#[pyclass(frozen, module = "phoenix_upsert._native")]
+pub struct Diff {
+    result: DiffResult,
+}
+
+fn pair_list<'py>(py: Python<'py>, pairs: &[(u32, u32)]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, pairs.iter().copied())
+}
+
+#[pymethods]
+impl Diff {
+    /// Incoming indices of examples to create.
+    #[getter]
+    fn added<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.added)
+    }
+
+    /// (incoming, previous) index pairs whose content changed.
+    #[getter]
+    fn updated<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        pair_list(py, &self.result.updated)
+    }
+
+    /// (incoming, previous) index pairs whose content is the same.
+    #[getter]
+    fn unchanged<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        pair_list(py, &self.result.unchanged)
+    }
+
+    /// Previous indices of examples to delete (empty when merging).
+    #[getter]
+    fn deleted<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.deleted)
+    }
+
+    /// Incoming indices whose id is a node id of no previous example (Phoenix rejects these).
+    #[getter]
+    fn unknown_node_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.unknown_node_ids)
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.result;
+        format!(
+            "<Diff added={} updated={} unchanged={} deleted={}>",
+            r.added.len(),
+            r.updated.len(),
+            r.unchanged.len(),
+            r.deleted.len()
+        )
+    }
+}
+
+fn parse_hash(py: Python<'_>, text: &str, index: usize) -> PyResult<[u8; 16]> {
+    parse_hash_hex(text).ok_or_else(|| {
+        to_py_err(
+            py,
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("content hash {text:?} is not 32 hex characters"),
+            )
+            .with_index(index),
+        )
+    })
+}
+
+struct Owned {
+    ids: Vec<Option<String>>,
+    externals: Vec<Option<String>>,
+    hashes: Vec<[u8; 16]>,
+}
+
+/// Previous examples from a JsonlScan (with node ids) or (node_id, external_id, hash) tuples.
+fn previous_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
+    if let Ok(scan) = obj.cast::<JsonlScan>() {
+        let scan = scan.get();
+        if !scan.has_node_ids || !scan.has_ids {
+            return Err(PyValueError::new_err(
+                "previous examples need node ids and ids: scan with id_key and node_id_key",
+            ));
+        }
+        let r = &scan.result;
+        let mut ids = Vec::with_capacity(r.len());
+        let mut externals = Vec::with_capacity(r.len());
+        for (i, (node, id)) in r.node_ids.iter().zip(&r.ids).enumerate() {
+            let Some(node) = node else {
+                return Err(PyValueError::new_err(format!("previous example {i} has no node id")));
+            };
+            externals.push(id.as_deref().filter(|id| *id != &**node).map(str::to_owned));
+            ids.push(Some(node.to_string()));
+        }
+        return Ok(Owned {
+            ids,
+            externals,
+            hashes: r.hashes.clone(),
+        });
+    }
+    let mut out = Owned {
+        ids: Vec::new(),
+        externals: Vec::new(),
+        hashes: Vec::new(),
+    };
+    for (i, item) in obj.try_iter()?.enumerate() {
+        let (node, external, hash): (String, Option<String>, String) = item?
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!(
+                "previous[{i}] must be a (node_id: str, external_id: str | None, hash: str) tuple"
+            )))?;
+        out.ids.push(Some(node));
+        out.externals.push(external);
+        out.hashes.push(parse_hash(py, &hash, i)?);
+    }
+    Ok(out)
+}
+
+/// Incoming examples from a JsonlScan (with ids) or (id, hash) tuples.
+fn incoming_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
+    if let Ok(scan) = obj.cast::<JsonlScan>() {
+        let r = &scan.get().result;
+        let ids = if scan.get().has_ids {
+            r.ids.iter().map(|id| id.as_deref().map(str::to_owned)).collect()
+        } else {
+            vec![None; r.len()]
+        };
+        return Ok(Owned {
+            ids,
+            externals: Vec::new(),
+            hashes: r.hashes.clone(),
+        });
+    }
+    let mut out = Owned {
+        ids: Vec::new(),
+        externals: Vec::new(),
+        hashes: Vec::new(),
+    };
+    for (i, item) in obj.try_iter()?.enumerate() {
+        let item = item?;
+        let tuple = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!("incoming[{i}] must be an (id: str | None, hash: str) tuple"))
+        })?;
+        let (id, hash): (Option<String>, String) = tuple.extract().map_err(|_| {
+            PyTypeError::new_err(format!("incoming[{i}] must be an (id: str | None, hash: str) tuple"))
+        })?;
+        out.ids.push(id);
+        out.hashes.push(parse_hash(py, &hash, i)?);
+    }
+    Ok(out)
+}
+
+/// `diff(previous, incoming, *, merge=False) -> Diff`: Phoenix's matching rules.
+#[pyfunction]
+#[pyo3(signature = (previous, incoming, *, merge = false))]
+fn diff(py: Python<'_>, previous: &Bound<'_, PyAny>, incoming: &Bound<'_, PyAny>, merge: bool) -> PyResult<Diff> {
+    let prev = previous_from(py, previous)?;
+    let inc = incoming_from(py, incoming)?;
+    let result = py
+        .detach(|| {
+            no_panic(|| {
+                let p: Vec<Previous<'_>> = prev
+                    .ids
+                    .iter()
+                    .zip(&prev.externals)
+                    .zip(&prev.hashes)
+                    .map(|((node, ext), hash)| Previous {
+                        node_id: node.as_deref().unwrap_or_default(),
+                        external_id: ext.as_deref(),
+                        hash: *hash,
+                    })
+                    .collect();
+                let i: Vec<Incoming<'_>> = inc
+                    .ids
+                    .iter()
+                    .zip(&inc.hashes)
+                    .map(|(id, hash)| Incoming {
+                        id: id.as_deref(),
+                        hash: *hash,
+                    })
+                    .collect();
+                diff_core::diff(&p, &i, merge)
+            })
+            .and_then(|r| r)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(Diff { result })
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_DEPTH", crate::MAX_DEPTH)?;
+    m.add("DEFAULT_MAX_LINE_BYTES", jsonl::DEFAULT_MAX_LINE_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
+    m.add_function(wrap_pyfunction!(canonicalize_json, m)?)?;
+    m.add_function(wrap_pyfunction!(content_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_examples, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_jsonl_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(diff, m)?)?;
+    m.add_class::<JsonlScan>()?;
+    m.add_class::<Diff>()?;
+    Ok(())
+}

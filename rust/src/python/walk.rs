@@ -1,0 +1,356 @@
+//! Python objects → [`Tape`], under the GIL.
+//!
+//! Accepted, exactly as Phoenix's canonicalizer and a JSON upload agree on them: `dict` with
+//! `str` keys, `list`, `tuple`, `str`, `int`, `float`, `bool`, `None` (subclasses included,
+//! read by value: no user code runs during the walk). Anything else is an error naming the
+//! path to the value.
+
+use std::os::raw::c_char;
+
+use pyo3::exceptions::PyKeyError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tape::Tape;
+use crate::MAX_DEPTH;
+
+unsafe extern "C" {
+    // Exported by every CPython since 3.3 and part of the limited API from 3.10; declared here
+    // so that the abi3 (3.9+) build reads a str's UTF-8 without copying it into a bytes object.
+    #[link_name = "PyUnicode_AsUTF8AndSize"]
+    fn unicode_as_utf8_and_size(
+        unicode: *mut ffi::PyObject,
+        size: *mut ffi::Py_ssize_t,
+    ) -> *const c_char;
+}
+
+/// Borrow a Python str as UTF-8; `None` if it holds a lone surrogate.
+fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str; the buffer it returns is owned by (cached on) that str and
+    // lives as long as `s` is borrowed. A NULL return sets an exception, cleared below.
+    let data = unsafe { unicode_as_utf8_and_size(s.as_ptr(), &mut size) };
+    if data.is_null() {
+        // SAFETY: clearing the pending exception while attached to the interpreter.
+        drop(PyErr::take(s.py()));
+        return None;
+    }
+    let len = usize::try_from(size).ok()?;
+    // SAFETY: CPython guarantees `len` bytes of valid UTF-8 at `data`.
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).ok()
+}
+
+/// Describe where the lone surrogate is: its code point and index in the string.
+fn lone_surrogate_error(s: &Bound<'_, PyString>, what: &str) -> Error {
+    let detail = s
+        .call_method1("encode", ("utf-16-le", "surrogatepass"))
+        .ok()
+        .and_then(|b| b.extract::<Vec<u8>>().ok())
+        .and_then(|bytes| {
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            let mut index = 0usize;
+            for r in char::decode_utf16(units.iter().copied()) {
+                match r {
+                    Ok(_) => index += 1,
+                    Err(e) => {
+                        return Some(format!(
+                            " (U+{:04X} at index {index})",
+                            e.unpaired_surrogate()
+                        ))
+                    }
+                }
+            }
+            None
+        })
+        .unwrap_or_default();
+    Error::new(
+        ErrorKind::LoneSurrogate,
+        format!("{what} contains a lone surrogate{detail}, which is not valid Unicode text"),
+    )
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned())
+}
+
+fn non_json(obj: &Bound<'_, PyAny>) -> Error {
+    Error::new(
+        ErrorKind::NonJsonType,
+        format!(
+            "{} is not a JSON type (use dict, list, tuple, str, int, float, bool or None)",
+            type_name(obj)
+        ),
+    )
+}
+
+/// The exact decimal text of an int, via `int.__repr__` (an int subclass's own `__repr__`
+/// or `__str__` is never called).
+fn int_text(obj: &Bound<'_, PyAny>) -> Option<String> {
+    let py = obj.py();
+    let repr = py.get_type::<PyInt>().getattr("__repr__").ok()?;
+    repr.call1((obj,)).ok()?.extract::<String>().ok()
+}
+
+/// Walks Python values into a tape.
+pub struct Walker<'t> {
+    pub tape: &'t mut Tape,
+    ancestors: Vec<usize>,
+}
+
+impl<'t> Walker<'t> {
+    pub fn new(tape: &'t mut Tape) -> Self {
+        Walker {
+            tape,
+            ancestors: Vec::new(),
+        }
+    }
+
+    /// Walk `obj` as a value at nesting level `depth` (a container here is level `depth`).
+    pub fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<usize> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return match utf8(s) {
+                Some(text) => self.tape.push_str(text),
+                None => Err(lone_surrogate_error(s, "string")),
+            };
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            return self.dict(d, depth);
+        }
+        if let Ok(l) = obj.cast::<PyList>() {
+            self.enter(obj, depth)?;
+            let index = self.tape.begin_array()?;
+            let mut len = 0;
+            for (i, item) in l.iter().enumerate() {
+                self.value(&item, depth + 1).map_err(|e| e.at_index(i))?;
+                len += 1;
+            }
+            self.tape.end_array(index, len)?;
+            self.ancestors.pop();
+            return Ok(index);
+        }
+        if let Ok(t) = obj.cast::<PyTuple>() {
+            self.enter(obj, depth)?;
+            let index = self.tape.begin_array()?;
+            let mut len = 0;
+            for (i, item) in t.iter().enumerate() {
+                self.value(&item, depth + 1).map_err(|e| e.at_index(i))?;
+                len += 1;
+            }
+            self.tape.end_array(index, len)?;
+            self.ancestors.pop();
+            return Ok(index);
+        }
+        if let Ok(b) = obj.cast::<PyBool>() {
+            return self.tape.push_bool(b.is_true());
+        }
+        if obj.is_instance_of::<PyInt>() {
+            return self.int(obj);
+        }
+        if obj.is_instance_of::<PyFloat>() {
+            // SAFETY: `obj` is a float (or subclass): reads its value, calls no user code.
+            let f = unsafe { ffi::PyFloat_AsDouble(obj.as_ptr()) };
+            if !f.is_finite() {
+                let what = if f.is_nan() {
+                    "NaN"
+                } else if f > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                return Err(Error::new(
+                    ErrorKind::NonFiniteNumber,
+                    format!("{what} is not a JSON number"),
+                ));
+            }
+            return self.tape.push_f64(f);
+        }
+        if obj.is_none() {
+            return self.tape.push_null();
+        }
+        Err(non_json(obj))
+    }
+
+    fn int(&mut self, obj: &Bound<'_, PyAny>) -> Result<usize> {
+        let py = obj.py();
+        let mut overflow: std::os::raw::c_int = 0;
+        // SAFETY: `obj` is an int (or subclass); on error -1 is returned with an exception set.
+        let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            if v == -1 && PyErr::take(py).is_some() {
+                return Err(non_json(obj));
+            }
+            return self.tape.push_i64(v);
+        }
+        // SAFETY: as above; an OverflowError is cleared below.
+        let u = unsafe { ffi::PyLong_AsUnsignedLongLong(obj.as_ptr()) };
+        if PyErr::take(py).is_none() {
+            return self.tape.push_u64(u);
+        }
+        // SAFETY: as above; an OverflowError means the int does not fit a double.
+        let f = unsafe { ffi::PyLong_AsDouble(obj.as_ptr()) };
+        if PyErr::take(py).is_some() || !f.is_finite() {
+            return Err(Error::new(
+                ErrorKind::NumberOutOfRange,
+                "int too large to convert to a double (Phoenix hashes every number as a double)",
+            ));
+        }
+        match int_text(obj) {
+            Some(text) => self.tape.push_big_int(f, &text),
+            None => Err(non_json(obj)),
+        }
+    }
+
+    fn enter(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<()> {
+        let id = obj.as_ptr() as usize;
+        if self.ancestors.contains(&id) {
+            return Err(Error::new(
+                ErrorKind::CircularReference,
+                format!("circular reference: this {} contains itself", type_name(obj)),
+            ));
+        }
+        if depth > MAX_DEPTH {
+            return Err(Error::new(
+                ErrorKind::NestingTooDeep,
+                format!("arrays and objects nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.ancestors.push(id);
+        Ok(())
+    }
+
+    fn dict(&mut self, d: &Bound<'_, PyDict>, depth: usize) -> Result<usize> {
+        self.enter(d.as_any(), depth)?;
+        let py = d.py();
+        let index = self.tape.begin_object()?;
+        let mut len = 0;
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut key_ptr: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut value_ptr: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: PyDict_Next over a live dict; the borrowed key/value are turned into owned
+        // references before anything else happens.
+        while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut key_ptr, &mut value_ptr) } != 0 {
+            // SAFETY: PyDict_Next returned borrowed, non-NULL references.
+            let key = unsafe { Bound::from_borrowed_ptr(py, key_ptr) };
+            // SAFETY: as above.
+            let value = unsafe { Bound::from_borrowed_ptr(py, value_ptr) };
+            let Ok(key_str) = key.cast::<PyString>() else {
+                let shown = key
+                    .repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|_| type_name(&key));
+                return Err(Error::new(
+                    ErrorKind::NonStringKey,
+                    format!(
+                        "dict key {shown} ({}) is not a str; JSON object keys are strings",
+                        type_name(&key)
+                    ),
+                ));
+            };
+            let Some(key_text) = utf8(key_str) else {
+                return Err(lone_surrogate_error(key_str, "key"));
+            };
+            self.tape.push_str(key_text)?;
+            self.value(&value, depth + 1)
+                .map_err(|e| e.at_key(key_text))?;
+            len += 1;
+        }
+        self.tape.end_object(index, len)?;
+        self.ancestors.pop();
+        Ok(index)
+    }
+
+    /// Walk an object that must be a dict (input/output/metadata), named `name` in errors.
+    pub fn object(&mut self, obj: &Bound<'_, PyAny>, name: &str) -> Result<usize> {
+        match obj.cast::<PyDict>() {
+            Ok(d) => self.dict(d, 1).map_err(|e| e.at_key(name)),
+            Err(_) => Err(Error::new(
+                ErrorKind::InvalidExample,
+                format!("must be a dict (a JSON object), got {}", type_name(obj)),
+            )
+            .at_key(name)),
+        }
+    }
+}
+
+/// Roots of one example in a tape.
+#[derive(Debug, Clone, Copy)]
+pub struct ExampleRoots {
+    pub input: usize,
+    pub output: usize,
+    pub metadata: Option<usize>,
+}
+
+static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Is `obj` a `collections.abc.Mapping`?
+pub fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.is_instance_of::<PyDict>() {
+        return true;
+    }
+    MAPPING
+        .import(obj.py(), "collections.abc", "Mapping")
+        .and_then(|m| obj.is_instance(m))
+        .unwrap_or(false)
+}
+
+/// Look up `key` in a mapping: `Ok(None)` if absent.
+fn lookup<'py>(obj: &Bound<'py, PyAny>, key: &str) -> Result<Option<Bound<'py, PyAny>>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return d
+            .get_item(key)
+            .map_err(|e| Error::new(ErrorKind::InvalidExample, format!("reading {key:?} failed: {e}")));
+    }
+    match obj.get_item(key) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyKeyError>(obj.py()) => Ok(None),
+        Err(e) => Err(Error::new(
+            ErrorKind::InvalidExample,
+            format!("reading {key:?} failed: {e}"),
+        )),
+    }
+}
+
+impl Walker<'_> {
+    /// Walk one example: a mapping with dict `input` and `output` and an optional dict
+    /// `metadata` (absent means `{}`).
+    pub fn example(&mut self, obj: &Bound<'_, PyAny>) -> Result<ExampleRoots> {
+        if !is_mapping(obj) {
+            return Err(Error::new(
+                ErrorKind::InvalidExample,
+                format!(
+                    "an example must be a mapping with \"input\" and \"output\", got {}",
+                    type_name(obj)
+                ),
+            ));
+        }
+        let mut roots = [0usize; 2];
+        for (slot, name) in roots.iter_mut().zip(["input", "output"]) {
+            let Some(v) = lookup(obj, name)? else {
+                return Err(Error::new(
+                    ErrorKind::InvalidExample,
+                    format!("missing required key \"{name}\""),
+                ));
+            };
+            *slot = self.object(&v, name)?;
+        }
+        let metadata = match lookup(obj, "metadata")? {
+            Some(v) => Some(self.object(&v, "metadata")?),
+            None => None,
+        };
+        Ok(ExampleRoots {
+            input: roots[0],
+            output: roots[1],
+            metadata,
+        })
+    }
+}

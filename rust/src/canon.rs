@@ -73,6 +73,26 @@ static UPLOAD_ESCAPES: [bool; 256] = escape_table(true);
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bytes of an 8-byte word that may need escaping: the lowest set high bit marks the first
+/// byte below 0x20, `"` or `\\` (the zero-byte trick: no false positive below the first
+/// true one). With `line_separators`, every non-ASCII byte is flagged for a closer look.
+#[inline]
+fn attention(x: u64, line_separators: bool) -> u64 {
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    let q = x ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = x ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    let mut mask = (control | quote | backslash) & HIGHS;
+    if line_separators {
+        mask |= x & HIGHS;
+    }
+    mask
+}
+
 /// Write `s` as a JSON string. With `line_separators`, U+0085, U+2028 and U+2029 are also
 /// escaped: Python's `str.splitlines()`, which Phoenix uses to split uploaded JSONL, breaks
 /// lines on them.
@@ -88,7 +108,19 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Skip eight bytes at a time while none of them needs a look.
+        while let Some(word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+            let mask = attention(u64::from_le_bytes(*word), line_separators);
+            if mask == 0 {
+                i += 8;
+            } else {
+                i += (mask.trailing_zeros() / 8) as usize;
+                break;
+            }
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         if !table[b as usize] {
             i += 1;
             continue;
@@ -116,7 +148,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0xC2 => out.extend_from_slice(b"\\u0085"),
-            0xE2 if bytes[i + 2] == 0xA8 => out.extend_from_slice(b"\\u2028"),
+            0xE2 if bytes.get(i + 2) == Some(&0xA8) => out.extend_from_slice(b"\\u2028"),
             0xE2 => out.extend_from_slice(b"\\u2029"),
             _ => {
                 out.extend_from_slice(b"\\u00");
@@ -156,7 +188,7 @@ pub fn number_value(node: Node) -> Option<f64> {
 /// Writes canonical JSON. Holds scratch space so that hashing many values allocates little.
 #[derive(Default)]
 pub struct Canonicalizer {
-    members: Vec<(Span, u32)>,
+    members: Vec<(Span, bool, u32)>,
 }
 
 impl Canonicalizer {
@@ -175,7 +207,12 @@ impl Canonicalizer {
             node @ (Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => {
                 write_double(out, number_value(node).unwrap_or(0.0))
             }
-            Node::Str(span) => write_string(out, tape.str_at(span), false),
+            Node::Str { span, clean: true } => {
+                out.push(b'"');
+                out.extend_from_slice(tape.str_at(span).as_bytes());
+                out.push(b'"');
+            }
+            Node::Str { span, clean: false } => write_string(out, tape.str_at(span), false),
             Node::Array { len, .. } => {
                 out.push(b'[');
                 let mut child = index + 1;
@@ -196,8 +233,8 @@ impl Canonicalizer {
         let base = self.members.len();
         let mut child = index + 1;
         for _ in 0..len {
-            if let Node::Str(key) = tape.node(child) {
-                self.members.push((key, (child + 1) as u32));
+            if let Node::Str { span, clean } = tape.node(child) {
+                self.members.push((span, clean, (child + 1) as u32));
             }
             child = tape.end_of(child + 1);
         }
@@ -207,7 +244,7 @@ impl Canonicalizer {
         let end = self.members.len();
         let mut first = true;
         for k in base..end {
-            let (key, value) = self.members[k];
+            let (key, clean, value) = self.members[k];
             if k + 1 < end && tape.str_at(self.members[k + 1].0) == tape.str_at(key) {
                 continue; // a later duplicate wins, as in Python's json.loads
             }
@@ -215,7 +252,13 @@ impl Canonicalizer {
                 out.push(b',');
             }
             first = false;
-            write_string(out, tape.str_at(key), false);
+            if clean {
+                out.push(b'"');
+                out.extend_from_slice(tape.str_at(key).as_bytes());
+                out.push(b'"');
+            } else {
+                write_string(out, tape.str_at(key), false);
+            }
             out.push(b':');
             self.write(tape, value as usize, out);
         }
@@ -298,7 +341,7 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
                 out.extend_from_slice(b".0");
             }
         }
-        Node::Str(span) => write_string(out, tape.str_at(span), true),
+        Node::Str { span, .. } => write_string(out, tape.str_at(span), true),
         Node::Array { len, .. } => {
             out.push(b'[');
             let mut child = index + 1;

@@ -58,7 +58,7 @@ impl<'t> Ctx<'t> {
                 Step::Field(name) => out.at(PathSeg::Key(name.to_owned())),
                 Step::Name(ref name) => out.at(PathSeg::Key(name.clone())),
                 Step::KeyNode(node) => match self.tape.node(node) {
-                    Node::Str(span) => out.at(PathSeg::Key(self.tape.str_at(span).to_owned())),
+                    Node::Str { span, .. } => out.at(PathSeg::Key(self.tape.str_at(span).to_owned())),
                     _ => out,
                 },
             };
@@ -178,6 +178,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
         self.ctx.tape_result(r)
     }
 
+    // A string borrowed from the JSON text had no escapes there, so it needs none.
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<usize, E> {
+        let r = self.ctx.tape.push_clean_str(v);
+        self.ctx.tape_result(r)
+    }
+
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<usize, A::Error> {
         self.check_depth()?;
         let r = self.ctx.tape.begin_array();
@@ -243,6 +249,11 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<usize, E> {
         let r = self.ctx.tape.push_str(v);
+        self.ctx.tape_result(r)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<usize, E> {
+        let r = self.ctx.tape.push_clean_str(v);
         self.ctx.tape_result(r)
     }
 }

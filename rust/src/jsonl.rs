@@ -105,7 +105,7 @@ impl LineHasher {
     }
 
     fn hash_line(&mut self, line: &[u8], opts: &ScanOptions, out: &mut ScanResult) -> Result<()> {
-        let text = std::str::from_utf8(line).map_err(|e| {
+        let text = simdutf8::compat::from_utf8(line).map_err(|e| {
             Error::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
                 .with_column(e.valid_up_to() as u64 + 1)
         })?;

@@ -27,7 +27,9 @@ pub enum Node {
     Float(f64),
     /// An integer outside the 64-bit range: its nearest double and its exact decimal text.
     BigInt { value: f64, text: Span },
-    Str(Span),
+    /// A string; `clean` when it is known to need no escaping in JSON output (it came
+    /// from JSON text without escapes, so it holds no control character, `"` or `\`).
+    Str { span: Span, clean: bool },
     /// `len` elements follow; `end` is the index after the last node of the subtree.
     Array { len: u32, end: u32 },
     /// `len` (key, value) pairs follow, each key a `Str` node; `end` as for arrays.
@@ -141,7 +143,13 @@ impl Tape {
 
     pub fn push_str(&mut self, s: &str) -> Result<usize> {
         let span = self.intern(s)?;
-        self.push(Node::Str(span))
+        self.push(Node::Str { span, clean: false })
+    }
+
+    /// Push a string known to need no escaping (see [`Node::Str`]).
+    pub fn push_clean_str(&mut self, s: &str) -> Result<usize> {
+        let span = self.intern(s)?;
+        self.push(Node::Str { span, clean: true })
     }
 
     /// Start an array; close it with [`Tape::end_array`].
@@ -195,7 +203,7 @@ impl Tape {
             Some(Node::Null) | None => "null",
             Some(Node::Bool(_)) => "boolean",
             Some(Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => "number",
-            Some(Node::Str(_)) => "string",
+            Some(Node::Str { .. }) => "string",
             Some(Node::Array { .. }) => "array",
             Some(Node::Object { .. }) => "object",
         }

@@ -39,9 +39,10 @@ fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
         return None;
     }
     let len = usize::try_from(size).ok()?;
-    // SAFETY: CPython guarantees `len` bytes of valid UTF-8 at `data`.
+    // SAFETY: CPython guarantees `len` readable bytes at `data` (valid UTF-8, checked again
+    // below rather than trusted).
     let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).ok()
+    simdutf8::basic::from_utf8(bytes).ok()
 }
 
 /// Describe where the lone surrogate is: its code point and index in the string.

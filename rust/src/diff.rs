@@ -15,6 +15,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use foldhash::fast::RandomState;
+use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -52,6 +53,9 @@ pub struct DiffResult {
 
 type Map<K, V> = HashMap<K, V, RandomState>;
 
+/// Previous examples by content hash: (cursor past the matched ones, candidates in order).
+type HashBuckets = Map<[u8; 16], (usize, Vec<u32>)>;
+
 // Python's base64.b64decode (without validate) drops characters outside the alphabet and
 // does not insist that unused trailing bits are zero.
 const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -64,10 +68,15 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// The row id of a `DatasetExample` GlobalID (base64 of `DatasetExample:<int>`), decoded the
 /// way Phoenix's server decodes incoming example ids.
 pub fn example_row_id(id: &str) -> Option<i64> {
-    let filtered: Vec<u8> = id
-        .bytes()
-        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        .collect();
+    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    // Fast rejection, without allocating: every such id starts with the base64 of
+    // "DatasetExample:" (15 bytes, so exactly 20 characters) once stray characters are dropped.
+    const PREFIX: &[u8] = b"RGF0YXNldEV4YW1wbGU6";
+    let mut kept = id.bytes().filter(is_b64);
+    if !PREFIX.iter().all(|p| kept.next() == Some(*p)) {
+        return None;
+    }
+    let filtered: Vec<u8> = id.bytes().filter(is_b64).collect();
     let decoded = LENIENT_BASE64.decode(filtered).ok()?;
     let text = std::str::from_utf8(&decoded).ok()?;
     let (type_name, node) = text.split_once(':')?;
@@ -100,7 +109,8 @@ fn parse_python_int(text: &str) -> Option<i64> {
 
 /// Fail if an id occurs on more than one incoming example; the error lists them.
 pub fn check_unique_ids(incoming: &[Incoming<'_>]) -> Result<()> {
-    let mut first: Map<&str, u32> = Map::with_capacity_and_hasher(incoming.len(), RandomState::default());
+    let mut first: Map<&str, u32> =
+        Map::with_capacity_and_hasher(incoming.len(), RandomState::default());
     let mut duplicates: Vec<(u32, u32)> = Vec::new(); // (first index, later index)
     for (i, ex) in incoming.iter().enumerate() {
         if let Some(id) = ex.id {
@@ -146,49 +156,80 @@ pub fn check_unique_ids(incoming: &[Incoming<'_>]) -> Result<()> {
     Err(err)
 }
 
+/// Where an incoming example's id points, found in parallel before classifying in order.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// No id: match by content hash, in order.
+    ByHash,
+    /// An external id, with the previous example it names (if any).
+    External(Option<u32>),
+    /// A `DatasetExample` node id, as a row id.
+    Row(i64),
+}
+
 /// Classify `incoming` against `previous` (see the module docs).
-pub fn diff(previous: &[Previous<'_>], incoming: &[Incoming<'_>], merge: bool) -> Result<DiffResult> {
+pub fn diff(
+    previous: &[Previous<'_>],
+    incoming: &[Incoming<'_>],
+    merge: bool,
+) -> Result<DiffResult> {
     if previous.len() >= u32::MAX as usize || incoming.len() >= u32::MAX as usize {
         return Err(Error::new(ErrorKind::InvalidArgument, "too many examples"));
     }
-    check_unique_ids(incoming)?;
+    // The two big indexes are independent: build them at the same time.
+    let (unique, by_external) = rayon::join(
+        || check_unique_ids(incoming),
+        || {
+            let mut m: Map<&str, u32> =
+                Map::with_capacity_and_hasher(previous.len(), RandomState::default());
+            for (p, ex) in previous.iter().enumerate() {
+                if let Some(ext) = ex.external_id {
+                    m.insert(ext, p as u32);
+                }
+            }
+            m
+        },
+    );
+    unique?;
+    let lookups: Vec<Lookup> = incoming
+        .par_iter()
+        .with_min_len(4096)
+        .map(|ex| match ex.id {
+            None => Lookup::ByHash,
+            Some(id) => match example_row_id(id) {
+                Some(row) => Lookup::Row(row),
+                None => Lookup::External(by_external.get(id).copied()),
+            },
+        })
+        .collect();
+    drop(by_external);
 
-    let state = RandomState::default();
-    let mut by_external: Map<&str, u32> = Map::with_capacity_and_hasher(previous.len(), state.clone());
-    for (p, ex) in previous.iter().enumerate() {
-        if let Some(ext) = ex.external_id {
-            by_external.insert(ext, p as u32);
-        }
-    }
     // Built on first use: most syncs have neither node ids nor id-less examples.
     let mut by_row: Option<Map<i64, u32>> = None;
-    let mut by_hash: Option<Map<[u8; 16], (usize, Vec<u32>)>> = None;
-
+    let mut by_hash: Option<HashBuckets> = None;
     let mut matched = vec![false; previous.len()];
     let mut out = DiffResult::default();
-    for (i, ex) in incoming.iter().enumerate() {
+    for (i, (ex, lookup)) in incoming.iter().zip(&lookups).enumerate() {
         let i = i as u32;
-        let found = match ex.id {
-            Some(id) => match example_row_id(id) {
-                Some(row) => {
-                    let rows = by_row.get_or_insert_with(|| {
-                        previous
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(p, ex)| example_row_id(ex.node_id).map(|r| (r, p as u32)))
-                            .collect()
-                    });
-                    let found = rows.get(&row).copied();
-                    if found.is_none() {
-                        out.unknown_node_ids.push(i);
-                    }
-                    found
+        let found = match *lookup {
+            Lookup::External(found) => found,
+            Lookup::Row(row) => {
+                let rows = by_row.get_or_insert_with(|| {
+                    previous
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(p, ex)| example_row_id(ex.node_id).map(|r| (r, p as u32)))
+                        .collect()
+                });
+                let found = rows.get(&row).copied();
+                if found.is_none() {
+                    out.unknown_node_ids.push(i);
                 }
-                None => by_external.get(id).copied(),
-            },
-            None => {
+                found
+            }
+            Lookup::ByHash => {
                 let buckets = by_hash.get_or_insert_with(|| {
-                    let mut m: Map<[u8; 16], (usize, Vec<u32>)> = Map::default();
+                    let mut m = HashBuckets::default();
                     for (p, ex) in previous.iter().enumerate() {
                         m.entry(ex.hash).or_default().1.push(p as u32);
                     }
@@ -245,16 +286,44 @@ mod tests {
     fn classifies_by_id() {
         let nodes: Vec<String> = (1..=4).map(node).collect();
         let prev = [
-            Previous { node_id: &nodes[0], external_id: Some("a"), hash: h(1) },
-            Previous { node_id: &nodes[1], external_id: Some("b"), hash: h(2) },
-            Previous { node_id: &nodes[2], external_id: Some("c"), hash: h(3) },
-            Previous { node_id: &nodes[3], external_id: None, hash: h(4) },
+            Previous {
+                node_id: &nodes[0],
+                external_id: Some("a"),
+                hash: h(1),
+            },
+            Previous {
+                node_id: &nodes[1],
+                external_id: Some("b"),
+                hash: h(2),
+            },
+            Previous {
+                node_id: &nodes[2],
+                external_id: Some("c"),
+                hash: h(3),
+            },
+            Previous {
+                node_id: &nodes[3],
+                external_id: None,
+                hash: h(4),
+            },
         ];
         let inc = [
-            Incoming { id: Some("b"), hash: h(2) },
-            Incoming { id: Some("a"), hash: h(9) },
-            Incoming { id: Some("z"), hash: h(3) }, // same hash as "c" but an id: no fallback
-            Incoming { id: Some(&nodes[3]), hash: h(4) },
+            Incoming {
+                id: Some("b"),
+                hash: h(2),
+            },
+            Incoming {
+                id: Some("a"),
+                hash: h(9),
+            },
+            Incoming {
+                id: Some("z"),
+                hash: h(3),
+            }, // same hash as "c" but an id: no fallback
+            Incoming {
+                id: Some(&nodes[3]),
+                hash: h(4),
+            },
         ];
         let d = diff(&prev, &inc, false).unwrap();
         assert_eq!(d.unchanged, vec![(0, 1), (3, 3)]);
@@ -269,14 +338,35 @@ mod tests {
     fn id_less_examples_match_first_unmatched_hash() {
         let nodes: Vec<String> = (1..=3).map(node).collect();
         let prev = [
-            Previous { node_id: &nodes[0], external_id: None, hash: h(1) },
-            Previous { node_id: &nodes[1], external_id: None, hash: h(1) },
-            Previous { node_id: &nodes[2], external_id: None, hash: h(2) },
+            Previous {
+                node_id: &nodes[0],
+                external_id: None,
+                hash: h(1),
+            },
+            Previous {
+                node_id: &nodes[1],
+                external_id: None,
+                hash: h(1),
+            },
+            Previous {
+                node_id: &nodes[2],
+                external_id: None,
+                hash: h(2),
+            },
         ];
         let inc = [
-            Incoming { id: None, hash: h(1) },
-            Incoming { id: None, hash: h(1) },
-            Incoming { id: None, hash: h(1) },
+            Incoming {
+                id: None,
+                hash: h(1),
+            },
+            Incoming {
+                id: None,
+                hash: h(1),
+            },
+            Incoming {
+                id: None,
+                hash: h(1),
+            },
         ];
         let d = diff(&prev, &inc, false).unwrap();
         assert_eq!(d.unchanged, vec![(0, 0), (1, 1)]);
@@ -287,16 +377,35 @@ mod tests {
     #[test]
     fn duplicates_are_listed() {
         let inc = [
-            Incoming { id: Some("x"), hash: h(1) },
-            Incoming { id: Some("y"), hash: h(1) },
-            Incoming { id: Some("x"), hash: h(2) },
-            Incoming { id: None, hash: h(2) },
-            Incoming { id: None, hash: h(2) },
+            Incoming {
+                id: Some("x"),
+                hash: h(1),
+            },
+            Incoming {
+                id: Some("y"),
+                hash: h(1),
+            },
+            Incoming {
+                id: Some("x"),
+                hash: h(2),
+            },
+            Incoming {
+                id: None,
+                hash: h(2),
+            },
+            Incoming {
+                id: None,
+                hash: h(2),
+            },
         ];
         let e = diff(&[], &inc, false).unwrap_err();
         assert_eq!(e.kind, ErrorKind::DuplicateId);
         assert_eq!(e.ids, vec!["x".to_owned()]);
-        assert!(e.message.contains("\"x\" (examples 0 and 2)"), "{}", e.message);
+        assert!(
+            e.message.contains("\"x\" (examples 0 and 2)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -307,7 +416,15 @@ mod tests {
         assert_eq!(example_row_id("q1"), None);
         assert_eq!(example_row_id(""), None);
         let unknown = node(99);
-        let d = diff(&[], &[Incoming { id: Some(&unknown), hash: h(1) }], false).unwrap();
+        let d = diff(
+            &[],
+            &[Incoming {
+                id: Some(&unknown),
+                hash: h(1),
+            }],
+            false,
+        )
+        .unwrap();
         assert_eq!(d.unknown_node_ids, vec![0]);
     }
 }

@@ -69,9 +69,14 @@ pub enum PathSeg {
     Index(usize),
 }
 
-/// An error of the native core, with its location.
+/// An error of the native core, with its location. Boxed: errors are rare, and a small
+/// `Result` keeps the hot paths lean.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<ErrorDetails>);
+
+/// What an [`Error`] knows; reached through `Deref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetails {
     pub kind: ErrorKind,
     /// What went wrong, without the location (e.g. "NaN is not a JSON number").
     pub message: String,
@@ -91,7 +96,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorDetails {
             kind,
             message: message.into(),
             path_rev: Vec::new(),
@@ -99,7 +104,7 @@ impl Error {
             line: None,
             column: None,
             ids: Vec::new(),
-        }
+        }))
     }
 
     /// Prepend a path step (called by each enclosing container while unwinding).
@@ -156,6 +161,20 @@ impl Error {
             }
         }
         out
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = ErrorDetails;
+
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
     }
 }
 

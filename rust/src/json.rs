@@ -58,7 +58,9 @@ impl<'t> Ctx<'t> {
                 Step::Field(name) => out.at(PathSeg::Key(name.to_owned())),
                 Step::Name(ref name) => out.at(PathSeg::Key(name.clone())),
                 Step::KeyNode(node) => match self.tape.node(node) {
-                    Node::Str { span, .. } => out.at(PathSeg::Key(self.tape.str_at(span).to_owned())),
+                    Node::Str { span, .. } => {
+                        out.at(PathSeg::Key(self.tape.str_at(span).to_owned()))
+                    }
                     _ => out,
                 },
             };
@@ -95,6 +97,10 @@ fn classify(err: &serde_json::Error) -> Error {
         }
         ErrorKind::JsonSyntax if err.classify() == serde_json::error::Category::Eof => {
             format!("invalid JSON (truncated): {message}")
+        }
+        ErrorKind::JsonSyntax if message == "expected ident" => {
+            "invalid JSON: unknown literal (JSON has true, false and null; no NaN or Infinity)"
+                .to_owned()
         }
         ErrorKind::JsonSyntax => format!("invalid JSON: {message}"),
         _ => message.to_owned(),
@@ -212,7 +218,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
         let r = self.ctx.tape.begin_object();
         let index = self.ctx.tape_result(r)?;
         let mut len = 0;
-        while let Some(key) = map.next_key_seed(KeySeed { ctx: &mut *self.ctx })? {
+        while let Some(key) = map.next_key_seed(KeySeed {
+            ctx: &mut *self.ctx,
+        })? {
             self.ctx.steps.push(Step::KeyNode(key));
             map.next_value_seed(ValueSeed {
                 ctx: &mut *self.ctx,
@@ -500,7 +508,10 @@ impl<'de> Visitor<'de> for SplitsSeed<'_, '_> {
         Err(self.wrong("an object"))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut names = Vec::new();
         let mut i = 0;
         loop {
@@ -620,7 +631,9 @@ impl<'de> Visitor<'de> for LineSeed<'_, '_, '_> {
                         Field::SpanId => (TextRule::Text, "the span id", &self.keys.span_id),
                         _ => (TextRule::Text, "the node id", &self.keys.node_id),
                     };
-                    self.ctx.steps.push(Step::Name(key.clone().unwrap_or_default()));
+                    self.ctx
+                        .steps
+                        .push(Step::Name(key.clone().unwrap_or_default()));
                     let value = map.next_value_seed(TextSeed {
                         ctx: &mut *self.ctx,
                         rule,
@@ -749,11 +762,19 @@ mod tests {
         assert!(e.message.contains("\"output\""));
         let e = parse_line(r#"{"input": [], "output": {}}"#, &keys, &mut tape).unwrap_err();
         assert_eq!(e.to_string(), "input: must be a JSON object, got array");
-        let e = parse_line(r#"{"id": 1.5, "input": {}, "output": {}}"#, &keys, &mut tape)
-            .unwrap_err();
+        let e = parse_line(
+            r#"{"id": 1.5, "input": {}, "output": {}}"#,
+            &keys,
+            &mut tape,
+        )
+        .unwrap_err();
         assert!(e.message.contains("the id must be"), "{e}");
-        let e = parse_line(r#"{"input": {}, "output": {}, "splits": [1]}"#, &keys, &mut tape)
-            .unwrap_err();
+        let e = parse_line(
+            r#"{"input": {}, "output": {}, "splits": [1]}"#,
+            &keys,
+            &mut tape,
+        )
+        .unwrap_err();
         assert_eq!(e.path(), "splits[0]");
         let e = parse_line("[1]", &keys, &mut tape).unwrap_err();
         assert!(e.message.contains("must be a JSON object"));

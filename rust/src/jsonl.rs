@@ -112,7 +112,10 @@ impl LineHasher {
         self.tape.clear();
         let fields = parse_line(text, &opts.keys, &mut self.tape)?;
         let (Some(input), Some(output)) = (fields.input, fields.output) else {
-            return Err(Error::new(ErrorKind::InvalidExample, "missing input or output"));
+            return Err(Error::new(
+                ErrorKind::InvalidExample,
+                "missing input or output",
+            ));
         };
         let hash =
             self.canon
@@ -201,7 +204,10 @@ pub fn scan_reader<R: Read>(
     mut keep_going: impl FnMut() -> bool,
 ) -> Result<std::result::Result<ScanResult, Cancelled>> {
     if opts.block_bytes == 0 || opts.max_line_bytes == 0 {
-        return Err(Error::new(ErrorKind::InvalidArgument, "sizes must be positive"));
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "sizes must be positive",
+        ));
     }
     let opts = Arc::new(opts.clone());
     let max_in_flight = rayon::current_num_threads().max(1) * 2 + 1;
@@ -377,7 +383,8 @@ mod tests {
             }
             expected_offsets.push(data.len() as u64);
             data.extend_from_slice(
-                format!("{{\"id\":\"q{i}\",\"input\":{{\"i\":{i}}},\"output\":{{}}}}\r\n").as_bytes(),
+                format!("{{\"id\":\"q{i}\",\"input\":{{\"i\":{i}}},\"output\":{{}}}}\r\n")
+                    .as_bytes(),
             );
         }
         let r = scan_bytes(&data, &opts()).unwrap();
@@ -413,8 +420,11 @@ mod tests {
         let e = scan_bytes(b"{\"input\": {}, \"output\": {\"a\": 1234567}}\n", &o).unwrap_err();
         assert_eq!(e.kind, ErrorKind::LineTooLong);
         assert_eq!(e.line, Some(1));
-        let e = scan_bytes(b"{\"input\": {}, \"output\": {}}\n{\"input\": {\"a\": \"\xff\"}}", &opts())
-            .unwrap_err();
+        let e = scan_bytes(
+            b"{\"input\": {}, \"output\": {}}\n{\"input\": {\"a\": \"\xff\"}}",
+            &opts(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidUtf8);
         assert_eq!(e.line, Some(2));
         assert_eq!(e.column, Some(18));

@@ -26,14 +26,26 @@ pub enum Node {
     /// A finite double.
     Float(f64),
     /// An integer outside the 64-bit range: its nearest double and its exact decimal text.
-    BigInt { value: f64, text: Span },
+    BigInt {
+        value: f64,
+        text: Span,
+    },
     /// A string; `clean` when it is known to need no escaping in JSON output (it came
     /// from JSON text without escapes, so it holds no control character, `"` or `\`).
-    Str { span: Span, clean: bool },
+    Str {
+        span: Span,
+        clean: bool,
+    },
     /// `len` elements follow; `end` is the index after the last node of the subtree.
-    Array { len: u32, end: u32 },
+    Array {
+        len: u32,
+        end: u32,
+    },
     /// `len` (key, value) pairs follow, each key a `Str` node; `end` as for arrays.
-    Object { len: u32, end: u32 },
+    Object {
+        len: u32,
+        end: u32,
+    },
 }
 
 /// Nodes plus the string arena they point into.

@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::json::LineKeys;
 use crate::jsonl::{self, ScanOptions, ScanResult};
 use crate::tape::Tape;
-use walk::{is_mapping, ExampleRoots, Walker};
+use walk::{is_mapping, utf8, ExampleRoots, Walker};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -79,7 +79,10 @@ fn canonicalize<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bou
 
 /// `canonicalize_json(text) -> bytes`: canonical JSON of a JSON text (str or bytes).
 #[pyfunction]
-fn canonicalize_json<'py>(py: Python<'py>, text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+fn canonicalize_json<'py>(
+    py: Python<'py>,
+    text: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let owned: String = if let Ok(b) = text.cast::<PyBytes>() {
         String::from_utf8(b.as_bytes().to_vec()).map_err(|e| {
             to_py_err(
@@ -217,7 +220,10 @@ impl From<PyErr> for Failure {
 
 /// Walk `examples` (an iterable of mappings) under the GIL while worker threads canonicalize
 /// and hash the batches already walked.
-fn hash_examples_impl(py: Python<'_>, examples: &Bound<'_, PyAny>) -> Result<Vec<[u8; 16]>, Failure> {
+fn hash_examples_impl(
+    py: Python<'_>,
+    examples: &Bound<'_, PyAny>,
+) -> Result<Vec<[u8; 16]>, Failure> {
     if is_mapping(examples) {
         return Err(PyTypeError::new_err(
             "expected an iterable of examples, got a single mapping (wrap it in a list)",
@@ -270,7 +276,11 @@ fn hash_examples_impl(py: Python<'_>, examples: &Bound<'_, PyAny>) -> Result<Vec
         match part {
             Some(hashes) => out.extend_from_slice(&hashes),
             None => {
-                return Err(Error::new(ErrorKind::InvalidArgument, "internal error: a batch was lost").into())
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "internal error: a batch was lost",
+                )
+                .into())
             }
         }
     }
@@ -280,7 +290,10 @@ fn hash_examples_impl(py: Python<'_>, examples: &Bound<'_, PyAny>) -> Result<Vec
 
 /// `hash_examples(examples) -> list[str]`: content hashes of many examples, in order.
 #[pyfunction]
-fn hash_examples<'py>(py: Python<'py>, examples: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+fn hash_examples<'py>(
+    py: Python<'py>,
+    examples: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
     match hash_examples_impl(py, examples) {
         Ok(hashes) => hex_list(py, &hashes),
         Err(Failure::Native(e)) => Err(to_py_err(py, e)),
@@ -458,7 +471,11 @@ fn scan_file(py: Python<'_>, path: &PathBuf, opts: &ScanOptions) -> PyResult<Sca
 /// `hash_jsonl(path) -> list[str]`: content hashes of the examples of a JSONL file.
 #[pyfunction]
 #[pyo3(signature = (path, *, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
-fn hash_jsonl<'py>(py: Python<'py>, path: PathBuf, max_line_bytes: usize) -> PyResult<Bound<'py, PyList>> {
+fn hash_jsonl<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    max_line_bytes: usize,
+) -> PyResult<Bound<'py, PyList>> {
     let opts = scan_options(None, None, None, None, max_line_bytes, false)?;
     let result = scan_file(py, &path, &opts)?;
     hex_list(py, &result.hashes)
@@ -487,7 +504,14 @@ fn scan_jsonl(
     node_id_key: Option<String>,
     max_line_bytes: usize,
 ) -> PyResult<JsonlScan> {
-    let opts = scan_options(id_key, splits_key, span_id_key, node_id_key, max_line_bytes, true)?;
+    let opts = scan_options(
+        id_key,
+        splits_key,
+        span_id_key,
+        node_id_key,
+        max_line_bytes,
+        true,
+    )?;
     let result = scan_file(py, &path, &opts)?;
     Ok(make_scan(result, &opts))
 }
@@ -504,7 +528,14 @@ fn scan_jsonl_bytes(
     node_id_key: Option<String>,
     max_line_bytes: usize,
 ) -> PyResult<JsonlScan> {
-    let opts = scan_options(id_key, splits_key, span_id_key, node_id_key, max_line_bytes, true)?;
+    let opts = scan_options(
+        id_key,
+        splits_key,
+        span_id_key,
+        node_id_key,
+        max_line_bytes,
+        true,
+    )?;
     let bytes = data.as_bytes();
     let result = py
         .detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
@@ -566,135 +597,193 @@ impl Diff {
     }
 }
 
-fn parse_hash(py: Python<'_>, text: &str, index: usize) -> PyResult<[u8; 16]> {
-    parse_hash_hex(text).ok_or_else(|| {
-        to_py_err(
-            py,
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("content hash {text:?} is not 32 hex characters"),
-            )
-            .with_index(index),
-        )
-    })
+/// Python str objects kept alive here, so that their UTF-8 can be lent to the diff while
+/// the GIL is released (the strings are immutable; holding them makes the borrow sound).
+#[derive(Default)]
+struct HeldStrs<'py> {
+    items: Vec<Bound<'py, PyString>>,
 }
 
-struct Owned {
-    ids: Vec<Option<String>>,
-    externals: Vec<Option<String>>,
-    hashes: Vec<[u8; 16]>,
+impl<'py> HeldStrs<'py> {
+    fn hold(&mut self, obj: &Bound<'py, PyAny>) -> Option<u32> {
+        let s = obj.cast::<PyString>().ok()?;
+        utf8(s)?;
+        self.items.push(s.clone());
+        Some((self.items.len() - 1) as u32)
+    }
+
+    fn get(&self, i: u32) -> &str {
+        self.items
+            .get(i as usize)
+            .and_then(|s| utf8(s))
+            .unwrap_or_default()
+    }
 }
 
-/// Previous examples from a JsonlScan (with node ids) or (node_id, external_id, hash) tuples.
-fn previous_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
-    if let Ok(scan) = obj.cast::<JsonlScan>() {
-        let scan = scan.get();
-        if !scan.has_node_ids || !scan.has_ids {
-            return Err(PyValueError::new_err(
-                "previous examples need node ids and ids: scan with id_key and node_id_key",
-            ));
-        }
-        let r = &scan.result;
-        let mut ids = Vec::with_capacity(r.len());
-        let mut externals = Vec::with_capacity(r.len());
-        for (i, (node, id)) in r.node_ids.iter().zip(&r.ids).enumerate() {
-            let Some(node) = node else {
-                return Err(PyValueError::new_err(format!("previous example {i} has no node id")));
-            };
-            externals.push(id.as_deref().filter(|id| *id != &**node).map(str::to_owned));
-            ids.push(Some(node.to_string()));
-        }
-        return Ok(Owned {
-            ids,
-            externals,
-            hashes: r.hashes.clone(),
-        });
-    }
-    let mut out = Owned {
-        ids: Vec::new(),
-        externals: Vec::new(),
-        hashes: Vec::new(),
-    };
-    for (i, item) in obj.try_iter()?.enumerate() {
-        let (node, external, hash): (String, Option<String>, String) = item?
-            .extract()
-            .map_err(|_| PyTypeError::new_err(format!(
-                "previous[{i}] must be a (node_id: str, external_id: str | None, hash: str) tuple"
-            )))?;
-        out.ids.push(Some(node));
-        out.externals.push(external);
-        out.hashes.push(parse_hash(py, &hash, i)?);
-    }
-    Ok(out)
+fn parse_hash(obj: &Bound<'_, PyAny>) -> Option<[u8; 16]> {
+    obj.cast::<PyString>()
+        .ok()
+        .and_then(|s| utf8(s))
+        .and_then(parse_hash_hex)
 }
 
-/// Incoming examples from a JsonlScan (with ids) or (id, hash) tuples.
-fn incoming_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
-    if let Ok(scan) = obj.cast::<JsonlScan>() {
-        let r = &scan.get().result;
-        let ids = if scan.get().has_ids {
-            r.ids.iter().map(|id| id.as_deref().map(str::to_owned)).collect()
-        } else {
-            vec![None; r.len()]
-        };
-        return Ok(Owned {
-            ids,
-            externals: Vec::new(),
-            hashes: r.hashes.clone(),
-        });
-    }
-    let mut out = Owned {
-        ids: Vec::new(),
-        externals: Vec::new(),
-        hashes: Vec::new(),
-    };
+fn bad_item(side: &str, i: usize, shape: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{side}[{i}] must be a {shape} tuple (hash: 32 hex characters)"
+    ))
+}
+
+/// A previous example as indices into [`HeldStrs`]: (node id, external id, hash).
+type PrevRef = (u32, Option<u32>, [u8; 16]);
+
+/// `(node_id, external_id | None, hash)` tuples from any iterable.
+fn previous_tuples<'py>(
+    obj: &Bound<'py, PyAny>,
+    strs: &mut HeldStrs<'py>,
+) -> PyResult<Vec<PrevRef>> {
+    const SHAPE: &str = "(node_id: str, external_id: str | None, hash: str)";
+    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
     for (i, item) in obj.try_iter()?.enumerate() {
         let item = item?;
-        let tuple = item.cast::<PyTuple>().map_err(|_| {
-            PyTypeError::new_err(format!("incoming[{i}] must be an (id: str | None, hash: str) tuple"))
-        })?;
-        let (id, hash): (Option<String>, String) = tuple.extract().map_err(|_| {
-            PyTypeError::new_err(format!("incoming[{i}] must be an (id: str | None, hash: str) tuple"))
-        })?;
-        out.ids.push(id);
-        out.hashes.push(parse_hash(py, &hash, i)?);
+        let t = item
+            .cast::<PyTuple>()
+            .map_err(|_| bad_item("previous", i, SHAPE))?;
+        if t.len() != 3 {
+            return Err(bad_item("previous", i, SHAPE));
+        }
+        let node = strs
+            .hold(&t.get_item(0)?)
+            .ok_or_else(|| bad_item("previous", i, SHAPE))?;
+        let ext = t.get_item(1)?;
+        let ext = if ext.is_none() {
+            None
+        } else {
+            Some(
+                strs.hold(&ext)
+                    .ok_or_else(|| bad_item("previous", i, SHAPE))?,
+            )
+        };
+        let hash = parse_hash(&t.get_item(2)?).ok_or_else(|| bad_item("previous", i, SHAPE))?;
+        out.push((node, ext, hash));
     }
     Ok(out)
+}
+
+/// `(id | None, hash)` tuples from any iterable.
+fn incoming_tuples<'py>(
+    obj: &Bound<'py, PyAny>,
+    strs: &mut HeldStrs<'py>,
+) -> PyResult<Vec<(Option<u32>, [u8; 16])>> {
+    const SHAPE: &str = "(id: str | None, hash: str)";
+    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
+    for (i, item) in obj.try_iter()?.enumerate() {
+        let item = item?;
+        let t = item
+            .cast::<PyTuple>()
+            .map_err(|_| bad_item("incoming", i, SHAPE))?;
+        if t.len() != 2 {
+            return Err(bad_item("incoming", i, SHAPE));
+        }
+        let id = t.get_item(0)?;
+        let id = if id.is_none() {
+            None
+        } else {
+            Some(
+                strs.hold(&id)
+                    .ok_or_else(|| bad_item("incoming", i, SHAPE))?,
+            )
+        };
+        let hash = parse_hash(&t.get_item(1)?).ok_or_else(|| bad_item("incoming", i, SHAPE))?;
+        out.push((id, hash));
+    }
+    Ok(out)
+}
+
+fn previous_from_scan(scan: &JsonlScan) -> PyResult<Vec<Previous<'_>>> {
+    if !scan.has_node_ids || !scan.has_ids {
+        return Err(PyValueError::new_err(
+            "previous examples need node ids and ids: scan with id_key and node_id_key",
+        ));
+    }
+    let r = &scan.result;
+    r.node_ids
+        .iter()
+        .zip(&r.ids)
+        .zip(&r.hashes)
+        .enumerate()
+        .map(|(i, ((node, id), hash))| {
+            let node = node.as_deref().ok_or_else(|| {
+                PyValueError::new_err(format!("previous example {i} has no node id"))
+            })?;
+            // Phoenix exports `id` as the external id, or the node id when there is none.
+            let external_id = id.as_deref().filter(|id| *id != node);
+            Ok(Previous {
+                node_id: node,
+                external_id,
+                hash: *hash,
+            })
+        })
+        .collect()
 }
 
 /// `diff(previous, incoming, *, merge=False) -> Diff`: Phoenix's matching rules.
 #[pyfunction]
 #[pyo3(signature = (previous, incoming, *, merge = false))]
-fn diff(py: Python<'_>, previous: &Bound<'_, PyAny>, incoming: &Bound<'_, PyAny>, merge: bool) -> PyResult<Diff> {
-    let prev = previous_from(py, previous)?;
-    let inc = incoming_from(py, incoming)?;
-    let result = py
-        .detach(|| {
-            no_panic(|| {
-                let p: Vec<Previous<'_>> = prev
-                    .ids
-                    .iter()
-                    .zip(&prev.externals)
-                    .zip(&prev.hashes)
-                    .map(|((node, ext), hash)| Previous {
-                        node_id: node.as_deref().unwrap_or_default(),
-                        external_id: ext.as_deref(),
-                        hash: *hash,
-                    })
-                    .collect();
-                let i: Vec<Incoming<'_>> = inc
-                    .ids
-                    .iter()
-                    .zip(&inc.hashes)
-                    .map(|(id, hash)| Incoming {
-                        id: id.as_deref(),
-                        hash: *hash,
-                    })
-                    .collect();
-                diff_core::diff(&p, &i, merge)
+fn diff<'py>(
+    py: Python<'py>,
+    previous: &Bound<'py, PyAny>,
+    incoming: &Bound<'py, PyAny>,
+    merge: bool,
+) -> PyResult<Diff> {
+    let prev_scan = previous.cast::<JsonlScan>().ok();
+    let inc_scan = incoming.cast::<JsonlScan>().ok();
+    let mut strs = HeldStrs::default();
+    let prev_tuples = match prev_scan {
+        Some(_) => Vec::new(),
+        None => previous_tuples(previous, &mut strs)?,
+    };
+    let inc_tuples = match inc_scan {
+        Some(_) => Vec::new(),
+        None => incoming_tuples(incoming, &mut strs)?,
+    };
+    let prev: Vec<Previous<'_>> = match prev_scan {
+        Some(scan) => previous_from_scan(scan.get())?,
+        None => prev_tuples
+            .iter()
+            .map(|&(node, ext, hash)| Previous {
+                node_id: strs.get(node),
+                external_id: ext.map(|e| strs.get(e)),
+                hash,
             })
-            .and_then(|r| r)
-        })
+            .collect(),
+    };
+    let inc: Vec<Incoming<'_>> = match inc_scan {
+        Some(scan) => {
+            let scan = scan.get();
+            let r = &scan.result;
+            r.hashes
+                .iter()
+                .enumerate()
+                .map(|(i, hash)| Incoming {
+                    id: if scan.has_ids {
+                        r.ids.get(i).and_then(|id| id.as_deref())
+                    } else {
+                        None
+                    },
+                    hash: *hash,
+                })
+                .collect()
+        }
+        None => inc_tuples
+            .iter()
+            .map(|&(id, hash)| Incoming {
+                id: id.map(|i| strs.get(i)),
+                hash,
+            })
+            .collect(),
+    };
+    let result = py
+        .detach(|| no_panic(|| diff_core::diff(&prev, &inc, merge)).and_then(|r| r))
         .map_err(|e| to_py_err(py, e))?;
     Ok(Diff { result })
 }

@@ -28,7 +28,7 @@ unsafe extern "C" {
 }
 
 /// Borrow a Python str as UTF-8; `None` if it holds a lone surrogate.
-fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
+pub fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live str; the buffer it returns is owned by (cached on) that str and
     // lives as long as `s` is borrowed. A NULL return sets an exception, cleared below.
@@ -216,7 +216,10 @@ impl<'t> Walker<'t> {
         if self.ancestors.contains(&id) {
             return Err(Error::new(
                 ErrorKind::CircularReference,
-                format!("circular reference: this {} contains itself", type_name(obj)),
+                format!(
+                    "circular reference: this {} contains itself",
+                    type_name(obj)
+                ),
             ));
         }
         if depth > MAX_DEPTH {
@@ -307,9 +310,12 @@ pub fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
 /// Look up `key` in a mapping: `Ok(None)` if absent.
 fn lookup<'py>(obj: &Bound<'py, PyAny>, key: &str) -> Result<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = obj.cast::<PyDict>() {
-        return d
-            .get_item(key)
-            .map_err(|e| Error::new(ErrorKind::InvalidExample, format!("reading {key:?} failed: {e}")));
+        return d.get_item(key).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidExample,
+                format!("reading {key:?} failed: {e}"),
+            )
+        });
     }
     match obj.get_item(key) {
         Ok(v) => Ok(Some(v)),

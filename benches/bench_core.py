@@ -1,0 +1,190 @@
+"""Native core vs Phoenix's own hashing, on the same ~50k realistic examples."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from phoenix.utilities.content_hashing import compute_example_content_hash
+
+import phoenix_upsert as pu
+
+from ._data import make_examples, write_jsonl
+from .conftest import scaled
+
+N = scaled(50_000)
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict[str, Any]]:
+    return make_examples(N)
+
+
+@pytest.fixture(scope="module")
+def jsonl(tmp_path_factory: pytest.TempPathFactory, examples: list[dict[str, Any]]) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("core") / "examples.jsonl", examples)
+
+
+def phoenix_hashes(examples: list[dict[str, Any]]) -> list[str]:
+    return [
+        compute_example_content_hash(
+            input=e["input"], output=e["output"], metadata=e["metadata"]
+        ).hex()
+        for e in examples
+    ]
+
+
+@pytest.mark.benchmark(group="hash examples (Python objects)")
+def test_hash_examples_phoenix(benchmark: Any, examples: list[dict[str, Any]]) -> None:
+    benchmark.extra_info["role"] = "reference"
+    benchmark.pedantic(phoenix_hashes, args=(examples,), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash examples (Python objects)")
+def test_hash_examples_native(benchmark: Any, examples: list[dict[str, Any]]) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(pu.hash_examples, args=(examples,), rounds=10, iterations=1)
+    assert hashes[:100] == phoenix_hashes(examples[:100])
+
+
+def phoenix_hash_file(path: Path) -> list[str]:
+    out = []
+    with path.open("rb") as f:
+        for line in f:
+            e = json.loads(line)
+            out.append(
+                compute_example_content_hash(
+                    input=e["input"], output=e["output"], metadata=e.get("metadata", {})
+                ).hex()
+            )
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.benchmark(group="hash JSONL file")
+def test_hash_jsonl_phoenix(benchmark: Any, jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "reference"
+    benchmark.pedantic(phoenix_hash_file, args=(jsonl,), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash JSONL file")
+def test_hash_jsonl_sha256_raw_bytes(benchmark: Any, jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "baseline"
+    benchmark.pedantic(sha256_file, args=(jsonl,), rounds=10, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash JSONL file")
+def test_hash_jsonl_native(benchmark: Any, jsonl: Path, examples: list[dict[str, Any]]) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(pu.hash_jsonl, args=(jsonl,), rounds=10, iterations=1)
+    assert hashes[:100] == phoenix_hashes(examples[:100])
+
+
+DIFF_N = scaled(1_000_000)
+
+
+def _node(row: int) -> str:
+    return base64.b64encode(f"DatasetExample:{row}".encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def diff_inputs() -> tuple[list[tuple[str, str | None, str]], list[tuple[str | None, str]]]:
+    previous = [(_node(i), f"id{i}", f"{i:032x}") for i in range(DIFF_N)]
+    # 1% edited, 1% deleted, 1% added.
+    incoming: list[tuple[str | None, str]] = [
+        (f"id{i}", f"{i + (i % 100 == 1):032x}") for i in range(DIFF_N) if i % 100 != 2
+    ]
+    incoming += [(f"new{i}", f"{i:032x}") for i in range(DIFF_N // 100)]
+    return previous, incoming
+
+
+@pytest.mark.benchmark(group="diff 1M x 1M")
+def test_diff_native(benchmark: Any, diff_inputs: Any) -> None:
+    benchmark.extra_info["role"] = "ours"
+    previous, incoming = diff_inputs
+    d = benchmark.pedantic(pu.diff, args=(previous, incoming), rounds=5, iterations=1)
+    assert len(d.deleted) == DIFF_N // 100
+
+
+def python_diff(previous: Any, incoming: Any) -> tuple[int, int, int, int]:
+    """What a careful pure-Python client would write (dicts and a set), for scale."""
+    by_ext = {ext: (p, h) for p, (_, ext, h) in enumerate(previous)}
+    matched = set()
+    added = updated = unchanged = 0
+    for source_id, h in incoming:
+        m = by_ext.get(source_id)
+        if m is None:
+            added += 1
+        else:
+            matched.add(m[0])
+            if m[1] == h:
+                unchanged += 1
+            else:
+                updated += 1
+    return added, updated, unchanged, len(previous) - len(matched)
+
+
+@pytest.mark.benchmark(group="diff 1M x 1M")
+def test_diff_pure_python(benchmark: Any, diff_inputs: Any) -> None:
+    benchmark.extra_info["role"] = "reference"
+    previous, incoming = diff_inputs
+    benchmark.pedantic(python_diff, args=(previous, incoming), rounds=3, iterations=1)
+
+
+RSS_BYTES = int(1_000_000_000 * float(__import__("os").environ.get("PU_BENCH_SCALE", "1.0")))
+
+
+@pytest.mark.benchmark(group="peak RSS hashing a 1 GB JSONL")
+def test_peak_rss_hashing_1gb(benchmark: Any, jsonl: Path, tmp_path: Path) -> None:
+    """Hash a ~1 GB file in a fresh interpreter and record its peak RSS (not a timing)."""
+    benchmark.extra_info["role"] = "memory"
+    big = tmp_path / "big.jsonl"
+    chunk = jsonl.read_bytes()
+    with big.open("wb") as f:
+        written = 0
+        while written < RSS_BYTES:
+            f.write(chunk)
+            written += len(chunk)
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+    script = textwrap.dedent(
+        f"""
+        import re, time, phoenix_upsert as pu
+        def hwm_kb():
+            status = open("/proc/self/status").read()
+            return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
+        before = hwm_kb()
+        t = time.perf_counter()
+        n = len(pu.hash_jsonl({str(big)!r}))
+        print(n, before, hwm_kb(), time.perf_counter() - t)
+        """
+    )
+
+    def run() -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script], check=True, capture_output=True, text=True
+        ).stdout.split()
+
+    n, before_kb, peak_kb, seconds = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        file_mb=round(big.stat().st_size / 1e6),
+        examples=int(n),
+        rss_after_import_mb=round(int(before_kb) / 1024),
+        peak_rss_mb=round(int(peak_kb) / 1024),
+        seconds=round(float(seconds), 2),
+    )
+    print(
+        f"\npeak RSS hashing {big.stat().st_size / 1e6:,.0f} MB ({n} examples): "
+        f"{int(peak_kb) / 1024:,.0f} MB (after import: {int(before_kb) / 1024:,.0f} MB), "
+        f"{float(seconds):.2f} s"
+    )
+    assert int(peak_kb) / 1024 <= 256

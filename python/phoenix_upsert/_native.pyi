@@ -1,0 +1,128 @@
+"""Type stubs of the Rust extension module (rust/src/python)."""
+
+from collections.abc import Iterable, Mapping
+from os import PathLike
+from typing import Any, final
+
+__version__: str
+
+MAX_DEPTH: int
+"""Deepest nesting of arrays/objects accepted in a value (input/output/metadata is level 1)."""
+
+DEFAULT_MAX_LINE_BYTES: int
+"""Longest JSONL line accepted by default (64 MiB)."""
+
+def canonicalize(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of ``value``, byte for byte what Phoenix's server computes.
+
+    Accepts dict (str keys), list, tuple, str, int, float, bool and None, subclasses included.
+    Raises a subclass of :class:`phoenix_upsert.InvalidInputError` naming the JSON path of
+    anything else: NaN/Infinity, lone surrogates, ints beyond a double, other types, non-str
+    keys, cycles, nesting deeper than ``MAX_DEPTH``.
+    """
+
+def canonicalize_json(text: str | bytes) -> bytes:
+    """RFC 8785 canonical JSON of a JSON text (one value)."""
+
+def content_hash(
+    input: Mapping[str, Any], output: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> str:
+    """Phoenix's ``content_hash`` of one example: 32 lowercase hex characters, the first 16
+    bytes of SHA-256 over the canonical JSON of ``{"input", "metadata", "output"}``."""
+
+def hash_examples(examples: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Content hashes of many examples (mappings with dict ``input`` and ``output`` and an
+    optional dict ``metadata``, ``{}`` if absent), in order. Canonicalizes and hashes on all
+    cores with the GIL released; only the walk over the Python objects holds it."""
+
+def hash_jsonl(path: str | PathLike[str], *, max_line_bytes: int = ...) -> list[str]:
+    """Content hashes of the examples of a JSONL file (one object per line with ``input``,
+    ``output`` and optional ``metadata``), streamed and parsed in Rust, in parallel.
+    Blank lines are skipped; errors name the line."""
+
+@final
+class JsonlScan:
+    """Per-example results of :func:`scan_jsonl`, in file order."""
+
+    def __len__(self) -> int: ...
+    @property
+    def hashes(self) -> list[str]: ...
+    @property
+    def ids(self) -> list[str | None] | None:
+        """Values under ``id_key`` (ints as decimal text); ``None`` if no ``id_key``."""
+    @property
+    def node_ids(self) -> list[str | None] | None: ...
+    @property
+    def span_ids(self) -> list[str | None] | None: ...
+    @property
+    def splits(self) -> list[list[str] | None] | None:
+        """Split names (stripped, sorted, unique) per example; ``None`` where the line has
+        no splits key; ``None`` overall if no ``splits_key``."""
+    @property
+    def line_numbers(self) -> list[int]: ...
+    @property
+    def offsets(self) -> list[int]:
+        """Byte offset of each example's line in the file."""
+    @property
+    def lengths(self) -> list[int]:
+        """Byte length of each example's line, without its newline."""
+
+def scan_jsonl(
+    path: str | PathLike[str],
+    *,
+    id_key: str | None = None,
+    splits_key: str | None = None,
+    span_id_key: str | None = None,
+    node_id_key: str | None = None,
+    max_line_bytes: int = ...,
+) -> JsonlScan:
+    """Hash a JSONL file and collect, per example, the values under the given keys and the
+    line's position (to read it again for an upload)."""
+
+def scan_jsonl_bytes(
+    data: bytes,
+    *,
+    id_key: str | None = None,
+    splits_key: str | None = None,
+    span_id_key: str | None = None,
+    node_id_key: str | None = None,
+    max_line_bytes: int = ...,
+) -> JsonlScan:
+    """:func:`scan_jsonl` over JSONL in memory (e.g. a Phoenix dataset export)."""
+
+@final
+class Diff:
+    """Result of :func:`diff`: indices into ``previous`` and ``incoming``."""
+
+    @property
+    def added(self) -> list[int]:
+        """Incoming indices of examples to create."""
+    @property
+    def updated(self) -> list[tuple[int, int]]:
+        """(incoming, previous) pairs whose content differs."""
+    @property
+    def unchanged(self) -> list[tuple[int, int]]:
+        """(incoming, previous) pairs with the same content."""
+    @property
+    def deleted(self) -> list[int]:
+        """Previous indices of examples to delete (empty when merging)."""
+    @property
+    def unknown_node_ids(self) -> list[int]:
+        """Incoming indices whose id is the node id of no previous example."""
+
+def diff(
+    previous: JsonlScan | Iterable[tuple[str, str | None, str]],
+    incoming: JsonlScan | Iterable[tuple[str | None, str]],
+    *,
+    merge: bool = False,
+) -> Diff:
+    """Classify ``incoming`` against ``previous`` by Phoenix's own matching rules.
+
+    ``previous``: the server's examples as ``(node_id, external_id or None, content_hash)``,
+    or a :class:`JsonlScan` of a Phoenix export (with ``id_key`` and ``node_id_key``).
+    ``incoming``: ``(source_id or None, content_hash)`` pairs, or a :class:`JsonlScan`.
+    An incoming example with an id matches only by that id (as a node id if it is a
+    ``DatasetExample`` GlobalID); one without matches the first unmatched previous example
+    with the same hash. Unmatched previous examples are deleted unless ``merge``.
+    Raises :class:`phoenix_upsert.DuplicateSourceIdError` listing repeated ids.
+    """

@@ -1,5 +1,10 @@
 """phoenix-upsert: keep an Arize Phoenix dataset in exact sync with an external source.
 
+    from phoenix_upsert import Client
+
+    client = Client()  # a phoenix.client.Client
+    dataset = client.datasets.upsert_dataset(dataset="qa", examples="qa.jsonl")
+
 The native core (Rust) computes the exact content hashes Phoenix stores, over Python
 objects and over JSONL files, and diffs a source against a dataset by Phoenix's own rules.
 """
@@ -20,8 +25,12 @@ from phoenix_upsert._native import (
     scan_jsonl,
     scan_jsonl_bytes,
 )
+from phoenix_upsert.client import Client, UpsertDatasets
 from phoenix_upsert.errors import (
+    AuthenticationError,
     CircularReferenceError,
+    ConcurrentWriteError,
+    DatasetNotFoundError,
     DuplicateSourceIdError,
     InvalidExampleError,
     InvalidInputError,
@@ -37,14 +46,22 @@ from phoenix_upsert.errors import (
     NonStringKeyError,
     NumberOutOfRangeError,
     PhoenixUpsertError,
+    ServerError,
+    ServerTooOldError,
+    SyncVerificationError,
 )
+from phoenix_upsert.results import SyncPlan, SyncSummary, UpsertedDataset
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
+    "AuthenticationError",
     "CircularReferenceError",
+    "Client",
+    "ConcurrentWriteError",
+    "DatasetNotFoundError",
     "Diff",
     "DuplicateSourceIdError",
     "InvalidExampleError",
@@ -62,6 +79,13 @@ __all__ = [
     "NonStringKeyError",
     "NumberOutOfRangeError",
     "PhoenixUpsertError",
+    "ServerError",
+    "ServerTooOldError",
+    "SyncPlan",
+    "SyncSummary",
+    "SyncVerificationError",
+    "UpsertDatasets",
+    "UpsertedDataset",
     "__version__",
     "canonicalize",
     "canonicalize_json",

@@ -30,10 +30,13 @@ def content_hash(
     """Phoenix's ``content_hash`` of one example: 32 lowercase hex characters, the first 16
     bytes of SHA-256 over the canonical JSON of ``{"input", "metadata", "output"}``."""
 
-def hash_examples(examples: Iterable[Mapping[str, Any]]) -> list[str]:
+def hash_examples(examples: Iterable[Mapping[str, Any]], *, storable: bool = False) -> list[str]:
     """Content hashes of many examples (mappings with dict ``input`` and ``output`` and an
     optional dict ``metadata``, ``{}`` if absent), in order. Canonicalizes and hashes on all
-    cores with the GIL released; only the walk over the Python objects holds it."""
+    cores with the GIL released; only the walk over the Python objects holds it.
+
+    With ``storable=True``, ints outside [-2^63, 2^64-1] are errors too: Phoenix hashes them
+    but cannot store them."""
 
 def hash_jsonl(path: str | PathLike[str], *, max_line_bytes: int = ...) -> list[str]:
     """Content hashes of the examples of a JSONL file (one object per line with ``input``,
@@ -66,6 +69,10 @@ class JsonlScan:
     @property
     def lengths(self) -> list[int]:
         """Byte length of each example's line, without its newline."""
+    @property
+    def big_numbers(self) -> list[int]:
+        """Indices of examples holding an integral number of magnitude 2^63 or more (maybe
+        an int beyond 64 bits, which Phoenix cannot store)."""
 
 def scan_jsonl(
     path: str | PathLike[str],

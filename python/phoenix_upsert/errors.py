@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AuthenticationError",
     "CircularReferenceError",
+    "ConcurrentWriteError",
+    "DatasetNotFoundError",
     "DuplicateSourceIdError",
     "InvalidExampleError",
     "InvalidInputError",
@@ -28,6 +31,9 @@ __all__ = [
     "NonStringKeyError",
     "NumberOutOfRangeError",
     "PhoenixUpsertError",
+    "ServerError",
+    "ServerTooOldError",
+    "SyncVerificationError",
 ]
 
 
@@ -139,3 +145,44 @@ class DuplicateSourceIdError(InvalidInputError):
             message, path=path, index=index, line=line, column=column, source_id=source_id
         )
         self.ids = list(ids)
+
+
+class ServerError(PhoenixUpsertError):
+    """The Phoenix server answered with an error, or could not be reached.
+
+    Attributes:
+        status_code: the HTTP status, or ``None`` if no response arrived.
+        detail: the server's explanation, if it gave one.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+        #: Seconds the server asked to wait (HTTP 429 ``Retry-After``), if it did.
+        self.retry_after: float | None = None
+        #: Whether this error ended a series of retries.
+        self.exhausted = False
+
+
+class AuthenticationError(ServerError):
+    """The server refused the credentials (HTTP 401/403): set ``PHOENIX_API_KEY`` or pass
+    ``api_key=``."""
+
+
+class DatasetNotFoundError(ServerError):
+    """No dataset with the given id exists on the server."""
+
+
+class ServerTooOldError(ServerError):
+    """The server is too old for phoenix-upsert (it needs declarative dataset uploads with
+    example ids, ``action=update``, from Phoenix 15.0)."""
+
+
+class ConcurrentWriteError(PhoenixUpsertError):
+    """Another writer kept changing the dataset while this sync ran; the dataset may hold
+    the other writer's content. Run the sync again."""
+
+
+class SyncVerificationError(PhoenixUpsertError):
+    """The server's reported result does not match the plan and re-syncing did not fix it."""

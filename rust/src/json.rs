@@ -26,6 +26,9 @@ pub(crate) struct Ctx<'t> {
     pub tape: &'t mut Tape,
     steps: Vec<Step>,
     error: Option<Error>,
+    /// Set when a number parsed to an integral double of magnitude 2^63 or more: the text
+    /// may hold an integer beyond 64 bits, which Phoenix can hash but not store.
+    pub big_number: bool,
 }
 
 impl<'t> Ctx<'t> {
@@ -34,6 +37,7 @@ impl<'t> Ctx<'t> {
             tape,
             steps: Vec::new(),
             error: None,
+            big_number: false,
         }
     }
 
@@ -112,6 +116,8 @@ fn classify(err: &serde_json::Error) -> Error {
     out
 }
 
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Parses one JSON value into the tape; returns its node index.
 pub(crate) struct ValueSeed<'a, 't> {
     pub ctx: &'a mut Ctx<'t>,
@@ -174,6 +180,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
                 "number out of range: it does not fit a double",
             );
             return Err(self.ctx.fail(err));
+        }
+        if v.abs() >= TWO_POW_63 && v.fract() == 0.0 {
+            self.ctx.big_number = true;
         }
         let r = self.ctx.tape.push_f64(v);
         self.ctx.tape_result(r)
@@ -299,6 +308,9 @@ pub struct LineFields {
     pub splits: Option<Vec<String>>,
     pub span_id: Option<String>,
     pub node_id: Option<String>,
+    /// Whether input/output/metadata hold a number that may be an integer beyond 64 bits
+    /// (see [`Ctx::big_number`]); such lines deserve a closer look before an upload.
+    pub big_number: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -673,7 +685,8 @@ pub fn parse_line(text: &str, keys: &LineKeys, tape: &mut Tape) -> Result<LineFi
     }
     .deserialize(&mut de)
     .and_then(|fields| de.end().map(|()| fields));
-    let fields = parsed.map_err(|e| ctx.finish_error(e))?;
+    let mut fields = parsed.map_err(|e| ctx.finish_error(e))?;
+    fields.big_number = ctx.big_number;
     for (present, name) in [(fields.input, "input"), (fields.output, "output")] {
         if present.is_none() {
             return Err(Error::new(

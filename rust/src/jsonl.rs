@@ -59,6 +59,8 @@ pub struct ScanResult {
     pub offsets: Vec<u64>,
     /// Byte length of each line, without the newline (with `keep_positions`).
     pub lengths: Vec<u64>,
+    /// Indices of the examples whose content may hold an integer beyond 64 bits.
+    pub big_numbers: Vec<u64>,
 }
 
 impl ScanResult {
@@ -71,6 +73,9 @@ impl ScanResult {
     }
 
     fn append(&mut self, other: &mut ScanResult) {
+        let base = self.hashes.len() as u64;
+        self.big_numbers
+            .extend(other.big_numbers.drain(..).map(|i| i + base));
         self.hashes.append(&mut other.hashes);
         self.ids.append(&mut other.ids);
         self.node_ids.append(&mut other.node_ids);
@@ -120,6 +125,9 @@ impl LineHasher {
         let hash =
             self.canon
                 .example_hash(&self.tape, input, output, fields.metadata, &mut self.buf);
+        if fields.big_number {
+            out.big_numbers.push(out.hashes.len() as u64);
+        }
         out.hashes.push(hash);
         let boxed = |s: Option<String>| s.map(String::into_boxed_str);
         if opts.keys.id.is_some() {

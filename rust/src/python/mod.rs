@@ -223,6 +223,7 @@ impl From<PyErr> for Failure {
 fn hash_examples_impl(
     py: Python<'_>,
     examples: &Bound<'_, PyAny>,
+    storable: bool,
 ) -> Result<Vec<[u8; 16]>, Failure> {
     if is_mapping(examples) {
         return Err(PyTypeError::new_err(
@@ -240,9 +241,9 @@ fn hash_examples_impl(
 
     for item in iter {
         let item = item?;
-        let roots = Walker::new(&mut batch.tape)
-            .example(&item)
-            .map_err(|e| e.with_index(count))?;
+        let mut walker = Walker::new(&mut batch.tape);
+        walker.storable = storable;
+        let roots = walker.example(&item).map_err(|e| e.with_index(count))?;
         batch.roots.push(roots);
         count += 1;
         if batch.is_full() {
@@ -288,13 +289,16 @@ fn hash_examples_impl(
     Ok(out)
 }
 
-/// `hash_examples(examples) -> list[str]`: content hashes of many examples, in order.
+/// `hash_examples(examples, *, storable=False) -> list[str]`: content hashes of many
+/// examples, in order. With `storable`, ints Phoenix cannot store are errors too.
 #[pyfunction]
+#[pyo3(signature = (examples, *, storable = false))]
 fn hash_examples<'py>(
     py: Python<'py>,
     examples: &Bound<'py, PyAny>,
+    storable: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    match hash_examples_impl(py, examples) {
+    match hash_examples_impl(py, examples, storable) {
         Ok(hashes) => hex_list(py, &hashes),
         Err(Failure::Native(e)) => Err(to_py_err(py, e)),
         Err(Failure::Python(e)) => Err(e),
@@ -391,6 +395,13 @@ impl JsonlScan {
     #[getter]
     fn lengths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, &self.result.lengths)
+    }
+
+    /// Indices of the examples whose content holds a number that may be an integer beyond
+    /// 64 bits (an integral value of magnitude 2^63 or more), which Phoenix cannot store.
+    #[getter]
+    fn big_numbers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.result.big_numbers)
     }
 }
 

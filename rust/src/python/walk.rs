@@ -106,13 +106,20 @@ fn int_text(obj: &Bound<'_, PyAny>) -> Option<String> {
 pub struct Walker<'t> {
     pub tape: &'t mut Tape,
     ancestors: Vec<usize>,
+    /// Reject ints outside [-2^63, 2^64-1]: Phoenix hashes them but cannot store them.
+    pub storable: bool,
 }
+
+/// Why an int beyond 64 bits cannot be synced.
+pub const NOT_STORABLE: &str = "int outside the 64-bit range: Phoenix stores examples with \
+     orjson, which takes integers from -2^63 to 2^64-1 only (store it as a str or a float)";
 
 impl<'t> Walker<'t> {
     pub fn new(tape: &'t mut Tape) -> Self {
         Walker {
             tape,
             ancestors: Vec::new(),
+            storable: false,
         }
     }
 
@@ -204,6 +211,9 @@ impl<'t> Walker<'t> {
                 ErrorKind::NumberOutOfRange,
                 "int too large to convert to a double (Phoenix hashes every number as a double)",
             ));
+        }
+        if self.storable {
+            return Err(Error::new(ErrorKind::NumberOutOfRange, NOT_STORABLE));
         }
         match int_text(obj) {
             Some(text) => self.tape.push_big_int(f, &text),

@@ -1,0 +1,162 @@
+"""The local sync manifest: what the server held after the last sync, so that the next one
+need not download the dataset.
+
+A manifest is only trusted when the server proves it still applies: same dataset (id and
+creation time), same latest version (id and creation time: versions are immutable), same
+example count. A database that was reset and reuses ids fails the creation-time checks. A
+manifest that is unreadable, corrupt or stale is ignored (with a warning when corrupt),
+never trusted. It holds ids, content hashes and split names — no example content and no
+credentials — and is written atomically, readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("phoenix_upsert")
+
+FORMAT = "phoenix-upsert-manifest/1"
+
+
+def default_directory() -> Path:
+    """``$PHOENIX_UPSERT_CACHE_DIR``, else ``$XDG_CACHE_HOME/phoenix-upsert``, else
+    ``~/.cache/phoenix-upsert``."""
+    explicit = os.environ.get("PHOENIX_UPSERT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "phoenix-upsert"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the server says about a dataset's current state."""
+
+    server: str
+    dataset_id: str
+    dataset_created_at: str
+    version_id: str
+    version_created_at: str
+    example_count: int
+
+
+@dataclass
+class ServerExamples:
+    """The examples of one dataset version, as parallel lists."""
+
+    node_ids: list[str]  # "" where unknown (examples this client created, not yet read back)
+    external_ids: list[str | None]
+    hashes: list[str]
+    splits: list[tuple[str, ...]]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @classmethod
+    def empty(cls) -> ServerExamples:
+        return cls([], [], [], [])
+
+
+def _path(directory: Path, server: str, dataset_id: str) -> Path:
+    key = hashlib.sha256(f"{server}\0{dataset_id}".encode()).hexdigest()[:32]
+    return directory / f"{key}.json.gz"
+
+
+def load(directory: Path, expected: Fingerprint) -> ServerExamples | None:
+    """The manifest for ``expected``, or ``None`` if there is none that provably applies."""
+    path = _path(directory, expected.server, expected.dataset_id)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        logger.warning("ignoring the sync manifest %s: %s", path, e)
+        return None
+    try:
+        doc = json.loads(gzip.decompress(raw))
+        body = doc["body"]
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        if doc.get("format") != FORMAT or doc.get("sha256") != digest:
+            raise ValueError("checksum mismatch")
+        found = Fingerprint(**body["fingerprint"])
+        ex = body["examples"]
+        examples = ServerExamples(
+            node_ids=[str(n) for n in ex["node_ids"]],
+            external_ids=[None if e is None else str(e) for e in ex["external_ids"]],
+            hashes=[str(h) for h in ex["hashes"]],
+            splits=[tuple(str(n) for n in s) for s in ex["splits"]],
+        )
+        sizes = {len(examples.node_ids), len(examples.external_ids), len(examples.splits)}
+        if sizes != {len(examples)}:
+            raise ValueError("columns of different lengths")
+    except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+        logger.warning("ignoring a corrupt sync manifest %s (%s)", path, e)
+        return None
+    if found != expected or len(examples) != expected.example_count:
+        logger.debug("sync manifest %s is stale; reading the dataset from the server", path)
+        return None
+    return examples
+
+
+def save(directory: Path, fingerprint: Fingerprint, examples: ServerExamples) -> None:
+    """Write the manifest atomically (temp file + rename), readable by its owner only."""
+    body = {
+        "fingerprint": fingerprint.__dict__,
+        "examples": {
+            "node_ids": examples.node_ids,
+            "external_ids": examples.external_ids,
+            "hashes": examples.hashes,
+            "splits": [list(s) for s in examples.splits],
+        },
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    data = gzip.compress(
+        json.dumps({"format": FORMAT, "sha256": digest, "body": body}).encode(), compresslevel=5
+    )
+    path = _path(directory, fingerprint.server, fingerprint.dataset_id)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:  # a cache that cannot be written only costs speed
+        logger.warning("could not write the sync manifest %s: %s", path, e)
+
+
+def forget(directory: Path, server: str, dataset_id: str) -> None:
+    _path(directory, server, dataset_id).unlink(missing_ok=True)
+
+
+def as_columns(
+    node_ids: Sequence[str],
+    external_ids: Sequence[str | None],
+    hashes: Sequence[str],
+    splits: Sequence[Sequence[str]],
+) -> ServerExamples:
+    return ServerExamples(
+        node_ids=list(node_ids),
+        external_ids=list(external_ids),
+        hashes=list(hashes),
+        splits=[tuple(s) for s in splits],
+    )
+
+
+def _unused(*_: Any) -> None:  # pragma: no cover
+    pass

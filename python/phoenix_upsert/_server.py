@@ -1,0 +1,261 @@
+"""The few Phoenix REST calls a sync needs, with explicit timeouts, retries and typed errors.
+
+Reads (GET) are retried with backoff on connection errors, 429 and 5xx: repeating them is
+harmless. The upload (POST) is never repeated blindly: the sync engine re-reads the server's
+state and plans again instead, so that a write whose answer was lost is not applied twice.
+Nothing here logs or repeats request headers, so an API key cannot leak into logs or errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from phoenix_upsert.errors import (
+    AuthenticationError,
+    DatasetNotFoundError,
+    ServerError,
+    ServerTooOldError,
+)
+
+logger = logging.getLogger("phoenix_upsert")
+
+#: Oldest Phoenix server with dataset example ids and ``action=update`` uploads.
+MIN_SERVER_VERSION = (15, 0, 0)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry what is safe to retry."""
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 15.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), 60.0)
+        base = min(self.max_backoff, self.backoff * 2.0**attempt)
+        return base * (0.5 + random.random() / 2)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:2000]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:2000]
+    return response.text.strip()[:2000]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Connection trouble, timeouts, 429 and 5xx: worth another try later."""
+    if isinstance(exc, httpx.TransportError):
+        return True
+    if isinstance(exc, ServerError) and not isinstance(
+        exc, (AuthenticationError, ServerTooOldError)
+    ):
+        return exc.status_code is not None and (exc.status_code == 429 or exc.status_code >= 500)
+    return False
+
+
+def retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, ServerError) else None
+
+
+def check(response: httpx.Response, what: str) -> httpx.Response:
+    """Raise a typed error for an unsuccessful response."""
+    if response.is_success:
+        return response
+    status = response.status_code
+    detail = _detail(response)
+    message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
+    if status in (401, 403):
+        err: ServerError = AuthenticationError(
+            f"{what}: the server refused the credentials (HTTP {status}); "
+            "set PHOENIX_API_KEY or pass api_key=",
+            status_code=status,
+            detail=detail,
+        )
+    elif status == 422 and (
+        "Invalid dateset action" in detail or "Invalid dataset action" in detail
+    ):
+        err = ServerTooOldError(
+            f"{what}: this Phoenix server does not support declarative dataset updates; "
+            f"phoenix-upsert needs Phoenix >= {'.'.join(map(str, MIN_SERVER_VERSION))}",
+            status_code=status,
+            detail=detail,
+        )
+    else:
+        err = ServerError(message, status_code=status, detail=detail)
+    if status == 429:
+        try:
+            err.retry_after = float(response.headers.get("retry-after", ""))
+        except ValueError:
+            pass
+    raise err
+
+
+class Server:
+    """Phoenix's dataset endpoints, over the client's own httpx.Client (its base URL and
+    headers, including authentication)."""
+
+    def __init__(self, http: httpx.Client, *, retry: RetryPolicy, timeout: float | None) -> None:
+        self.http = http
+        self.retry = retry
+        self.timeout = timeout
+        self._version: tuple[int, ...] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return str(self.http.base_url).rstrip("/")
+
+    def _timeout(self, default: float) -> httpx.Timeout:
+        seconds = self.timeout if self.timeout is not None else default
+        return httpx.Timeout(seconds, connect=min(seconds, 15.0))
+
+    def with_retries(self, what: str, call: Callable[[], T]) -> T:
+        """Run a repeatable call, retrying what is worth retrying."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except (httpx.TransportError, ServerError) as exc:
+                attempt += 1
+                if not is_retryable(exc) or attempt >= self.retry.attempts:
+                    if isinstance(exc, ServerError):
+                        exc.exhausted = True
+                        raise
+                    err = ServerError(f"{what}: {describe(exc)}")
+                    err.exhausted = True
+                    raise err from exc
+                delay = self.retry.delay(attempt - 1, retry_after(exc))
+                logger.warning("%s failed (%s); retrying in %.1f s", what, describe(exc), delay)
+                time.sleep(delay)
+
+    def get_json(self, path: str, what: str, *, params: Any = None, timeout: float = 30.0) -> Any:
+        def call() -> Any:
+            response = self.http.get(
+                path,
+                params=params,
+                headers={"accept": "application/json"},
+                timeout=self._timeout(timeout),
+            )
+            return check(response, what).json()
+
+        return self.with_retries(what, call)
+
+    def server_version(self) -> tuple[int, ...] | None:
+        """The server's version, or ``None`` if it does not say."""
+        if self._version is None:
+
+            def call() -> str:
+                response = self.http.get("arize_phoenix_version", timeout=self._timeout(30.0))
+                return check(response, "reading the server version").text.strip()
+
+            text = self.with_retries("reading the server version", call)
+            parts = []
+            for piece in text.split(".")[:3]:
+                digits = "".join(c for c in piece if c.isdigit())
+                if not digits:
+                    break
+                parts.append(int(digits))
+            self._version = tuple(parts)
+        return self._version or None
+
+    def require_version(self) -> None:
+        version = self.server_version()
+        if version is not None and len(version) >= 2 and version < MIN_SERVER_VERSION:
+            raise ServerTooOldError(
+                f"Phoenix server {'.'.join(map(str, version))} is too old: phoenix-upsert needs "
+                f"Phoenix >= {'.'.join(map(str, MIN_SERVER_VERSION))} (dataset example ids and "
+                "declarative updates)"
+            )
+
+    def find_dataset(self, name: str) -> dict[str, Any] | None:
+        body = self.get_json("v1/datasets", f"looking up dataset {name!r}", params={"name": name})
+        matches = [d for d in body.get("data", []) if d.get("name") == name]
+        return matches[0] if matches else None
+
+    def get_dataset(self, dataset_id: str) -> dict[str, Any]:
+        try:
+            body = self.get_json(f"v1/datasets/{quote(dataset_id, safe='')}", "reading the dataset")
+        except ServerError as e:
+            if e.status_code in (404, 422):
+                raise DatasetNotFoundError(
+                    f"no dataset with id {dataset_id!r} on {self.base_url}",
+                    status_code=e.status_code,
+                    detail=e.detail,
+                ) from e
+            raise
+        return dict(body["data"])
+
+    def versions(self, dataset_id: str, limit: int) -> list[dict[str, Any]]:
+        body = self.get_json(
+            f"v1/datasets/{quote(dataset_id, safe='')}/versions",
+            "listing dataset versions",
+            params={"limit": limit},
+        )
+        return list(body.get("data", []))
+
+    def export_jsonl(
+        self, dataset_id: str, version_id: str, *, expected_examples: int, progress: Any
+    ) -> bytes:
+        """The examples of one version as Phoenix's JSONL export (ids, node ids, splits)."""
+        what = "downloading the dataset"
+
+        def call() -> bytes:
+            chunks = []
+            with self.http.stream(
+                "GET",
+                f"v1/datasets/{quote(dataset_id, safe='')}/jsonl",
+                params={"version_id": version_id},
+                timeout=self._timeout(60.0 + 0.005 * expected_examples),
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    check(response, what)
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    progress.update(len(chunk))
+            return b"".join(chunks)
+
+        return self.with_retries(what, call)
+
+    def examples(self, dataset_id: str, version_id: str, *, expected_examples: int) -> Any:
+        return self.get_json(
+            f"v1/datasets/{quote(dataset_id, safe='')}/examples",
+            "reading the dataset's examples",
+            params={"version_id": version_id},
+            timeout=60.0 + 0.005 * expected_examples,
+        )["data"]
+
+    def upload(self, body: Callable[[], Iterator[bytes]], *, examples: int, snapshot: int) -> Any:
+        """POST one upload (never retried here; see the module docs)."""
+        # Phoenix inserts about 2 ms per example on SQLite and hashes every example of the
+        # snapshot in Python: give the request time in proportion.
+        seconds = 60.0 + 0.02 * examples + 0.002 * snapshot
+        response = self.http.post(
+            "v1/datasets/upload",
+            params={"sync": "true"},
+            content=body(),
+            headers={"content-type": "application/json", "accept": "application/json"},
+            timeout=self._timeout(seconds),
+        )
+        return check(response, "uploading examples").json()["data"]
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, ServerError):
+        return f"HTTP {exc.status_code}" if exc.status_code else str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,193 @@
+"""``phoenix_upsert.Client``: phoenix-client's ``Client`` with ``datasets.upsert_dataset``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
+
+import httpx
+from phoenix.client import Client as PhoenixClient
+from phoenix.client.resources.datasets import Datasets
+
+from phoenix_upsert import _manifest
+from phoenix_upsert._server import RetryPolicy, Server
+from phoenix_upsert._source import SourceIdKey, read_source
+from phoenix_upsert._sync import Engine
+from phoenix_upsert.results import Mode, SyncPlan, UpsertedDataset
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ExamplesSource = Union[Iterable[Mapping[str, Any]], "pd.DataFrame", str, "os.PathLike[str]"]
+"""A list or any iterable of example mappings, a pandas DataFrame, or the path of a JSONL
+file."""
+
+
+class UpsertDatasets(Datasets):
+    """phoenix-client's ``Datasets`` resource, with :meth:`upsert_dataset` added."""
+
+    @overload
+    def upsert_dataset(
+        self,
+        *,
+        dataset: str | None = ...,
+        dataset_id: str | None = ...,
+        examples: ExamplesSource,
+        source_id_key: SourceIdKey = ...,
+        mode: Mode = ...,
+        dry_run: Literal[False] = ...,
+        splits_key: str | None = ...,
+        span_id_key: str | None = ...,
+        input_keys: Sequence[str] | None = ...,
+        output_keys: Sequence[str] | None = ...,
+        metadata_keys: Sequence[str] | None = ...,
+        dataset_description: str | None = ...,
+        timeout: float | None = ...,
+        retries: int = ...,
+        progress: bool | None = ...,
+        manifest: bool | str | os.PathLike[str] = ...,
+    ) -> UpsertedDataset: ...
+
+    @overload
+    def upsert_dataset(
+        self,
+        *,
+        dataset: str | None = ...,
+        dataset_id: str | None = ...,
+        examples: ExamplesSource,
+        source_id_key: SourceIdKey = ...,
+        mode: Mode = ...,
+        dry_run: Literal[True],
+        splits_key: str | None = ...,
+        span_id_key: str | None = ...,
+        input_keys: Sequence[str] | None = ...,
+        output_keys: Sequence[str] | None = ...,
+        metadata_keys: Sequence[str] | None = ...,
+        dataset_description: str | None = ...,
+        timeout: float | None = ...,
+        retries: int = ...,
+        progress: bool | None = ...,
+        manifest: bool | str | os.PathLike[str] = ...,
+    ) -> SyncPlan: ...
+
+    def upsert_dataset(
+        self,
+        *,
+        dataset: str | None = None,
+        dataset_id: str | None = None,
+        examples: ExamplesSource,
+        source_id_key: SourceIdKey = "id",
+        mode: Mode = "mirror",
+        dry_run: bool = False,
+        splits_key: str | None = "splits",
+        span_id_key: str | None = "span_id",
+        input_keys: Sequence[str] | None = None,
+        output_keys: Sequence[str] | None = None,
+        metadata_keys: Sequence[str] | None = None,
+        dataset_description: str | None = None,
+        timeout: float | None = None,
+        retries: int = 4,
+        progress: bool | None = None,
+        manifest: bool | str | os.PathLike[str] = True,
+    ) -> UpsertedDataset | SyncPlan:
+        """Make a Phoenix dataset hold exactly ``examples`` (or, with ``mode="merge"``, at
+        least them), writing the least that gets it there.
+
+        Args:
+            dataset: name of the dataset; created if there is none. Give this or
+                ``dataset_id``, not both.
+            dataset_id: id of an existing dataset.
+            examples: a list or iterable of mappings with dict ``input`` and ``output``, an
+                optional dict ``metadata``, the source id, and optionally splits and a span
+                id; or a pandas DataFrame (see ``input_keys``); or the path of a JSONL file
+                with one such mapping per line (hashed in Rust, never loaded whole).
+            source_id_key: the key (DataFrame column, JSONL field) holding each example's
+                stable id, or a callable ``(example) -> str``. Examples match the server's
+                by this id: a changed example is updated in place, not re-created. ``None``
+                matches by content only (a changed example is then deleted and re-added).
+            mode: ``"mirror"`` (default) makes the dataset equal to the source: creates,
+                updates and deletes. ``"merge"`` never deletes.
+            dry_run: write nothing; return the :class:`SyncPlan` instead of a dataset.
+            splits_key: key of each example's split names (a str or a list of str). If no
+                example has it, the server's split assignments are left as they are.
+            span_id_key: key of each example's span id (linked when the example is created).
+            input_keys, output_keys, metadata_keys: for a DataFrame, the columns of each part
+                (as in phoenix-client's ``create_dataset``); missing cells are left out.
+            dataset_description: description of a dataset this call creates.
+            timeout: seconds per request. By default each request gets time in proportion
+                to its size (uploads: about 20 ms per example sent, plus a minute).
+            retries: attempts for steps that are safe to repeat (reads, and re-planning
+                after a failed write).
+            progress: show progress bars (default: when stderr is a terminal).
+            manifest: keep a local manifest of what the server holds so that the next sync
+                need not download the dataset (``True``: in ``~/.cache/phoenix-upsert``; a
+                path: in that directory; ``False``: never).
+
+        Returns:
+            An :class:`UpsertedDataset` at the version the sync produced (the current one if
+            nothing changed), ready for ``run_experiment``, with ``.summary`` and ``.plan``;
+            with ``dry_run=True``, the :class:`SyncPlan`.
+
+        Raises:
+            InvalidInputError: bad input (typed subclasses name the example, the JSON path
+                or the line), before anything is sent.
+            AuthenticationError, DatasetNotFoundError, ServerTooOldError, ServerError: the
+                server refused or could not be reached (after retries).
+            ConcurrentWriteError: another writer kept changing the dataset.
+        """
+        if (dataset is None) == (dataset_id is None):
+            raise ValueError("give exactly one of dataset= (a name) or dataset_id=")
+        if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
+            raise ValueError("dataset must be a non-empty name")
+        if mode not in ("mirror", "merge"):
+            raise ValueError(f"mode must be 'mirror' or 'merge', not {mode!r}")
+        if retries < 1:
+            raise ValueError("retries must be at least 1")
+        source = read_source(
+            examples,
+            source_id_key=source_id_key,
+            splits_key=splits_key,
+            span_id_key=span_id_key,
+            input_keys=input_keys,
+            output_keys=output_keys,
+            metadata_keys=metadata_keys,
+        )
+        if manifest is True:
+            manifest_dir: Path | None = _manifest.default_directory()
+        elif manifest is False:
+            manifest_dir = None
+        else:
+            manifest_dir = Path(manifest)
+        server = Server(self._client, retry=RetryPolicy(attempts=retries), timeout=timeout)
+        engine = Engine(server, manifest_dir=manifest_dir, progress=progress, max_attempts=retries)
+        return engine.run(
+            source,
+            name=dataset,
+            dataset_id=dataset_id,
+            mode=mode,
+            dry_run=dry_run,
+            description=dataset_description,
+            use_manifest=manifest_dir is not None,
+        )
+
+
+class Client(PhoenixClient):
+    """A drop-in ``phoenix.client.Client`` (same constructor, environment variables and
+    resources) whose ``datasets`` also has :meth:`UpsertDatasets.upsert_dataset`."""
+
+    @property
+    def _client(self) -> httpx.Client:
+        return self._http_client
+
+    @_client.setter
+    def _client(self, value: httpx.Client) -> None:
+        PhoenixClient._client.__set__(self, value)  # type: ignore[attr-defined]
+        self._datasets: Datasets = UpsertDatasets(value, _guard=self._datasets._guard)
+
+    @property
+    def datasets(self) -> UpsertDatasets:
+        """phoenix-client's datasets resource, plus ``upsert_dataset``."""
+        assert isinstance(self._datasets, UpsertDatasets)
+        return self._datasets

@@ -1,0 +1,103 @@
+"""Fixtures: a real Phoenix server (started here, on free ports, in a temporary working
+directory), clients that talk to it, and helpers to read what it stored."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from phoenix_upsert import Client
+from phoenix_upsert.testing import LocalPhoenix
+
+
+@pytest.fixture(scope="session")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPhoenix]:
+    with LocalPhoenix(working_dir=tmp_path_factory.mktemp("phoenix")) as server:
+        yield server
+
+
+class Recorder:
+    """Counts the requests a client makes, by method and path."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.requests.append((request.method, request.url.path))
+
+    def count(self, method: str, pattern: str = "") -> int:
+        return sum(1 for m, p in self.requests if m == method and re.search(pattern, p))
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def client(phoenix: LocalPhoenix, recorder: Recorder) -> Iterator[Client]:
+    http = httpx.Client(base_url=phoenix.base_url, event_hooks={"request": [recorder]})
+    yield Client(http_client=http)
+    http.close()
+
+
+@pytest.fixture
+def manifest_dir(tmp_path: Path) -> Path:
+    return tmp_path / "manifests"
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A dataset name of its own for each test."""
+    return f"{request.node.name[:60]}-{next(_counter)}"
+
+
+def server_rows(client: Client, dataset: str) -> dict[str, dict[str, Any]]:
+    """The dataset's latest examples by id (external id, else node id), with splits."""
+    info = client.datasets.get_dataset(dataset=dataset)
+    response = client._client.get(f"v1/datasets/{info.id}/jsonl")
+    response.raise_for_status()
+    import json
+
+    # split on "\n" only: str.splitlines() also breaks at U+2028 inside strings
+    rows = [json.loads(line) for line in response.text.split("\n") if line.strip()]
+    return {r["id"]: r for r in rows}
+
+
+def version_count(client: Client, dataset: str) -> int:
+    return len(client.datasets.get_dataset_versions(dataset=dataset, limit=1000))
+
+
+def stored_hashes(phoenix: LocalPhoenix, dataset_name: str) -> dict[str, str]:
+    """content_hash of each example's latest revision, read from Phoenix's SQLite database,
+    by external id."""
+    db = sqlite3.connect(f"file:{phoenix.database}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            """
+            SELECT e.external_id, r.content_hash, r.revision_kind
+            FROM dataset_example_revisions r
+            JOIN dataset_examples e ON e.id = r.dataset_example_id
+            JOIN datasets d ON d.id = e.dataset_id
+            WHERE d.name = ? AND r.id IN (
+                SELECT MAX(id) FROM dataset_example_revisions GROUP BY dataset_example_id
+            )
+            """,
+            (dataset_name,),
+        ).fetchall()
+    finally:
+        db.close()
+    return {ext: bytes(h).hex() for ext, h, kind in rows if kind != "DELETE"}

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import phoenix_upsert as pu
 
-path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("sample.jsonl"))
+path = (
+    Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "data" / "support_v1.jsonl"
+)
 scan = pu.scan_jsonl(path, id_key="id", splits_key="splits")
 assert scan.ids is not None
 for source_id, content_hash in zip(scan.ids, scan.hashes):

@@ -110,11 +110,18 @@ class Server:
     """Phoenix's dataset endpoints, over the client's own httpx.Client (its base URL and
     headers, including authentication)."""
 
-    def __init__(self, http: httpx.Client, *, retry: RetryPolicy, timeout: float | None) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        retry: RetryPolicy,
+        timeout: float | None,
+        version: tuple[int, ...] | None = None,
+    ) -> None:
         self.http = http
         self.retry = retry
         self.timeout = timeout
-        self._version: tuple[int, ...] | None = None
+        self._version = version
 
     @property
     def base_url(self) -> str:

@@ -169,10 +169,10 @@ class Engine:
         updated = [i for i, _ in d.updated]
         deleted = d.deleted
         action: Action
-        if not (added or updated or deleted or split_changes):
+        if state.info is None:
+            action = "create"  # even with no examples: the dataset is asked for by name
+        elif not (added or updated or deleted or split_changes):
             action = "none"
-        elif state.info is None:
-            action = "create"
         elif deleted:
             action = "update"
         else:
@@ -257,8 +257,12 @@ class Engine:
 
     # -- verify --------------------------------------------------------------------------
 
-    def verify(self, plan: SyncPlan, result: dict[str, Any], dataset_id: str) -> str | None:
-        """Why the result is not the plan's, or ``None`` if it is."""
+    def verify(
+        self, plan: SyncPlan, result: dict[str, Any], dataset_id: str
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """Check a write against its plan: ``(problem, version)`` — ``problem`` says why the
+        result is not the plan's (``None`` if it is); ``version`` is the version the write
+        made (``None`` if it made none)."""
         s = plan.summary
         expected = (s.added, s.updated, s.deleted)
         got = (
@@ -270,22 +274,23 @@ class Engine:
             return (
                 f"the server reports {got[0]} created, {got[1]} updated, {got[2]} deleted; "
                 f"the plan had {expected[0]}, {expected[1]}, {expected[2]}"
-            )
+            ), None
         if plan.dataset_id is not None and result.get("dataset_id") != dataset_id:
-            return f"the upload went to dataset {result.get('dataset_id')!r}, not {dataset_id!r}"
+            return f"the upload went to dataset {result.get('dataset_id')!r}", None
         if not plan.changes_content:
-            return None  # no new version (Phoenix does not version split assignments)
+            return None, None  # no new version (Phoenix does not version split assignments)
         ours = result.get("version_id")
-        versions = [v["version_id"] for v in self.server.versions(dataset_id, 10)]
-        if ours not in versions:
-            return f"the new version {ours!r} is not among the dataset's latest versions"
-        below = versions[versions.index(ours) + 1 :]
+        versions = self.server.versions(dataset_id, 10)
+        ids = [v["version_id"] for v in versions]
+        if ours not in ids:
+            return f"the new version {ours!r} is not among the dataset's latest versions", None
+        below = ids[ids.index(ours) + 1 :]
         if plan.base_version_id is None:
             if below:
-                return "the dataset had versions that the plan did not see"
+                return "the dataset had versions that the plan did not see", None
         elif not below or below[0] != plan.base_version_id:
-            return "another version was written between reading the dataset and writing it"
-        return None
+            return "another version was written between reading the dataset and writing it", None
+        return None, versions[ids.index(ours)]
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -300,10 +305,12 @@ class Engine:
         description: str | None,
         use_manifest: bool,
     ) -> SyncPlan | UpsertedDataset:
-        self.server.require_version()
         trust_manifest = use_manifest
         concurrent = False
         failure: BaseException | None = None
+        # A write whose answer was lost: if the next plan finds nothing left to do, that
+        # write landed, and it is what this sync did.
+        uncertain: SyncPlan | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 state = self.read_state(name, dataset_id, trust_manifest=trust_manifest)
@@ -320,13 +327,36 @@ class Engine:
                 if dry_run:
                     return plan
                 if plan.action == "none":
-                    return self.finish(plan, state, source, matches, attempt, concurrent)
-                result = self.write(plan, source, description)
-                resolved_id = str(result.get("dataset_id") or state.dataset_id)
-                problem = self.verify(plan, result, resolved_id)
-                if problem is None:
+                    assert state.info is not None and state.version is not None
+                    report = uncertain if uncertain is not None else plan
                     return self.finish(
-                        plan, state, source, matches, attempt, concurrent, dataset_id=resolved_id
+                        report,
+                        state.info,
+                        state.version,
+                        attempt,
+                        concurrent,
+                        examples=None if state.from_manifest else state.examples,
+                    )
+                uncertain = None
+                try:
+                    result = self.write(plan, source, description)
+                except (httpx.TransportError, ServerError) as exc:
+                    if is_retryable(exc):
+                        uncertain = plan
+                    raise
+                resolved_id = str(result.get("dataset_id") or state.dataset_id)
+                problem, version = self.verify(plan, result, resolved_id)
+                if problem is None:
+                    info = self.server.get_dataset(resolved_id)
+                    if version is None:
+                        version = self.server.versions(resolved_id, 1)[0]
+                    return self.finish(
+                        plan,
+                        info,
+                        version,
+                        attempt,
+                        concurrent,
+                        examples=self.after(plan, state, source, matches),
                     )
                 concurrent = True
                 failure = ConcurrentWriteError(
@@ -369,30 +399,21 @@ class Engine:
     def finish(
         self,
         plan: SyncPlan,
-        state: State,
-        source: Source,
-        matches: Diff,
+        info: dict[str, Any],
+        version: dict[str, Any],
         attempt: int,
         concurrent: bool,
         *,
-        dataset_id: str | None = None,
+        examples: ServerExamples | None,
     ) -> UpsertedDataset:
-        """Read back the dataset's current info and version, save the manifest, return."""
-        if plan.action == "none":
-            assert state.info is not None and state.version is not None
-            info, version = state.info, state.version
-        else:
-            assert dataset_id is not None
-            info = self.server.get_dataset(dataset_id)
-            version = self.server.versions(dataset_id, 1)[0]
-        if self.manifest_dir is not None and not (plan.action == "none" and state.from_manifest):
-            examples = (
-                state.examples
-                if plan.action == "none"
-                else self.after(plan, state, source, matches)
-            )
-            if len(examples) == int(info.get("example_count") or 0):
-                manifest.save(self.manifest_dir, self._fingerprint(info, version), examples)
+        """Save the manifest for ``version`` (if there is something new to save) and return
+        the dataset at that version."""
+        if (
+            self.manifest_dir is not None
+            and examples is not None
+            and len(examples) == int(info.get("example_count") or 0)
+        ):
+            manifest.save(self.manifest_dir, self._fingerprint(info, version), examples)
         return UpsertedDataset(
             server=self.server,
             dataset_info=info,

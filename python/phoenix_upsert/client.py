@@ -15,6 +15,7 @@ from phoenix_upsert import _manifest
 from phoenix_upsert._server import RetryPolicy, Server
 from phoenix_upsert._source import SourceIdKey, read_source
 from phoenix_upsert._sync import Engine
+from phoenix_upsert.errors import EmptySourceError
 from phoenix_upsert.results import Mode, SyncPlan, UpsertedDataset
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class UpsertDatasets(Datasets):
         retries: int = ...,
         progress: bool | None = ...,
         manifest: bool | str | os.PathLike[str] = ...,
+        allow_empty: bool = ...,
     ) -> UpsertedDataset: ...
 
     @overload
@@ -70,6 +72,7 @@ class UpsertDatasets(Datasets):
         retries: int = ...,
         progress: bool | None = ...,
         manifest: bool | str | os.PathLike[str] = ...,
+        allow_empty: bool = ...,
     ) -> SyncPlan: ...
 
     def upsert_dataset(
@@ -91,6 +94,7 @@ class UpsertDatasets(Datasets):
         retries: int = 4,
         progress: bool | None = None,
         manifest: bool | str | os.PathLike[str] = True,
+        allow_empty: bool = False,
     ) -> UpsertedDataset | SyncPlan:
         """Make a Phoenix dataset hold exactly ``examples`` (or, with ``mode="merge"``, at
         least them), writing the least that gets it there.
@@ -124,6 +128,9 @@ class UpsertDatasets(Datasets):
             manifest: keep a local manifest of what the server holds so that the next sync
                 need not download the dataset (``True``: in ``~/.cache/phoenix-upsert``; a
                 path: in that directory; ``False``: never).
+            allow_empty: allow a mirror sync of a source without examples, which deletes
+                every example of the dataset (refused by default: an empty file is more
+                often a failed export than a wish).
 
         Returns:
             An :class:`UpsertedDataset` at the version the sync produced (the current one if
@@ -154,13 +161,25 @@ class UpsertDatasets(Datasets):
             output_keys=output_keys,
             metadata_keys=metadata_keys,
         )
+        if len(source) == 0 and mode == "mirror" and not allow_empty:
+            raise EmptySourceError(
+                f"{source.name}: the source has no examples; a mirror sync would delete every "
+                "example of the dataset (pass allow_empty=True if that is what you want)"
+            )
         if manifest is True:
             manifest_dir: Path | None = _manifest.default_directory()
         elif manifest is False:
             manifest_dir = None
         else:
             manifest_dir = Path(manifest)
-        server = Server(self._client, retry=RetryPolicy(attempts=retries), timeout=timeout)
+        server = Server(
+            self._client,
+            retry=RetryPolicy(attempts=retries),
+            timeout=timeout,
+            version=getattr(self, "_upsert_server_version", None),
+        )
+        server.require_version()
+        self._upsert_server_version = server.server_version()  # read once per client
         engine = Engine(server, manifest_dir=manifest_dir, progress=progress, max_attempts=retries)
         return engine.run(
             source,

@@ -17,6 +17,7 @@ __all__ = [
     "ConcurrentWriteError",
     "DatasetNotFoundError",
     "DuplicateSourceIdError",
+    "EmptySourceError",
     "InvalidExampleError",
     "InvalidInputError",
     "InvalidSourceIdError",
@@ -113,6 +114,11 @@ class JSONLEncodingError(InvalidInputError):
 
 class LineTooLongError(InvalidInputError):
     """A JSONL line longer than the ``max_line_bytes`` limit."""
+
+
+class EmptySourceError(InvalidInputError):
+    """A mirror sync of a source without examples: it would delete every example of the
+    dataset (a failed export, an empty file). Pass ``allow_empty=True`` if that is meant."""
 
 
 class MissingSourceIdError(InvalidInputError):

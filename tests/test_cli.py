@@ -1,0 +1,88 @@
+"""The phoenix-upsert command, as CI jobs run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phoenix_upsert.cli import main
+from phoenix_upsert.testing import LocalPhoenix
+
+
+def write(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def rows(n: int, tag: str = "a") -> list[dict[str, object]]:
+    return [{"id": f"r{i}", "input": {"q": i}, "output": {"tag": tag}} for i in range(n)]
+
+
+def test_sync_table_json_and_dry_run(
+    phoenix: LocalPhoenix, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write(tmp_path / "d.jsonl", rows(5))
+    base = ["sync", str(src), "--dataset", name, "--endpoint", phoenix.base_url]
+    base += ["--manifest-dir", str(tmp_path / "m"), "-q"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "added      5" in out and "new version" in out
+
+    write(src, rows(4, tag="b"))
+    assert main([*base, "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dry_run"] is True and plan["plan"]["action"] == "update"
+    assert plan["summary"] == {"added": 0, "updated": 4, "deleted": 1, "unchanged": 0}
+    assert plan["plan"]["deleted"] == ["r4"]
+
+    assert main([*base, "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["new_version"] is True and done["summary"]["updated"] == 4
+
+    assert main([*base, "--json", "--mode", "merge"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["new_version"] is False and again["plan"]["action"] == "none"
+
+
+def test_bad_input_exits_2_without_contacting_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text(
+        '{"id": "a", "input": {}, "output": {}}\n{"id": "a", "input": {}, "output": {}}\n'
+    )
+    args = ["sync", str(src), "--dataset", "x", "--endpoint", "http://127.0.0.1:9", "-q"]
+    assert main(args) == 2
+    assert "occur more than once" in capsys.readouterr().err
+    assert main(["sync", str(tmp_path / "missing.jsonl"), "--dataset", "x", "-q"]) == 2
+
+
+def test_unreachable_server_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write(tmp_path / "ok.jsonl", rows(1))
+    args = [
+        "sync",
+        str(src),
+        "--dataset",
+        "x",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--retries",
+        "1",
+    ]
+    assert main([*args, "-q"]) == 1
+    assert "error:" in capsys.readouterr().err
+
+
+def test_hash_command_and_module_entry_point(tmp_path: Path) -> None:
+    src = write(tmp_path / "h.jsonl", rows(2))
+    out = subprocess.run(
+        [sys.executable, "-m", "phoenix_upsert", "hash", str(src)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    assert out[0].endswith("  r0") and len(out[0].split()[0]) == 32

@@ -115,7 +115,7 @@ def test_persistent_5xx_fails_clearly_then_converges(
 
 def test_connection_refused_fails_clearly(proxy: fp.FaultProxy, proxied: Client) -> None:
     proxy.stop()
-    with pytest.raises(pu.ServerError, match="Connection refused|ConnectError"):
+    with pytest.raises(pu.ServerError, match=r"Connection refused|ConnectError"):
         sync(proxied, "refused", examples(2), retries=2)
 
 
@@ -180,7 +180,7 @@ def test_concurrent_syncs_end_in_one_source(
     stored = server_rows(client, name)
     matches = [label for label, rows in (("a", a), ("b", b)) if _equal(stored, rows)]
     assert len(matches) == 1, f"the final state is neither source exactly: {results}"
-    for label, result in results.items():
+    for result in results.values():
         assert isinstance(result, (pu.UpsertedDataset, pu.ConcurrentWriteError)), result
 
 

@@ -11,6 +11,8 @@ objects and over JSONL files, and diffs a source against a dataset by Phoenix's 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from phoenix_upsert._native import (
     DEFAULT_MAX_LINE_BYTES,
     MAX_DEPTH,
@@ -25,7 +27,6 @@ from phoenix_upsert._native import (
     scan_jsonl,
     scan_jsonl_bytes,
 )
-from phoenix_upsert.client import Client, UpsertDatasets
 from phoenix_upsert.errors import (
     AuthenticationError,
     CircularReferenceError,
@@ -51,7 +52,32 @@ from phoenix_upsert.errors import (
     ServerTooOldError,
     SyncVerificationError,
 )
-from phoenix_upsert.results import SyncPlan, SyncSummary, UpsertedDataset
+
+if TYPE_CHECKING:
+    from phoenix_upsert.client import Client, UpsertDatasets
+    from phoenix_upsert.results import SyncPlan, SyncSummary, UpsertedDataset
+
+# The sync client needs phoenix-client (and, through the `phoenix` package, whatever else is
+# installed there, such as the whole Phoenix server). It is imported on first use, so that
+# the native core alone imports in milliseconds.
+_LAZY = {
+    "Client": "phoenix_upsert.client",
+    "UpsertDatasets": "phoenix_upsert.client",
+    "SyncPlan": "phoenix_upsert.results",
+    "SyncSummary": "phoenix_upsert.results",
+    "UpsertedDataset": "phoenix_upsert.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'phoenix_upsert' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __version__ = "0.1.0"
 

@@ -262,18 +262,27 @@ pub fn scan_reader<R: Read>(
         if failure.is_some() {
             break;
         }
-        if first_block && pending.len() >= 3 {
+        if first_block {
+            // A byte order mark is three bytes at the very start: decide once they are in
+            // (a read may deliver fewer), or when the first line or the input ends sooner.
+            if pending.len() < 3 && !eof && !pending.contains(&b'\n') {
+                continue;
+            }
             first_block = false;
             if pending.starts_with(b"\xEF\xBB\xBF") {
                 pending.drain(..3);
                 pending_offset = 3;
+                scanned = scanned.saturating_sub(3);
             }
         }
         // Cut at the last newline; keep the partial line for the next round.
         let cut = if eof {
             Some(pending.len())
         } else {
-            memchr::memrchr(b'\n', &pending[scanned..]).map(|p| scanned + p + 1)
+            pending
+                .get(scanned..)
+                .and_then(|rest| memchr::memrchr(b'\n', rest))
+                .map(|p| scanned + p + 1)
         };
         let Some(cut) = cut else {
             scanned = pending.len();
@@ -436,6 +445,20 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidUtf8);
         assert_eq!(e.line, Some(2));
         assert_eq!(e.column, Some(18));
+    }
+
+    #[test]
+    fn byte_order_mark_split_across_tiny_reads() {
+        // Found by cargo fuzz: a first read shorter than the mark, then the mark's rest.
+        let mut o = opts();
+        for block in 1..5 {
+            o.block_bytes = block;
+            let r = scan_bytes(b"\xEF\xBB\xBF{\"input\":{},\"output\":{}}\n", &o).unwrap();
+            assert_eq!(r.offsets, vec![3], "block {block}");
+            // A mark that is not at the very start is not skipped (it is then invalid JSON).
+            let e = scan_bytes(b"\n\xEF\xBB\xBF{\"input\":{},\"output\":{}}\n", &o).unwrap_err();
+            assert_eq!(e.line, Some(2), "block {block}");
+        }
     }
 
     #[test]

@@ -125,7 +125,7 @@ def test_scans_can_be_diffed_directly(tmp_path: Path) -> None:
         {"id": node_id(2), "node_id": node_id(2), "input": {"x": 9}, "output": {}, "metadata": {}},
     ]
     server = "".join(json.dumps(r) + "\n" for r in exported).encode()
-    prev = pu.scan_jsonl_bytes(server, id_key="id", node_id_key="node_id")
+    prev = pu.scan_jsonl(server, id_key="id", node_id_key="node_id")
     d = pu.diff(prev, pu.scan_jsonl(src, id_key="id"))
     assert d.unchanged == [(0, 0)] and d.added == [1] and d.deleted == [1]
 

@@ -212,7 +212,7 @@ def test_scan_bytes_reads_phoenix_exports() -> None:
         '{"id": "q1", "node_id": "RGF0YXNldEV4YW1wbGU6MQ==", "input": {"s": "a\u2028b"}, '
         '"output": {}, "metadata": {}, "splits": ["train"]}\n'
     ).encode()
-    scan = pu.scan_jsonl_bytes(data, id_key="id", node_id_key="node_id", splits_key="splits")
+    scan = pu.scan_jsonl(data, id_key="id", node_id_key="node_id", splits_key="splits")
     assert scan.ids == ["q1"] and scan.node_ids == ["RGF0YXNldEV4YW1wbGU6MQ=="]
     assert scan.splits == [["train"]]
     assert scan.hashes == [pu.content_hash({"s": "a\u2028b"}, {}, {})]

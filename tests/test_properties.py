@@ -56,7 +56,7 @@ def test_hashes_equal_phoenix(examples: list[tuple[Any, Any, Any]]) -> None:
     ]
     assert pu.hash_examples(rows) == expected
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-    assert pu.scan_jsonl_bytes(data).hashes == expected
+    assert pu.scan_jsonl(data).hashes == expected
 
 
 # Anything, including what JSON cannot hold: whatever we accept, Phoenix must produce the

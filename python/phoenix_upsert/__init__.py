@@ -25,7 +25,6 @@ from phoenix_upsert._native import (
     hash_examples,
     hash_jsonl,
     scan_jsonl,
-    scan_jsonl_bytes,
 )
 from phoenix_upsert.errors import (
     AuthenticationError,
@@ -123,5 +122,4 @@ __all__ = [
     "hash_examples",
     "hash_jsonl",
     "scan_jsonl",
-    "scan_jsonl_bytes",
 ]

@@ -75,7 +75,7 @@ class JsonlScan:
         an int beyond 64 bits, which Phoenix cannot store)."""
 
 def scan_jsonl(
-    path: str | PathLike[str],
+    source: str | PathLike[str] | bytes,
     *,
     id_key: str | None = None,
     splits_key: str | None = None,
@@ -83,19 +83,9 @@ def scan_jsonl(
     node_id_key: str | None = None,
     max_line_bytes: int = ...,
 ) -> JsonlScan:
-    """Hash a JSONL file and collect, per example, the values under the given keys and the
+    """Hash JSONL — a file (a path, streamed) or data in memory (``bytes``, e.g. a Phoenix
+    dataset export) — and collect, per example, the values under the given keys and the
     line's position (to read it again for an upload)."""
-
-def scan_jsonl_bytes(
-    data: bytes,
-    *,
-    id_key: str | None = None,
-    splits_key: str | None = None,
-    span_id_key: str | None = None,
-    node_id_key: str | None = None,
-    max_line_bytes: int = ...,
-) -> JsonlScan:
-    """:func:`scan_jsonl` over JSONL in memory (e.g. a Phoenix dataset export)."""
 
 @final
 class Diff:

@@ -30,7 +30,7 @@ import httpx
 
 from phoenix_upsert import _manifest as manifest
 from phoenix_upsert._manifest import Fingerprint, ServerExamples
-from phoenix_upsert._native import Diff, diff, scan_jsonl_bytes
+from phoenix_upsert._native import Diff, diff, scan_jsonl
 from phoenix_upsert._server import Server, describe, is_retryable, logger, retry_after
 from phoenix_upsert._source import Source
 from phoenix_upsert.errors import (
@@ -127,7 +127,7 @@ class Engine:
             data = self.server.export_jsonl(
                 str(info["id"]), str(version["version_id"]), expected_examples=count, progress=bar
             )
-        scan = scan_jsonl_bytes(data, id_key="id", node_id_key="node_id", splits_key="splits")
+        scan = scan_jsonl(data, id_key="id", node_id_key="node_id", splits_key="splits")
         node_ids = [n or "" for n in scan.node_ids or []]
         ids = scan.ids or []
         splits = scan.splits or []

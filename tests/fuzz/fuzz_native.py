@@ -49,7 +49,7 @@ def scan_jsonl(data: bytes) -> None:
     body = fdp.ConsumeBytes(fdp.remaining_bytes())
     for kwargs in ({}, {"max_line_bytes": limit}):
         try:
-            scan = pu.scan_jsonl_bytes(body, id_key="id", splits_key="splits", **kwargs)
+            scan = pu.scan_jsonl(body, id_key="id", splits_key="splits", **kwargs)
         except EXPECTED:
             continue
         assert len(scan.hashes) == len(scan.offsets) == len(scan.line_numbers)

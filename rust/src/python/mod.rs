@@ -502,13 +502,13 @@ fn make_scan(result: ScanResult, opts: &ScanOptions) -> JsonlScan {
     }
 }
 
-/// `scan_jsonl(path, *, id_key=None, ...) -> JsonlScan`: hashes plus ids, splits, span ids
-/// and line positions of a JSONL file.
+/// `scan_jsonl(source, *, id_key=None, ...) -> JsonlScan`: hashes plus ids, splits, span ids
+/// and line positions of JSONL — a file (path) or data in memory (bytes).
 #[pyfunction]
-#[pyo3(signature = (path, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+#[pyo3(signature = (source, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
 fn scan_jsonl(
     py: Python<'_>,
-    path: PathBuf,
+    source: &Bound<'_, PyAny>,
     id_key: Option<String>,
     splits_key: Option<String>,
     span_id_key: Option<String>,
@@ -523,34 +523,13 @@ fn scan_jsonl(
         max_line_bytes,
         true,
     )?;
-    let result = scan_file(py, &path, &opts)?;
-    Ok(make_scan(result, &opts))
-}
-
-/// `scan_jsonl_bytes(data, ...) -> JsonlScan`: the same for JSONL in memory.
-#[pyfunction]
-#[pyo3(signature = (data, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
-fn scan_jsonl_bytes(
-    py: Python<'_>,
-    data: &Bound<'_, PyBytes>,
-    id_key: Option<String>,
-    splits_key: Option<String>,
-    span_id_key: Option<String>,
-    node_id_key: Option<String>,
-    max_line_bytes: usize,
-) -> PyResult<JsonlScan> {
-    let opts = scan_options(
-        id_key,
-        splits_key,
-        span_id_key,
-        node_id_key,
-        max_line_bytes,
-        true,
-    )?;
-    let bytes = data.as_bytes();
-    let result = py
-        .detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
-        .map_err(|e| to_py_err(py, e))?;
+    let result = if let Ok(data) = source.cast::<PyBytes>() {
+        let bytes = data.as_bytes();
+        py.detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
+            .map_err(|e| to_py_err(py, e))?
+    } else {
+        scan_file(py, &source.extract::<PathBuf>()?, &opts)?
+    };
     Ok(make_scan(result, &opts))
 }
 
@@ -810,7 +789,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_examples, m)?)?;
     m.add_function(wrap_pyfunction!(hash_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(scan_jsonl, m)?)?;
-    m.add_function(wrap_pyfunction!(scan_jsonl_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(diff, m)?)?;
     m.add_class::<JsonlScan>()?;
     m.add_class::<Diff>()?;

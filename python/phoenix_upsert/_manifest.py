@@ -17,14 +17,12 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 logger = logging.getLogger("phoenix_upsert")
 
-FORMAT = "phoenix-upsert-manifest/1"
+FORMAT = "phoenix-upsert-manifest/2"
 
 
 def default_directory() -> Path:
@@ -82,18 +80,20 @@ def load(directory: Path, expected: Fingerprint) -> ServerExamples | None:
         logger.warning("ignoring the sync manifest %s: %s", path, e)
         return None
     try:
-        doc = json.loads(gzip.decompress(raw))
-        body = doc["body"]
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        if doc.get("format") != FORMAT or doc.get("sha256") != digest:
+        header_text, _, body_bytes = gzip.decompress(raw).partition(b"\n")
+        header = json.loads(header_text)
+        if header.get("format") != FORMAT:
+            raise ValueError(f"unknown format {header.get('format')!r}")
+        if header.get("sha256") != hashlib.sha256(body_bytes).hexdigest():
             raise ValueError("checksum mismatch")
+        body = json.loads(body_bytes)
         found = Fingerprint(**body["fingerprint"])
         ex = body["examples"]
         examples = ServerExamples(
-            node_ids=[str(n) for n in ex["node_ids"]],
-            external_ids=[None if e is None else str(e) for e in ex["external_ids"]],
-            hashes=[str(h) for h in ex["hashes"]],
-            splits=[tuple(str(n) for n in s) for s in ex["splits"]],
+            node_ids=ex["node_ids"],
+            external_ids=ex["external_ids"],
+            hashes=ex["hashes"],
+            splits=[tuple(s) for s in ex["splits"]],
         )
         sizes = {len(examples.node_ids), len(examples.external_ids), len(examples.splits)}
         if sizes != {len(examples)}:
@@ -108,20 +108,24 @@ def load(directory: Path, expected: Fingerprint) -> ServerExamples | None:
 
 
 def save(directory: Path, fingerprint: Fingerprint, examples: ServerExamples) -> None:
-    """Write the manifest atomically (temp file + rename), readable by its owner only."""
-    body = {
-        "fingerprint": fingerprint.__dict__,
-        "examples": {
-            "node_ids": examples.node_ids,
-            "external_ids": examples.external_ids,
-            "hashes": examples.hashes,
-            "splits": [list(s) for s in examples.splits],
+    """Write the manifest atomically (temp file + rename), readable by its owner only.
+
+    Format: gzip of a header line (format, SHA-256 of the rest) and the JSON body.
+    """
+    body = json.dumps(
+        {
+            "fingerprint": fingerprint.__dict__,
+            "examples": {
+                "node_ids": examples.node_ids,
+                "external_ids": examples.external_ids,
+                "hashes": examples.hashes,
+                "splits": [list(s) for s in examples.splits],
+            },
         },
-    }
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    data = gzip.compress(
-        json.dumps({"format": FORMAT, "sha256": digest, "body": body}).encode(), compresslevel=5
-    )
+        ensure_ascii=False,
+    ).encode()
+    header = json.dumps({"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
+    data = gzip.compress(header + b"\n" + body, compresslevel=5)
     path = _path(directory, fingerprint.server, fingerprint.dataset_id)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -138,25 +142,3 @@ def save(directory: Path, fingerprint: Fingerprint, examples: ServerExamples) ->
             raise
     except OSError as e:  # a cache that cannot be written only costs speed
         logger.warning("could not write the sync manifest %s: %s", path, e)
-
-
-def forget(directory: Path, server: str, dataset_id: str) -> None:
-    _path(directory, server, dataset_id).unlink(missing_ok=True)
-
-
-def as_columns(
-    node_ids: Sequence[str],
-    external_ids: Sequence[str | None],
-    hashes: Sequence[str],
-    splits: Sequence[Sequence[str]],
-) -> ServerExamples:
-    return ServerExamples(
-        node_ids=list(node_ids),
-        external_ids=list(external_ids),
-        hashes=list(hashes),
-        splits=[tuple(s) for s in splits],
-    )
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover
-    pass

@@ -137,6 +137,8 @@ def normalize_splits(value: Any, where: str) -> Splits:
 
 def check_source_id(value: Any, index: int, where: str) -> str:
     """A usable source id: a non-empty str, or an int (used as its decimal text)."""
+    if type(value) is str and value and value.isascii():
+        return value  # the common case, checked first
     if value is None:
         raise MissingSourceIdError(f"{where}: no source id", index=index)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -147,8 +149,12 @@ def check_source_id(value: Any, index: int, where: str) -> str:
     text = str(value)
     if not text:
         raise InvalidSourceIdError(f"{where}: the source id is empty", index=index)
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        raise InvalidSourceIdError(f"{where}: the source id holds a lone surrogate", index=index)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSourceIdError(
+            f"{where}: the source id holds a lone surrogate", index=index
+        ) from None
     return text
 
 
@@ -209,20 +215,19 @@ def from_examples(
     if isinstance(examples, Mapping):
         raise TypeError("examples: expected an iterable of examples, got a single mapping")
     items: list[Any] = examples if isinstance(examples, list) else list(examples)
-    ids: list[str | None] = []
-    split_values: list[Any] = []
-    carries_splits = False
-    span_ids: list[str | None] = []
     for i, ex in enumerate(items):
-        if not isinstance(ex, Mapping):
+        if type(ex) is not dict and not isinstance(ex, Mapping):
             raise InvalidExampleError(
                 f"example {i}: an example must be a mapping with 'input' and 'output', "
                 f"got {type(ex).__name__}",
                 index=i,
             )
-        if source_id_key is None:
-            ids.append(None)
-        elif callable(source_id_key):
+    ids: list[str | None]
+    if source_id_key is None:
+        ids = [None] * len(items)
+    elif callable(source_id_key):
+        ids = []
+        for i, ex in enumerate(items):
             try:
                 raw = source_id_key(ex)
             except Exception as e:
@@ -230,15 +235,29 @@ def from_examples(
                     f"example {i}: source_id_key raised {type(e).__name__}: {e}", index=i
                 ) from e
             ids.append(check_source_id(raw, i, f"example {i}"))
-        else:
-            ids.append(check_source_id(ex.get(source_id_key), i, f"example {i}"))
-        where = f"example {i}" if ids[-1] is None else f"example {i} (id {ids[-1]!r})"
-        if splits_key is not None and splits_key in ex:
-            carries_splits = True
-            split_values.append(normalize_splits(ex[splits_key], where))
-        else:
-            split_values.append(())
-        span_ids.append(_span_id(ex.get(span_id_key), where) if span_id_key else None)
+    else:
+        key = source_id_key
+        ids = [ex.get(key) for ex in items]
+        if not all(type(v) is str and v and v.isascii() for v in ids):  # the common case
+            ids = [check_source_id(v, i, f"example {i}") for i, v in enumerate(ids)]
+
+    def where(i: int) -> str:
+        return f"example {i}" if ids[i] is None else f"example {i} (id {ids[i]!r})"
+
+    carries_splits = splits_key is not None and any(splits_key in ex for ex in items)
+    split_values: list[Splits] = (
+        [
+            normalize_splits(ex[splits_key], where(i)) if splits_key in ex else ()
+            for i, ex in enumerate(items)
+        ]
+        if carries_splits and splits_key is not None
+        else [()] * len(items)
+    )
+    span_ids: list[str | None] = [None] * len(items)
+    if span_id_key:
+        raw_spans = [ex.get(span_id_key) for ex in items]
+        if any(v is not None for v in raw_spans):
+            span_ids = [_span_id(v, where(i)) for i, v in enumerate(raw_spans)]
     check_unique(ids, lambda i: f"example {i}")
     try:
         hashes = hash_examples(items, storable=True)

@@ -41,11 +41,12 @@ from phoenix_upsert.errors import (
 from phoenix_upsert.results import Action, Mode, SyncPlan, UpsertedDataset
 
 
-def _progress(enabled: bool | None, **kwargs: Any) -> Any:
+def _progress(enabled: bool | None, *, long: bool, **kwargs: Any) -> Any:
+    """A tqdm bar: shown if asked (``enabled``), or by default for long work on a terminal."""
     from tqdm.auto import tqdm
 
-    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-    return tqdm(disable=disable, leave=False, dynamic_ncols=True, **kwargs)
+    show = enabled if enabled is not None else (long and sys.stderr.isatty())
+    return tqdm(disable=not show, leave=False, dynamic_ncols=True, **kwargs)
 
 
 @dataclass
@@ -119,7 +120,8 @@ class Engine:
     def download(self, info: dict[str, Any], version: dict[str, Any]) -> ServerExamples:
         count = int(info.get("example_count") or 0)
         with _progress(
-            self.progress and count > 0,
+            self.progress,
+            long=count > 5000,
             desc=f"reading {info['name']!r}",
             unit="B",
             unit_scale=True,
@@ -159,12 +161,12 @@ class Engine:
                 source_id=source.ids[d.unknown_node_ids[0]],
             )
         split_changes: list[int] = []
-        unchanged = 0
-        for i, p in d.unchanged:
-            if source.splits is not None and source.splits[i] != prev.splits[p]:
-                split_changes.append(i)
-            else:
-                unchanged += 1
+        if source.splits is None:
+            unchanged = len(d.unchanged)  # the server's splits stay as they are
+        else:
+            new, old = source.splits, prev.splits
+            split_changes = [i for i, p in d.unchanged if new[i] != old[p]]
+            unchanged = len(d.unchanged) - len(split_changes)
         added = d.added
         updated = [i for i, _ in d.updated]
         deleted = d.deleted
@@ -235,7 +237,8 @@ class Engine:
     def write(self, plan: SyncPlan, source: Source, description: str | None) -> dict[str, Any]:
         indices = self.upload_indices(plan, source)
         with _progress(
-            self.progress and len(indices) > 1000,
+            self.progress,
+            long=len(indices) > 1000,
             desc=f"{plan.action} {len(indices):,} examples",
             unit="B",
             unit_scale=True,

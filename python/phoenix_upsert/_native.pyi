@@ -4,6 +4,21 @@ from collections.abc import Iterable, Mapping
 from os import PathLike
 from typing import Any, final
 
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_DEPTH",
+    "Diff",
+    "JsonlScan",
+    "__version__",
+    "canonicalize",
+    "canonicalize_json",
+    "content_hash",
+    "diff",
+    "hash_examples",
+    "hash_jsonl",
+    "scan_jsonl",
+]
+
 __version__: str
 
 MAX_DEPTH: int

@@ -9,6 +9,7 @@ use std::os::raw::c_char;
 
 use pyo3::exceptions::PyKeyError;
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -105,7 +106,9 @@ fn int_text(obj: &Bound<'_, PyAny>) -> Option<String> {
 /// Walks Python values into a tape.
 pub struct Walker<'t> {
     pub tape: &'t mut Tape,
-    ancestors: Vec<usize>,
+    /// Addresses of the containers being walked (for cycles), without a heap allocation.
+    ancestors: [usize; MAX_DEPTH + 1],
+    open: usize,
     /// Reject ints outside [-2^63, 2^64-1]: Phoenix hashes them but cannot store them.
     pub storable: bool,
 }
@@ -118,7 +121,8 @@ impl<'t> Walker<'t> {
     pub fn new(tape: &'t mut Tape) -> Self {
         Walker {
             tape,
-            ancestors: Vec::new(),
+            ancestors: [0; MAX_DEPTH + 1],
+            open: 0,
             storable: false,
         }
     }
@@ -143,7 +147,7 @@ impl<'t> Walker<'t> {
                 len += 1;
             }
             self.tape.end_array(index, len)?;
-            self.ancestors.pop();
+            self.open -= 1;
             return Ok(index);
         }
         if let Ok(t) = obj.cast::<PyTuple>() {
@@ -155,7 +159,7 @@ impl<'t> Walker<'t> {
                 len += 1;
             }
             self.tape.end_array(index, len)?;
-            self.ancestors.pop();
+            self.open -= 1;
             return Ok(index);
         }
         if let Ok(b) = obj.cast::<PyBool>() {
@@ -223,7 +227,7 @@ impl<'t> Walker<'t> {
 
     fn enter(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<()> {
         let id = obj.as_ptr() as usize;
-        if self.ancestors.contains(&id) {
+        if self.ancestors[..self.open].contains(&id) {
             return Err(Error::new(
                 ErrorKind::CircularReference,
                 format!(
@@ -232,13 +236,14 @@ impl<'t> Walker<'t> {
                 ),
             ));
         }
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || self.open >= self.ancestors.len() {
             return Err(Error::new(
                 ErrorKind::NestingTooDeep,
                 format!("arrays and objects nest deeper than {MAX_DEPTH} levels"),
             ));
         }
-        self.ancestors.push(id);
+        self.ancestors[self.open] = id;
+        self.open += 1;
         Ok(())
     }
 
@@ -279,7 +284,7 @@ impl<'t> Walker<'t> {
             len += 1;
         }
         self.tape.end_object(index, len)?;
-        self.ancestors.pop();
+        self.open -= 1;
         Ok(index)
     }
 
@@ -318,7 +323,10 @@ pub fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
 }
 
 /// Look up `key` in a mapping: `Ok(None)` if absent.
-fn lookup<'py>(obj: &Bound<'py, PyAny>, key: &str) -> Result<Option<Bound<'py, PyAny>>> {
+fn lookup<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> Result<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return d.get_item(key).map_err(|e| {
             Error::new(
@@ -350,9 +358,11 @@ impl Walker<'_> {
                 ),
             ));
         }
+        let py = obj.py();
         let mut roots = [0usize; 2];
-        for (slot, name) in roots.iter_mut().zip(["input", "output"]) {
-            let Some(v) = lookup(obj, name)? else {
+        let keys = [intern!(py, "input"), intern!(py, "output")];
+        for ((slot, key), name) in roots.iter_mut().zip(keys).zip(["input", "output"]) {
+            let Some(v) = lookup(obj, key)? else {
                 return Err(Error::new(
                     ErrorKind::InvalidExample,
                     format!("missing required key \"{name}\""),
@@ -360,7 +370,7 @@ impl Walker<'_> {
             };
             *slot = self.object(&v, name)?;
         }
-        let metadata = match lookup(obj, "metadata")? {
+        let metadata = match lookup(obj, intern!(py, "metadata"))? {
             Some(v) => Some(self.object(&v, "metadata")?),
             None => None,
         };

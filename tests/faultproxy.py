@@ -28,10 +28,14 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    body: bytes = b'{"detail":"injected fault"}'
 
 
-def status(code: int, headers: dict[str, str] | None = None) -> Fault:
-    return Fault("status", status=code, headers=headers or {})
+def status(code: int, headers: dict[str, str] | None = None, body: bytes | None = None) -> Fault:
+    fault = Fault("status", status=code, headers=headers or {})
+    if body is not None:
+        fault.body = body
+    return fault
 
 
 def drop_request() -> Fault:
@@ -173,7 +177,7 @@ class FaultProxy:
                 return
             if fault is not None and fault.kind == "status":
                 extra = "".join(f"{k}: {v}\r\n" for k, v in fault.headers.items())
-                text = b'{"detail":"injected fault"}'
+                text = fault.body
                 conn.sendall(
                     f"HTTP/1.1 {fault.status} Injected\r\ncontent-type: application/json\r\n"
                     f"content-length: {len(text)}\r\nconnection: close\r\n{extra}\r\n".encode()

@@ -245,3 +245,28 @@ def test_backoff_honours_retry_after(
     start = time.monotonic()
     sync(proxied, name, examples(3))
     assert time.monotonic() - start >= 2.0
+
+
+def test_a_server_older_than_15_is_refused_before_anything_is_written(
+    client: Client, proxied: Client, proxy: fp.FaultProxy, name: str
+) -> None:
+    """An old server, as seen through its answers (a real Phoenix 14 would need a second,
+    older arize-phoenix installation): its version, or its 422 for action=update."""
+    proxy.add("GET", "/arize_phoenix_version", fp.status(200, body=b"14.9.0"))
+    with pytest.raises(pu.ServerTooOldError, match=r"Phoenix >= 15\.0\.0") as info:
+        sync(proxied, name, examples(3))
+    assert "14.9.0" in str(info.value)
+    assert proxy.count("POST", "/upload") == 0
+
+    # A server that does not say its version but rejects declarative updates.
+    sync(client, name, examples(3))
+    fresh = Client(http_client=httpx.Client(base_url=proxy.base_url, timeout=30))
+    proxy.add("GET", "/arize_phoenix_version", fp.status(404))
+    proxy.add(
+        "POST",
+        "/upload",
+        fp.status(422, body=b'{"detail":"Invalid dateset action: update"}'),
+    )
+    with pytest.raises(pu.ServerTooOldError, match=r"Phoenix >= 15\.0\.0"):
+        sync(fresh, name, examples(2))  # a deletion: action=update
+    assert len(server_rows(client, name)) == 3

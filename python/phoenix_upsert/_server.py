@@ -170,7 +170,12 @@ class Server:
                 response = self.http.get("arize_phoenix_version", timeout=self._timeout(30.0))
                 return check(response, "reading the server version").text.strip()
 
-            text = self.with_retries("reading the server version", call)
+            try:
+                text = self.with_retries("reading the server version", call)
+            except ServerError as e:
+                if e.status_code != 404:
+                    raise
+                text = ""  # a server that does not say; its answers will tell
             parts = []
             for piece in text.split(".")[:3]:
                 digits = "".join(c for c in piece if c.isdigit())

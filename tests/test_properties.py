@@ -87,3 +87,22 @@ def test_whatever_we_accept_phoenix_agrees_with(value: Any) -> None:
     except pu.InvalidInputError:
         return
     assert ours == phoenix_canonicalize(value)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=5))
+def test_split_names_normalize_alike_in_rust_and_python(names: list[str | None]) -> None:
+    """JSONL splits are normalized in Rust, Python sources' in Python: same names, as the
+    server would store them (str.strip, non-empty, a set)."""
+    from phoenix_upsert._source import normalize_splits
+
+    row = {"input": {}, "output": {}, "splits": names}
+    data = (json.dumps(row) + "\n").encode()
+    try:
+        expected = list(normalize_splits(names, "example 0"))
+    except pu.InvalidInputError:
+        return
+    splits = pu.scan_jsonl(data, splits_key="splits").splits
+    assert splits == [expected]
+    server = sorted({str(s).strip() for s in names if s and str(s).strip()})
+    assert expected == server

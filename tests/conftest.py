@@ -17,6 +17,15 @@ from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never touch the user's manifest cache (~/.cache/phoenix-upsert)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PHOENIX_UPSERT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPhoenix]:
     with LocalPhoenix(working_dir=tmp_path_factory.mktemp("phoenix")) as server:

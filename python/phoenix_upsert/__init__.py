@@ -49,6 +49,7 @@ from phoenix_upsert.errors import (
     PhoenixUpsertError,
     ServerError,
     ServerTooOldError,
+    SourceChangedError,
     SyncVerificationError,
 )
 
@@ -109,6 +110,7 @@ __all__ = [
     "PhoenixUpsertError",
     "ServerError",
     "ServerTooOldError",
+    "SourceChangedError",
     "SyncPlan",
     "SyncSummary",
     "SyncVerificationError",

@@ -2,11 +2,16 @@
 need not download the dataset.
 
 A manifest is only trusted when the server proves it still applies: same dataset (id and
-creation time), same latest version (id and creation time: versions are immutable), same
-example count. A database that was reset and reuses ids fails the creation-time checks. A
-manifest that is unreadable, corrupt or stale is ignored (with a warning when corrupt),
-never trusted. It holds ids, content hashes and split names — no example content and no
+creation time), same two latest versions (ids and creation times: versions are immutable),
+same example count. A database that was reset or a dataset deleted and created again can
+reuse every row id (SQLite does), and creation times have a resolution of one second there,
+so a manifest is only written when it can tell the two apart (see :func:`provable`). A
+manifest that is unreadable, corrupt or stale is ignored (with a warning when corrupt), never
+trusted. It holds ids, content hashes and split names — no example content and no
 credentials — and is written atomically, readable by its owner only.
+
+Split assignments are not versioned by Phoenix, so a manifest proves content only: the sync
+engine does not use it for a source that carries splits.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 logger = logging.getLogger("phoenix_upsert")
 
-FORMAT = "phoenix-upsert-manifest/2"
+FORMAT = "phoenix-upsert-manifest/3"
 
 
 def default_directory() -> Path:
@@ -44,7 +50,42 @@ class Fingerprint:
     dataset_created_at: str
     version_id: str
     version_created_at: str
+    #: The version before it, if any.
+    previous_version_id: str | None
+    previous_version_created_at: str | None
     example_count: int
+
+
+def _second(text: str | None) -> datetime | None:
+    """A server timestamp, to the second (in UTC)."""
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def provable(fingerprint: Fingerprint, proven_at: datetime | None) -> bool:
+    """Whether a manifest for ``fingerprint``, whose content the server showed at its clock
+    ``proven_at``, can later tell its dataset from one deleted and created again with the
+    same row ids and creation times.
+
+    Anything created after the deletion is created no earlier than the second in which the
+    manifest's content was shown. So the fingerprint is unique if the server's clock had
+    already passed the latest version's second then, or if the version before it is from
+    an earlier second than the latest one (a re-created dataset would need a version of that
+    earlier second)."""
+    latest = _second(fingerprint.version_created_at)
+    if latest is None:
+        return False
+    previous = _second(fingerprint.previous_version_created_at)
+    if previous is not None and previous < latest:
+        return True
+    return proven_at is not None and proven_at.replace(microsecond=0) > latest
 
 
 @dataclass
@@ -107,14 +148,29 @@ def load(directory: Path, expected: Fingerprint) -> ServerExamples | None:
     return examples
 
 
-def save(directory: Path, fingerprint: Fingerprint, examples: ServerExamples) -> None:
-    """Write the manifest atomically (temp file + rename), readable by its owner only.
+def save(
+    directory: Path,
+    fingerprint: Fingerprint,
+    examples: ServerExamples,
+    *,
+    proven_at: datetime | None,
+) -> None:
+    """Write the manifest atomically (temp file + rename), readable by its owner only — if
+    it is :func:`provable`; otherwise remove any older one (the next sync reads the server).
 
     Format: gzip of a header line (format, SHA-256 of the rest) and the JSON body.
     """
+    path = _path(directory, fingerprint.server, fingerprint.dataset_id)
+    if not provable(fingerprint, proven_at):
+        logger.debug("not writing a sync manifest for %s yet", fingerprint.version_id)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return
     body = json.dumps(
         {
-            "fingerprint": fingerprint.__dict__,
+            "fingerprint": asdict(fingerprint),
             "examples": {
                 "node_ids": examples.node_ids,
                 "external_ids": examples.external_ids,
@@ -126,7 +182,6 @@ def save(directory: Path, fingerprint: Fingerprint, examples: ServerExamples) ->
     ).encode()
     header = json.dumps({"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
     data = gzip.compress(header + b"\n" + body, compresslevel=5)
-    path = _path(directory, fingerprint.server, fingerprint.dataset_id)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".tmp")

@@ -13,6 +13,8 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -106,6 +108,31 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     raise err
 
 
+def _json(response: httpx.Response, what: str, base_url: str) -> Any:
+    """The JSON object of a successful response, or a clear error for anything else (a web
+    page answering 200: the endpoint is not Phoenix's REST API)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise ServerError(
+            f"{what}: {base_url} is not a Phoenix REST API: {response.request.url.path} "
+            f"answered HTTP {response.status_code} with {kind} instead of a JSON object (give "
+            "the server's base URL, e.g. http://localhost:6006, without /v1)",
+            status_code=response.status_code,
+        )
+    return body
+
+
+def _date(response: httpx.Response) -> datetime | None:
+    try:
+        return parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
 class Server:
     """Phoenix's dataset endpoints, over the client's own httpx.Client (its base URL and
     headers, including authentication)."""
@@ -122,6 +149,13 @@ class Server:
         self.retry = retry
         self.timeout = timeout
         self._version = version
+        #: The server's clock (``Date`` header) at its latest successful answer.
+        self.clock: datetime | None = None
+
+    def _ok(self, response: httpx.Response, what: str) -> httpx.Response:
+        check(response, what)
+        self.clock = _date(response)
+        return response
 
     @property
     def base_url(self) -> str:
@@ -158,7 +192,7 @@ class Server:
                 headers={"accept": "application/json"},
                 timeout=self._timeout(timeout),
             )
-            return check(response, what).json()
+            return _json(self._ok(response, what), what, self.base_url)
 
         return self.with_retries(what, call)
 
@@ -195,13 +229,30 @@ class Server:
             )
 
     def find_dataset(self, name: str) -> dict[str, Any] | None:
-        body = self.get_json("v1/datasets", f"looking up dataset {name!r}", params={"name": name})
-        matches = [d for d in body.get("data", []) if d.get("name") == name]
-        return matches[0] if matches else None
+        what = f"looking up dataset {name!r}"
+        body = self.get_json("v1/datasets", what, params={"name": name})
+        matches = [d for d in _data(body, what) if d.get("name") == name]
+        return dict(matches[0]) if matches else None
 
     def get_dataset(self, dataset_id: str) -> dict[str, Any]:
+        what = "reading the dataset"
+
+        def call() -> dict[str, Any]:
+            response = self.http.get(
+                f"v1/datasets/{quote(dataset_id, safe='')}",
+                headers={"accept": "application/json"},
+                timeout=self._timeout(30.0),
+            )
+            if response.status_code == 500:
+                # Phoenix answers 500 for a dataset that never had examples; its list of
+                # datasets has it. (A 500 for other reasons is retried as usual.)
+                listed = self._find_listed(dataset_id)
+                if listed is not None:
+                    return listed
+            return dict(_data(_json(self._ok(response, what), what, self.base_url), what))
+
         try:
-            body = self.get_json(f"v1/datasets/{quote(dataset_id, safe='')}", "reading the dataset")
+            return self.with_retries(what, call)
         except ServerError as e:
             if e.status_code in (404, 422):
                 raise DatasetNotFoundError(
@@ -210,7 +261,21 @@ class Server:
                     detail=e.detail,
                 ) from e
             raise
-        return dict(body["data"])
+
+    def _find_listed(self, dataset_id: str) -> dict[str, Any] | None:
+        """The dataset with this id from the list of all datasets (page by page)."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            body = self.get_json("v1/datasets", "listing datasets", params=params)
+            for d in _data(body, "listing datasets"):
+                if d.get("id") == dataset_id:
+                    return dict(d)
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return None
 
     def versions(self, dataset_id: str, limit: int) -> list[dict[str, Any]]:
         body = self.get_json(
@@ -218,7 +283,7 @@ class Server:
             "listing dataset versions",
             params={"limit": limit},
         )
-        return list(body.get("data", []))
+        return list(_data(body, "listing dataset versions"))
 
     def export_jsonl(
         self, dataset_id: str, version_id: str, *, expected_examples: int, progress: Any
@@ -236,7 +301,7 @@ class Server:
             ) as response:
                 if not response.is_success:
                     response.read()
-                    check(response, what)
+                self._ok(response, what)
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     progress.update(len(chunk))
@@ -245,12 +310,14 @@ class Server:
         return self.with_retries(what, call)
 
     def examples(self, dataset_id: str, version_id: str, *, expected_examples: int) -> Any:
-        return self.get_json(
+        what = "reading the dataset's examples"
+        body = self.get_json(
             f"v1/datasets/{quote(dataset_id, safe='')}/examples",
-            "reading the dataset's examples",
+            what,
             params={"version_id": version_id},
             timeout=60.0 + 0.005 * expected_examples,
-        )["data"]
+        )
+        return _data(body, what)
 
     def upload(self, body: Callable[[], Iterator[bytes]], *, examples: int, snapshot: int) -> Any:
         """POST one upload (never retried here; see the module docs)."""
@@ -264,7 +331,14 @@ class Server:
             headers={"content-type": "application/json", "accept": "application/json"},
             timeout=self._timeout(seconds),
         )
-        return check(response, "uploading examples").json()["data"]
+        what = "uploading examples"
+        return _data(_json(self._ok(response, what), what, self.base_url), what)
+
+
+def _data(body: dict[str, Any], what: str) -> Any:
+    if "data" not in body:
+        raise ServerError(f"{what}: the answer has no 'data' (is this a Phoenix server?)")
+    return body["data"]
 
 
 def describe(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from phoenix_upsert.errors import (
     InvalidSourceIdError,
     MissingSourceIdError,
     NumberOutOfRangeError,
+    SourceChangedError,
 )
 
 if TYPE_CHECKING:
@@ -305,7 +306,9 @@ def from_dataframe(
     ``input_keys``/``output_keys``/``metadata_keys`` name the columns of each part; missing
     cells (None, NaN, NA, NaT) are left out. Without keys, columns named ``input``,
     ``output`` and ``metadata`` holding dicts are used as they are (the shape of
-    ``Dataset.to_dataframe()``)."""
+    ``Dataset.to_dataframe()``). If ``source_id_key`` is not a column but the index is
+    named after it, or named ``example_id`` (as ``Dataset.to_dataframe()`` names it), the
+    index holds the ids."""
     columns = [str(c) for c in df.columns]
     if not (input_keys or output_keys or metadata_keys):
         if "input" not in columns:
@@ -327,6 +330,14 @@ def from_dataframe(
                 raise InvalidExampleError(
                     f"DataFrame: {part}_keys not among the columns: {unknown}"
                 )
+    if isinstance(source_id_key, str) and source_id_key not in columns:
+        index_name = df.index.name
+        if index_name is not None and str(index_name) in (source_id_key, "example_id"):
+            # The ids are the index: the shape of Dataset.to_dataframe() (indexed by
+            # example_id), or a DataFrame indexed by the id key.
+            df = df.reset_index()
+            columns = [str(c) for c in df.columns]
+            source_id_key = str(index_name)
     if isinstance(source_id_key, str) and source_id_key not in columns:
         raise MissingSourceIdError(
             f"DataFrame: source_id_key {source_id_key!r} is not a column (set source_id_key= "
@@ -429,15 +440,24 @@ def from_jsonl(
         span_ids = [(s.strip() or None) if s is not None else None for s in span_ids]
         if all(s is None for s in span_ids):
             span_ids = None
-    offsets, lengths = scan.offsets, scan.lengths
+    offsets, lengths, hashes = scan.offsets, scan.lengths, scan.hashes
     file_path = Path(path)
 
     def rows(indices: Sequence[int], part: int) -> Iterator[str]:
+        """The lines are read again for an upload, and hashed again: what is sent is what
+        was hashed and planned, or the upload stops half-sent (the server then rejects the
+        truncated body as a whole) with :class:`SourceChangedError`."""
         key = PARTS[part]
         with file_path.open("rb") as f:
-            for i in indices:
-                f.seek(offsets[i])
-                yield _dumps(json.loads(f.read(lengths[i])).get(key, {}))
+            for start in range(0, len(indices), 512):
+                batch = indices[start : start + 512]
+                texts = []
+                for i in batch:
+                    f.seek(offsets[i])
+                    texts.append(f.read(lengths[i]))
+                _check_unchanged(file_path, texts, [hashes[i] for i in batch], batch, lines)
+                for text in texts:
+                    yield _dumps(json.loads(text).get(key, {}))
 
     return Source(
         ids=ids,
@@ -448,6 +468,28 @@ def from_jsonl(
         lines=lines,
         name=str(path),
     )
+
+
+def _check_unchanged(
+    path: Path,
+    texts: Sequence[bytes],
+    expected: Sequence[str],
+    indices: Sequence[int],
+    lines: Sequence[int],
+) -> None:
+    """Fail if lines read again do not hash as they did when the file was scanned."""
+    try:
+        again = scan_jsonl(b"\n".join(texts)).hashes
+    except InvalidInputError:
+        again = []
+    for k, i in enumerate(indices):
+        if k >= len(again) or again[k] != expected[k] or b"\n" in texts[k]:
+            raise SourceChangedError(
+                f"{path}: the file changed while syncing (line {lines[i]} no longer holds "
+                "what was read and planned); nothing was written — run the sync again",
+                index=i,
+                line=lines[i],
+            )
 
 
 def read_source(

@@ -1,19 +1,28 @@
-"""The sync engine: read the server's state, plan, write the least, verify.
+"""The sync engine: read the server's state, plan, write the least, prove the result.
 
-1. State: the dataset (by name or id) and its latest version. The examples come from the
-   local manifest when the server proves it applies, else from Phoenix's JSONL export
-   (hashed by the native core, no Python object per line).
-2. Plan: the native diff, by Phoenix's own matching rules, plus split-only changes.
+1. State: the dataset (by name or id), its two latest versions and its examples. The examples
+   come from the local manifest when the server proves it applies (see ``_manifest``) and the
+   source says nothing of splits; otherwise from Phoenix's JSONL export (hashed by the native
+   core, no Python object per line). Split assignments are not versioned by Phoenix, so no
+   manifest can prove them: a source that carries splits always reads them.
+2. Plan: :func:`make_plan`, a pure function of (source, state, mode).
 3. Write, in one request, so that each sync that changes content makes exactly one version:
    nothing if nothing changed; ``append`` with only the new and changed examples if nothing
    is deleted; ``update`` with the full snapshot if something is (atomic on the server);
    ``create`` for a new dataset.
-4. Verify: the counts the server reports must be the plan's, and the new version must sit
-   right on top of the version the plan was made from. Otherwise another writer was at work:
-   read the state again and plan again, a few times, then give up with a clear error.
+4. Prove: every write, whatever its plan, is checked before success is reported.
+   - A source without splits: the counts the server reports must be the plan's, and the
+     dataset's newest version must be ours, sitting right on the version the plan was made
+     from (on PostgreSQL, Phoenix takes no lock: another writer's version may land above or
+     below ours).
+   - A source with splits: the dataset is read back and planned again; only an empty plan
+     proves it (split assignments change without a version).
+   Anything else means another writer was at work: read the state again and plan again, a
+   few times, then give up with :class:`ConcurrentWriteError`.
 
 Any failure of the write (connection lost, 5xx, 429, timeout) also leads back to step 1
-rather than to a blind resend: a write whose answer was lost is then seen as done.
+rather than to a blind resend: a write whose answer was lost is then seen as done, and is
+reported as what this sync wrote.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,7 @@ from phoenix_upsert._server import Server, describe, is_retryable, logger, retry
 from phoenix_upsert._source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
+    InvalidInputError,
     InvalidSourceIdError,
     ServerError,
 )
@@ -54,9 +65,15 @@ class State:
     """What the server holds, as the plan sees it."""
 
     info: dict[str, Any] | None  # the dataset, or None if there is no such dataset yet
-    version: dict[str, Any] | None  # its latest version
+    versions: list[dict[str, Any]]  # its latest versions, newest first (at most two)
     examples: ServerExamples
     from_manifest: bool = False
+    #: The server's clock (its ``Date`` header) when ``examples`` were read from it.
+    read_at: datetime | None = None
+
+    @property
+    def version(self) -> dict[str, Any] | None:
+        return self.versions[0] if self.versions else None
 
     @property
     def dataset_id(self) -> str | None:
@@ -65,6 +82,96 @@ class State:
     @property
     def version_id(self) -> str | None:
         return None if self.version is None else str(self.version["version_id"])
+
+
+def make_plan(source: Source, state: State, *, name: str, mode: Mode) -> tuple[SyncPlan, Diff]:
+    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O)."""
+    prev = state.examples
+    d = diff(
+        list(zip(prev.node_ids, prev.external_ids, prev.hashes)),
+        list(zip(source.ids, source.hashes)),
+        merge=mode == "merge",
+    )
+    if d.unknown_node_ids:
+        shown = ", ".join(f"{source.where(i)}: {source.ids[i]!r}" for i in d.unknown_node_ids[:5])
+        raise InvalidSourceIdError(
+            "source ids that are Phoenix node ids must name examples of this dataset; "
+            f"these do not: {shown}",
+            index=d.unknown_node_ids[0],
+            source_id=source.ids[d.unknown_node_ids[0]],
+        )
+    split_changes: list[int] = []
+    if source.splits is None:
+        unchanged = len(d.unchanged)  # the server's splits stay as they are
+    else:
+        new, old = source.splits, prev.splits
+        split_changes = [i for i, p in d.unchanged if new[i] != old[p]]
+        unchanged = len(d.unchanged) - len(split_changes)
+    added = d.added
+    updated = [i for i, _ in d.updated]
+    deleted = d.deleted
+    action: Action
+    if state.info is None:
+        action = "create"  # even with no examples: the dataset is asked for by name
+    elif not (added or updated or deleted or split_changes):
+        action = "none"
+    elif deleted:
+        action = "update"
+    else:
+        action = "append"
+    ids = source.ids
+    plan = SyncPlan(
+        dataset_name=name,
+        dataset_id=state.dataset_id,
+        base_version_id=state.version_id,
+        mode=mode,
+        action=action,
+        added=tuple(ids[i] for i in added),
+        updated=tuple(ids[i] for i in updated),
+        split_changes=tuple(ids[i] for i in split_changes),
+        deleted=tuple(prev.external_ids[p] or prev.node_ids[p] for p in deleted),
+        unchanged=unchanged,
+        added_indices=tuple(added),
+        updated_indices=tuple(updated),
+        split_change_indices=tuple(split_changes),
+    )
+    return plan, d
+
+
+def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> ServerExamples:
+    """The server's examples after ``plan`` landed, without reading them back: the source's
+    examples, plus, when merging, the previous examples the source did not match.
+
+    Node ids are known for examples that existed before ("" for new ones). External ids
+    follow Phoenix: a source id that is a plain id becomes the external id of a new example
+    (and is the one a matched example already has); an example matched by content or by its
+    node id keeps the external id it had."""
+    prev = state.examples
+    matched = dict(matches.unchanged)
+    matched.update(matches.updated)
+    out = ServerExamples.empty()
+    for i, source_id in enumerate(source.ids):
+        p = matched.get(i)
+        if p is None:
+            out.node_ids.append("")
+            out.external_ids.append(source_id)
+        else:
+            out.node_ids.append(prev.node_ids[p])
+            out.external_ids.append(prev.external_ids[p])
+        out.hashes.append(source.hashes[i])
+        if source.splits is not None:
+            out.splits.append(source.splits[i])
+        else:
+            out.splits.append(prev.splits[p] if p is not None else ())
+    if plan.mode == "merge":
+        taken = set(matched.values())
+        for p in range(len(prev)):
+            if p not in taken:
+                out.node_ids.append(prev.node_ids[p])
+                out.external_ids.append(prev.external_ids[p])
+                out.hashes.append(prev.hashes[p])
+                out.splits.append(prev.splits[p])
+    return out
 
 
 class Engine:
@@ -94,26 +201,31 @@ class Engine:
     ) -> State:
         info = self.resolve(name, dataset_id)
         if info is None:
-            return State(None, None, ServerExamples.empty())
-        versions = self.server.versions(str(info["id"]), 1)
+            return State(None, [], ServerExamples.empty())
+        versions = self.server.versions(str(info["id"]), 2)
         if not versions:
-            return State(info, None, ServerExamples.empty())
-        version = versions[0]
-        fingerprint = self._fingerprint(info, version)
+            return State(info, [], ServerExamples.empty(), read_at=self.server.clock)
+        fingerprint = self._fingerprint(info, versions)
         if trust_manifest and self.manifest_dir is not None:
             cached = manifest.load(self.manifest_dir, fingerprint)
             if cached is not None:
                 logger.debug("using the sync manifest for %s", fingerprint.version_id)
-                return State(info, version, cached, from_manifest=True)
-        return State(info, version, self.download(info, version))
+                return State(info, versions, cached, from_manifest=True)
+        examples = self.download(info, versions[0])
+        return State(info, versions, examples, read_at=self.server.clock)
 
-    def _fingerprint(self, info: dict[str, Any], version: dict[str, Any]) -> Fingerprint:
+    def _fingerprint(self, info: dict[str, Any], versions: list[dict[str, Any]]) -> Fingerprint:
+        previous = versions[1] if len(versions) > 1 else None
         return Fingerprint(
             server=self.server.base_url,
             dataset_id=str(info["id"]),
             dataset_created_at=str(info.get("created_at")),
-            version_id=str(version["version_id"]),
-            version_created_at=str(version.get("created_at")),
+            version_id=str(versions[0]["version_id"]),
+            version_created_at=str(versions[0].get("created_at")),
+            previous_version_id=None if previous is None else str(previous["version_id"]),
+            previous_version_created_at=(
+                None if previous is None else str(previous.get("created_at"))
+            ),
             example_count=int(info.get("example_count") or 0),
         )
 
@@ -129,7 +241,13 @@ class Engine:
             data = self.server.export_jsonl(
                 str(info["id"]), str(version["version_id"]), expected_examples=count, progress=bar
             )
-        scan = scan_jsonl(data, id_key="id", node_id_key="node_id", splits_key="splits")
+        try:
+            scan = scan_jsonl(data, id_key="id", node_id_key="node_id", splits_key="splits")
+        except InvalidInputError as e:
+            raise ServerError(
+                f"reading dataset {info['name']!r}: the server's export is not Phoenix JSONL "
+                f"({e}); is {self.server.base_url} a Phoenix server?"
+            ) from e
         node_ids = [n or "" for n in scan.node_ids or []]
         ids = scan.ids or []
         splits = scan.splits or []
@@ -140,62 +258,6 @@ class Engine:
             hashes=scan.hashes,
             splits=[tuple(s or ()) for s in splits],
         )
-
-    # -- plan ----------------------------------------------------------------------------
-
-    def plan(self, source: Source, state: State, *, name: str, mode: Mode) -> tuple[SyncPlan, Diff]:
-        prev = state.examples
-        d = diff(
-            list(zip(prev.node_ids, prev.external_ids, prev.hashes)),
-            list(zip(source.ids, source.hashes)),
-            merge=mode == "merge",
-        )
-        if d.unknown_node_ids:
-            shown = ", ".join(
-                f"{source.where(i)}: {source.ids[i]!r}" for i in d.unknown_node_ids[:5]
-            )
-            raise InvalidSourceIdError(
-                "source ids that are Phoenix node ids must name examples of this dataset; "
-                f"these do not: {shown}",
-                index=d.unknown_node_ids[0],
-                source_id=source.ids[d.unknown_node_ids[0]],
-            )
-        split_changes: list[int] = []
-        if source.splits is None:
-            unchanged = len(d.unchanged)  # the server's splits stay as they are
-        else:
-            new, old = source.splits, prev.splits
-            split_changes = [i for i, p in d.unchanged if new[i] != old[p]]
-            unchanged = len(d.unchanged) - len(split_changes)
-        added = d.added
-        updated = [i for i, _ in d.updated]
-        deleted = d.deleted
-        action: Action
-        if state.info is None:
-            action = "create"  # even with no examples: the dataset is asked for by name
-        elif not (added or updated or deleted or split_changes):
-            action = "none"
-        elif deleted:
-            action = "update"
-        else:
-            action = "append"
-        ids = source.ids
-        plan = SyncPlan(
-            dataset_name=name,
-            dataset_id=state.dataset_id,
-            base_version_id=state.version_id,
-            mode=mode,
-            action=action,
-            added=tuple(ids[i] for i in added),
-            updated=tuple(ids[i] for i in updated),
-            split_changes=tuple(ids[i] for i in split_changes),
-            deleted=tuple(prev.external_ids[p] or prev.node_ids[p] for p in deleted),
-            unchanged=unchanged,
-            added_indices=tuple(added),
-            updated_indices=tuple(updated),
-            split_change_indices=tuple(split_changes),
-        )
-        return plan, d
 
     # -- write ---------------------------------------------------------------------------
 
@@ -208,8 +270,8 @@ class Engine:
     def body(
         self, plan: SyncPlan, source: Source, indices: Sequence[int], description: str | None
     ) -> Iterator[bytes]:
-        """The upload as a JSON body, streamed: Phoenix keeps key order this way (its
-        JSONL upload reorders the keys of input/output/metadata)."""
+        """The upload as a JSON body, streamed: Phoenix keeps key order this way on SQLite
+        (its JSONL upload reorders the keys of input/output/metadata)."""
         head: dict[str, Any] = {"action": plan.action, "name": plan.dataset_name}
         if description is not None and plan.action == "create":
             head["description"] = description
@@ -258,14 +320,10 @@ class Engine:
             )
             return dict(self.server.upload(stream, examples=len(indices), snapshot=len(source)))
 
-    # -- verify --------------------------------------------------------------------------
+    # -- proof ---------------------------------------------------------------------------
 
-    def verify(
-        self, plan: SyncPlan, result: dict[str, Any], dataset_id: str
-    ) -> tuple[str | None, dict[str, Any] | None]:
-        """Check a write against its plan: ``(problem, version)`` — ``problem`` says why the
-        result is not the plan's (``None`` if it is); ``version`` is the version the write
-        made (``None`` if it made none)."""
+    def check_counts(self, plan: SyncPlan, result: dict[str, Any]) -> str | None:
+        """Why the server's report of a write is not the plan's (``None`` if it is)."""
         s = plan.summary
         expected = (s.added, s.updated, s.deleted)
         got = (
@@ -277,23 +335,27 @@ class Engine:
             return (
                 f"the server reports {got[0]} created, {got[1]} updated, {got[2]} deleted; "
                 f"the plan had {expected[0]}, {expected[1]}, {expected[2]}"
-            ), None
-        if plan.dataset_id is not None and result.get("dataset_id") != dataset_id:
-            return f"the upload went to dataset {result.get('dataset_id')!r}", None
-        if not plan.changes_content:
-            return None, None  # no new version (Phoenix does not version split assignments)
+            )
+        if plan.dataset_id is not None and result.get("dataset_id") != plan.dataset_id:
+            return f"the upload went to dataset {result.get('dataset_id')!r}"
+        return None
+
+    def check_versions(
+        self, plan: SyncPlan, result: dict[str, Any], dataset_id: str
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """Whether the dataset's newest version is the one this write made, right on top of
+        the version the plan was made from: ``(problem or None, the latest versions)``."""
         ours = result.get("version_id")
-        versions = self.server.versions(dataset_id, 10)
+        versions = self.server.versions(dataset_id, 2)
         ids = [v["version_id"] for v in versions]
-        if ours not in ids:
-            return f"the new version {ours!r} is not among the dataset's latest versions", None
-        below = ids[ids.index(ours) + 1 :]
-        if plan.base_version_id is None:
-            if below:
-                return "the dataset had versions that the plan did not see", None
-        elif not below or below[0] != plan.base_version_id:
-            return "another version was written between reading the dataset and writing it", None
-        return None, versions[ids.index(ours)]
+        if not ids or ids[0] != ours:
+            return "another version was written after this one", versions
+        below = ids[1] if len(ids) > 1 else None
+        if below != plan.base_version_id:
+            return "another version was written between reading the dataset and writing it", (
+                versions
+            )
+        return None, versions
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -308,149 +370,170 @@ class Engine:
         description: str | None,
         use_manifest: bool,
     ) -> SyncPlan | UpsertedDataset:
-        trust_manifest = use_manifest
+        """Read, plan, write, prove; again after a failure or another writer's change.
+
+        A state machine over ``state`` (what the server holds, ``None``: read it again) and
+        ``wrote`` (the last write this sync sent that may have landed, reported if the next
+        plan is empty)."""
+        trust_manifest = use_manifest and source.splits is None
+        state: State | None = None
+        wrote: SyncPlan | None = None
+        writes = 0
         concurrent = False
-        failure: BaseException | None = None
-        # A write whose answer was lost: if the next plan finds nothing left to do, that
-        # write landed, and it is what this sync did.
-        uncertain: SyncPlan | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        problem: BaseException | None = None
+        while True:
             try:
-                state = self.read_state(name, dataset_id, trust_manifest=trust_manifest)
+                if state is None:
+                    state = self.read_state(name, dataset_id, trust_manifest=trust_manifest)
+                    trust_manifest = False  # a second read is after a failure: ask the server
                 dataset_name = state.info["name"] if state.info is not None else name
                 assert dataset_name is not None
                 try:
-                    plan, matches = self.plan(source, state, name=dataset_name, mode=mode)
+                    plan, matches = make_plan(source, state, name=dataset_name, mode=mode)
                 except InvalidSourceIdError:
                     if state.from_manifest and "" in state.examples.node_ids:
-                        # The manifest does not know every node id; the server does.
-                        trust_manifest = False
+                        state = None  # the manifest does not know every node id; the server does
                         continue
                     raise
                 if dry_run:
                     return plan
                 if plan.action == "none":
-                    assert state.info is not None and state.version is not None
-                    report = uncertain if uncertain is not None else plan
                     return self.finish(
-                        report,
-                        state.info,
-                        state.version,
-                        attempt,
-                        concurrent,
+                        wrote or plan,
+                        state,
                         examples=None if state.from_manifest else state.examples,
+                        proven_at=state.read_at,
+                        attempts=writes,
+                        concurrent=concurrent,
                     )
-                uncertain = None
-                try:
-                    result = self.write(plan, source, description)
-                except (httpx.TransportError, ServerError) as exc:
-                    if is_retryable(exc):
-                        uncertain = plan
-                    raise
+                if writes >= self.max_attempts:
+                    raise self.give_up(problem, writes)
+                writes += 1
+                wrote = plan
+                result = self.write(plan, source, description)
+                problem_text = self.check_counts(plan, result)
                 resolved_id = str(result.get("dataset_id") or state.dataset_id)
-                problem, version = self.verify(plan, result, resolved_id)
-                if problem is None:
-                    info = self.server.get_dataset(resolved_id)
-                    if version is None:
-                        version = self.server.versions(resolved_id, 1)[0]
-                    return self.finish(
-                        plan,
-                        info,
-                        version,
-                        attempt,
-                        concurrent,
-                        examples=self.after(plan, state, source, matches),
-                    )
+                if source.splits is not None:
+                    # Split assignments are not versioned: read the dataset back; an empty
+                    # plan from it is the proof.
+                    if problem_text is None:
+                        back = self.read_state(None, resolved_id, trust_manifest=False)
+                        again, _ = make_plan(source, back, name=dataset_name, mode=mode)
+                        if again.action == "none":
+                            return self.finish(
+                                plan,
+                                back,
+                                examples=back.examples,
+                                proven_at=back.read_at,
+                                attempts=writes,
+                                concurrent=concurrent,
+                            )
+                        problem_text = "the dataset read back differs from the source"
+                else:
+                    versions: list[dict[str, Any]] = []
+                    if problem_text is None:
+                        problem_text, versions = self.check_versions(plan, result, resolved_id)
+                    if problem_text is None:
+                        proven_at = self.server.clock
+                        info = self.server.get_dataset(resolved_id)
+                        after = State(info, versions, state_after(plan, state, source, matches))
+                        return self.finish(
+                            plan,
+                            after,
+                            examples=after.examples,
+                            proven_at=proven_at,
+                            attempts=writes,
+                            concurrent=concurrent,
+                        )
                 concurrent = True
-                failure = ConcurrentWriteError(
-                    f"dataset {dataset_name!r} changed while syncing: {problem}"
+                problem = ConcurrentWriteError(
+                    f"dataset {dataset_name!r} changed while syncing: {problem_text}"
                 )
+                delay = self.server.retry.delay(writes - 1)
                 logger.warning(
-                    "%s; reading the dataset again and re-planning (attempt %d of %d)",
-                    failure,
-                    attempt + 1,
+                    "%s; reading it again and planning again in %.1f s (write %d of at most %d)",
+                    problem,
+                    delay,
+                    writes,
                     self.max_attempts,
                 )
+                time.sleep(delay)
+                state = None
             except (httpx.TransportError, ServerError) as exc:
                 if isinstance(exc, ServerError) and exc.exhausted:
                     raise  # a read that was already retried as much as allowed
-                if isinstance(exc, ServerError) and exc.status_code == 409:
-                    # Someone created the dataset first: sync into theirs.
-                    failure, concurrent = exc, True
+                status = exc.status_code if isinstance(exc, ServerError) else None
+                if wrote is not None and wrote.action == "create" and status in (409, 500):
+                    # Another writer created the dataset first: sync into theirs. (On
+                    # PostgreSQL the loser of that race gets a 500, a unique-name violation,
+                    # rather than a 409.) Nothing of this write landed.
+                    wrote, concurrent = None, True
+                    logger.info(
+                        "creating dataset %r failed (HTTP %s), as when another writer creates it "
+                        "at the same time; reading it again",
+                        name,
+                        status,
+                    )
                 elif not is_retryable(exc):
                     raise
                 else:
-                    failure = exc
-                    delay = self.server.retry.delay(attempt - 1, retry_after(exc))
+                    delay = self.server.retry.delay(writes - 1, retry_after(exc))
                     logger.warning(
-                        "sync of %r failed (%s); re-reading the dataset and planning again in "
-                        "%.1f s",
+                        "sync of %r failed (%s); reading the dataset again and planning again "
+                        "in %.1f s",
                         name or dataset_id,
                         describe(exc),
                         delay,
                     )
                     time.sleep(delay)
-            trust_manifest = False
-        if isinstance(failure, ConcurrentWriteError):
-            raise ConcurrentWriteError(
-                f"{failure} — gave up after {self.max_attempts} attempts; run the sync again"
+                problem = exc
+                state = None
+
+    def give_up(self, problem: BaseException | None, writes: int) -> BaseException:
+        """The error that ends a sync whose last allowed write did not prove out."""
+        if isinstance(problem, ConcurrentWriteError):
+            return ConcurrentWriteError(
+                f"{problem} — gave up after {writes} writes; the dataset may hold another "
+                "writer's content: run the sync again"
             )
-        if isinstance(failure, ServerError):
-            raise failure
-        raise ServerError(f"sync failed after {self.max_attempts} attempts: {failure}") from failure
+        if isinstance(problem, ServerError):
+            problem.exhausted = True
+            return problem
+        return ServerError(f"sync failed after {writes} attempts: {problem}")
 
     def finish(
         self,
         plan: SyncPlan,
-        info: dict[str, Any],
-        version: dict[str, Any],
-        attempt: int,
-        concurrent: bool,
+        state: State,
         *,
         examples: ServerExamples | None,
+        proven_at: datetime | None,
+        attempts: int,
+        concurrent: bool,
     ) -> UpsertedDataset:
-        """Save the manifest for ``version`` (if there is something new to save) and return
-        the dataset at that version."""
-        if (
+        """Save the manifest for the state's version (if there is something new to save and
+        the server's clock proves it, see ``_manifest``) and return the dataset there."""
+        assert state.info is not None
+        version = state.version
+        if version is None:
+            # A dataset without versions (created empty in the UI): nothing to pin.
+            version = {"version_id": "", "created_at": None}
+        elif (
             self.manifest_dir is not None
             and examples is not None
-            and len(examples) == int(info.get("example_count") or 0)
+            and len(examples) == int(state.info.get("example_count") or 0)
         ):
-            manifest.save(self.manifest_dir, self._fingerprint(info, version), examples)
+            manifest.save(
+                self.manifest_dir,
+                self._fingerprint(state.info, state.versions),
+                examples,
+                proven_at=proven_at,
+            )
         return UpsertedDataset(
             server=self.server,
-            dataset_info=info,
+            dataset_info=state.info,
             version_id=str(version["version_id"]),
             plan=plan,
-            attempts=attempt,
+            attempts=max(attempts, 1),
             concurrent_writer=concurrent,
         )
-
-    @staticmethod
-    def after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> ServerExamples:
-        """The server's examples after a verified write, without reading them back: the
-        source's examples (node ids of those that existed before, "" for new ones), plus,
-        when merging, the previous examples the source did not match."""
-        prev = state.examples
-        matched = dict(matches.unchanged)
-        matched.update(matches.updated)
-        out = ServerExamples.empty()
-        for i, source_id in enumerate(source.ids):
-            p = matched.get(i)
-            node = prev.node_ids[p] if p is not None else ""
-            out.node_ids.append(node)
-            out.external_ids.append(source_id if source_id != node or not node else None)
-            out.hashes.append(source.hashes[i])
-            if source.splits is not None:
-                out.splits.append(source.splits[i])
-            else:
-                out.splits.append(prev.splits[p] if p is not None else ())
-        if plan.mode == "merge":
-            taken = set(matched.values())
-            for p in range(len(prev)):
-                if p not in taken:
-                    out.node_ids.append(prev.node_ids[p])
-                    out.external_ids.append(prev.external_ids[p])
-                    out.hashes.append(prev.hashes[p])
-                    out.splits.append(prev.splits[p])
-        return out

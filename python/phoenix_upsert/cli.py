@@ -7,7 +7,9 @@ The server comes from ``--endpoint`` or ``PHOENIX_COLLECTOR_ENDPOINT`` (default
 ``http://localhost:6006``), the API key from ``PHOENIX_API_KEY`` (never from the command line,
 where other users of the machine could read it).
 
-Exit codes: 0 done; 2 bad input or arguments (nothing was sent); 1 server or network error.
+Exit codes: 0 done; 1 server or network error (or a server that is not Phoenix); 2 bad input
+or arguments (nothing was written); 130 interrupted (Ctrl-C). With ``--json``, an error is
+also printed on stdout as a JSON object.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import httpx
 from phoenix_upsert import __version__
 from phoenix_upsert._native import scan_jsonl
 from phoenix_upsert.client import Client
-from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError
+from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
 from phoenix_upsert.results import SyncPlan, UpsertedDataset
 
-EXIT_OK, EXIT_SERVER, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_SERVER, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -181,6 +183,29 @@ def _hash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
+    """Say what went wrong in one line on stderr (and, with ``--json``, as JSON on stdout)."""
+    message = str(error) or type(error).__name__
+    if isinstance(error, KeyboardInterrupt):
+        message = "interrupted"
+    print(f"phoenix-upsert: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        out: dict[str, Any] = {"error": type(error).__name__, "message": message, "exit_code": code}
+        if isinstance(error, InvalidInputError):
+            place = {
+                "path": error.path or None,
+                "index": error.index,
+                "line": error.line,
+                "column": error.column,
+                "source_id": error.source_id,
+            }
+            out.update({k: v for k, v in place.items() if v is not None})
+        if isinstance(error, ServerError) and error.status_code is not None:
+            out["status_code"] = error.status_code
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -193,13 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return _sync(args) if args.command == "sync" else _hash(args)
+    except KeyboardInterrupt as e:
+        return _fail(args, e, EXIT_INTERRUPTED)
     except (InvalidInputError, ValueError, TypeError, OSError) as e:
         # OSError: the file cannot be read. ValueError/TypeError: bad arguments.
-        print(f"phoenix-upsert: error: {e}", file=sys.stderr)
-        return EXIT_INPUT
+        return _fail(args, e, EXIT_INPUT)
     except (PhoenixUpsertError, httpx.HTTPError) as e:
-        print(f"phoenix-upsert: error: {e}", file=sys.stderr)
-        return EXIT_SERVER
+        return _fail(args, e, EXIT_SERVER)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,6 +34,7 @@ __all__ = [
     "PhoenixUpsertError",
     "ServerError",
     "ServerTooOldError",
+    "SourceChangedError",
     "SyncVerificationError",
 ]
 
@@ -119,6 +120,12 @@ class LineTooLongError(InvalidInputError):
 class EmptySourceError(InvalidInputError):
     """A mirror sync of a source without examples: it would delete every example of the
     dataset (a failed export, an empty file). Pass ``allow_empty=True`` if that is meant."""
+
+
+class SourceChangedError(InvalidInputError):
+    """The source file changed between reading it and uploading it: what would be sent is
+    not what was hashed and planned. The upload is stopped before its end, so the server
+    applies none of it; run the sync again."""
 
 
 class MissingSourceIdError(InvalidInputError):

@@ -100,7 +100,7 @@ class UpsertedDataset(Dataset):
         concurrent_writer: bool = False,
     ) -> None:
         # Dataset.__init__ is not called: the examples are loaded lazily (see _examples_data).
-        self._server = server
+        self._server: Server | None = server
         self._dataset_info = dataset_info  # type: ignore[assignment]
         self._version = version_id
         self._examples_cache: v1.ListDatasetExamplesData | None = None
@@ -111,9 +111,22 @@ class UpsertedDataset(Dataset):
         #: Whether another writer was seen changing the dataset during the sync.
         self.concurrent_writer = concurrent_writer
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled like the ``Dataset`` it extends: with its examples (read now if they were
+        not yet), without the connection to the server."""
+        state = dict(self.__dict__)
+        state["_examples_cache"] = self._examples_data
+        state["_server"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     @property
     def _examples_data(self) -> v1.ListDatasetExamplesData:
         if self._examples_cache is None:
+            if self._server is None:
+                raise RuntimeError("this dataset was unpickled without its examples")
             self._examples_cache = self._server.examples(
                 self.id,
                 self._version,

@@ -168,10 +168,18 @@ class Server:
     def with_retries(self, what: str, call: Callable[[], T]) -> T:
         """Run a repeatable call, retrying what is worth retrying."""
         attempt = 0
+        stale_retried = False
         while True:
             try:
                 return call()
             except (httpx.TransportError, ServerError) as exc:
+                stale = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+                if isinstance(exc, stale) and not stale_retried:
+                    # A kept-alive connection the server closed meanwhile (it does after a
+                    # 500): repeat the read at once, on a new connection, without a warning.
+                    stale_retried = True
+                    logger.debug("%s: %s; repeating it", what, describe(exc))
+                    continue
                 attempt += 1
                 if not is_retryable(exc) or attempt >= self.retry.attempts:
                     if isinstance(exc, ServerError):

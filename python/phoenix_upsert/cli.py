@@ -19,15 +19,16 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from phoenix_upsert import __version__
 from phoenix_upsert._native import scan_jsonl
-from phoenix_upsert.client import Client
 from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
-from phoenix_upsert.results import SyncPlan, UpsertedDataset
+
+if TYPE_CHECKING:
+    from phoenix_upsert.results import SyncPlan, UpsertedDataset
 
 EXIT_OK, EXIT_SERVER, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -103,6 +104,8 @@ def _plan_dict(plan: SyncPlan) -> dict[str, Any]:
 
 
 def _report(result: UpsertedDataset | SyncPlan, *, as_json: bool) -> str:
+    from phoenix_upsert.results import SyncPlan
+
     if isinstance(result, SyncPlan):
         plan, dataset_id, version = result, result.dataset_id, result.base_version_id
         dry_run = True
@@ -149,6 +152,8 @@ def _report(result: UpsertedDataset | SyncPlan, *, as_json: bool) -> str:
 def _sync(args: argparse.Namespace) -> int:
     if args.retries < 1:
         raise ValueError("--retries must be at least 1")
+    from phoenix_upsert.client import Client  # phoenix-client: imported inside main's handlers
+
     client = Client(base_url=args.endpoint) if args.endpoint else Client()
     manifest: Any = False if args.no_manifest else (args.manifest_dir or True)
     common: dict[str, Any] = {

@@ -394,9 +394,10 @@ class LocalPhoenix:
         if not exists:
             self.postgres.execute(f'CREATE DATABASE "{self._PG_DATABASE}"')
 
-    def start(self) -> LocalPhoenix:
-        """Start Phoenix (and its PostgreSQL server first, if it is not running) and wait
-        until it answers."""
+    def server_env(self) -> dict[str, str]:
+        """The environment :meth:`start` gives Phoenix: this process's, without any variable
+        that would point Phoenix at another database or change what it expects of clients,
+        plus its ports, working directory, database URL (PostgreSQL only) and ``env``."""
         env = {
             **os.environ,
             "PHOENIX_WORKING_DIR": str(self.working_dir),
@@ -408,15 +409,20 @@ class LocalPhoenix:
         }
         for key in _CLIENT_ENV + _DATABASE_ENV:
             env.pop(key, None)
-        self.working_dir.mkdir(parents=True, exist_ok=True)
-        self._start_database()
         if self.postgres is not None:
             env["PHOENIX_SQL_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)
+        return env
+
+    def start(self) -> LocalPhoenix:
+        """Start Phoenix (and its PostgreSQL server first, if it is not running) and wait
+        until it answers."""
+        self.working_dir.mkdir(parents=True, exist_ok=True)
+        self._start_database()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "phoenix.server.main", "serve"],
-            env=env,
+            env=self.server_env(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

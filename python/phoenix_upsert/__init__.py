@@ -33,6 +33,7 @@ from phoenix_upsert.errors import (
     DatasetNotFoundError,
     DuplicateSourceIdError,
     EmptySourceError,
+    InternalError,
     InvalidExampleError,
     InvalidInputError,
     InvalidSourceIdError,
@@ -45,6 +46,7 @@ from phoenix_upsert.errors import (
     NonFiniteNumberError,
     NonJSONTypeError,
     NonStringKeyError,
+    NullCharacterError,
     NumberOutOfRangeError,
     PhoenixUpsertError,
     ServerError,
@@ -55,7 +57,8 @@ from phoenix_upsert.errors import (
 
 if TYPE_CHECKING:
     from phoenix_upsert.client import Client, UpsertDatasets
-    from phoenix_upsert.results import SyncPlan, SyncSummary, UpsertedDataset
+    from phoenix_upsert.dataset import UpsertedDataset
+    from phoenix_upsert.results import SyncPlan, SyncResult, SyncSummary
 
 # The sync client needs phoenix-client (and, through the `phoenix` package, whatever else is
 # installed there, such as the whole Phoenix server). It is imported on first use, so that
@@ -65,7 +68,8 @@ _LAZY = {
     "UpsertDatasets": "phoenix_upsert.client",
     "SyncPlan": "phoenix_upsert.results",
     "SyncSummary": "phoenix_upsert.results",
-    "UpsertedDataset": "phoenix_upsert.results",
+    "SyncResult": "phoenix_upsert.results",
+    "UpsertedDataset": "phoenix_upsert.dataset",
 }
 
 
@@ -93,6 +97,7 @@ __all__ = [
     "Diff",
     "DuplicateSourceIdError",
     "EmptySourceError",
+    "InternalError",
     "InvalidExampleError",
     "InvalidInputError",
     "InvalidSourceIdError",
@@ -106,12 +111,14 @@ __all__ = [
     "NonFiniteNumberError",
     "NonJSONTypeError",
     "NonStringKeyError",
+    "NullCharacterError",
     "NumberOutOfRangeError",
     "PhoenixUpsertError",
     "ServerError",
     "ServerTooOldError",
     "SourceChangedError",
     "SyncPlan",
+    "SyncResult",
     "SyncSummary",
     "SyncVerificationError",
     "UpsertDatasets",

@@ -49,7 +49,7 @@ from phoenix_upsert.errors import (
     InvalidSourceIdError,
     ServerError,
 )
-from phoenix_upsert.results import Action, Mode, SyncPlan, UpsertedDataset
+from phoenix_upsert.results import Action, Mode, SyncPlan, SyncResult
 
 
 def _progress(enabled: bool | None, *, long: bool, **kwargs: Any) -> Any:
@@ -369,7 +369,7 @@ class Engine:
         dry_run: bool,
         description: str | None,
         use_manifest: bool,
-    ) -> SyncPlan | UpsertedDataset:
+    ) -> SyncPlan | SyncResult:
         """Read, plan, write, prove; again after a failure or another writer's change.
 
         A state machine over ``state`` (what the server holds, ``None``: read it again) and
@@ -510,7 +510,7 @@ class Engine:
         proven_at: datetime | None,
         attempts: int,
         concurrent: bool,
-    ) -> UpsertedDataset:
+    ) -> SyncResult:
         """Save the manifest for the state's version (if there is something new to save and
         the server's clock proves it, see ``_manifest``) and return the dataset there."""
         assert state.info is not None
@@ -529,8 +529,7 @@ class Engine:
                 examples,
                 proven_at=proven_at,
             )
-        return UpsertedDataset(
-            server=self.server,
+        return SyncResult(
             dataset_info=state.info,
             version_id=str(version["version_id"]),
             plan=plan,

@@ -28,7 +28,8 @@ from phoenix_upsert._native import scan_jsonl
 from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
 
 if TYPE_CHECKING:
-    from phoenix_upsert.results import SyncPlan, UpsertedDataset
+    from phoenix_upsert.dataset import UpsertedDataset
+    from phoenix_upsert.results import SyncPlan
 
 EXIT_OK, EXIT_SERVER, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -15,8 +15,9 @@ from phoenix_upsert import _manifest
 from phoenix_upsert._server import RetryPolicy, Server
 from phoenix_upsert._source import SourceIdKey, read_source
 from phoenix_upsert._sync import Engine
+from phoenix_upsert.dataset import UpsertedDataset
 from phoenix_upsert.errors import EmptySourceError
-from phoenix_upsert.results import Mode, SyncPlan, UpsertedDataset
+from phoenix_upsert.results import Mode, SyncPlan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,7 +182,7 @@ class UpsertDatasets(Datasets):
         server.require_version()
         self._upsert_server_version = server.server_version()  # read once per client
         engine = Engine(server, manifest_dir=manifest_dir, progress=progress, max_attempts=retries)
-        return engine.run(
+        result = engine.run(
             source,
             name=dataset,
             dataset_id=dataset_id,
@@ -190,6 +191,9 @@ class UpsertDatasets(Datasets):
             description=dataset_description,
             use_manifest=manifest_dir is not None,
         )
+        if isinstance(result, SyncPlan):
+            return result
+        return UpsertedDataset(server=server, result=result)
 
 
 class Client(PhoenixClient):

@@ -1,16 +1,13 @@
-"""What a sync reports: its plan, a summary, and the dataset version it produced."""
+"""What a sync reports: its plan, a summary, and the dataset version it produced.
+
+Nothing here imports phoenix-client (the command line never does); the ``Dataset`` that
+``run_experiment`` takes is :class:`phoenix_upsert.dataset.UpsertedDataset`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-from phoenix.client.resources.datasets import Dataset
-
-if TYPE_CHECKING:
-    from phoenix.client.__generated__ import v1
-
-    from phoenix_upsert._server import Server
+from typing import Any, Literal
 
 Mode = Literal["mirror", "merge"]
 Action = Literal["none", "create", "append", "update"]
@@ -82,69 +79,27 @@ class SyncPlan:
         return bool(self.added or self.updated or self.deleted)
 
 
-class UpsertedDataset(Dataset):
-    """A :class:`phoenix.client.resources.datasets.Dataset` at the exact version a sync
-    produced, as ``run_experiment`` takes it, plus the sync's ``plan`` and ``summary``.
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did and where it left the dataset: the engine's answer, before it is
+    wrapped into an :class:`~phoenix_upsert.dataset.UpsertedDataset`."""
 
-    Its examples are read from the server on first use (a no-op sync reads nothing).
-    """
-
-    def __init__(
-        self,
-        *,
-        server: Server,
-        dataset_info: dict[str, Any],
-        version_id: str,
-        plan: SyncPlan,
-        attempts: int = 1,
-        concurrent_writer: bool = False,
-    ) -> None:
-        # Dataset.__init__ is not called: the examples are loaded lazily (see _examples_data).
-        self._server: Server | None = server
-        self._dataset_info = dataset_info  # type: ignore[assignment]
-        self._version = version_id
-        self._examples_cache: v1.ListDatasetExamplesData | None = None
-        self.plan = plan
-        self.summary = plan.summary
-        #: How many times the sync planned and wrote (more than 1 after a retry or a race).
-        self.attempts = attempts
-        #: Whether another writer was seen changing the dataset during the sync.
-        self.concurrent_writer = concurrent_writer
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled like the ``Dataset`` it extends: with its examples (read now if they were
-        not yet), without the connection to the server."""
-        state = dict(self.__dict__)
-        state["_examples_cache"] = self._examples_data
-        state["_server"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    dataset_info: dict[str, Any]
+    version_id: str
+    plan: SyncPlan
+    #: How many writes the sync made (at least 1; more after a failure or a race).
+    attempts: int = 1
+    #: Whether another writer was seen changing the dataset during the sync.
+    concurrent_writer: bool = False
 
     @property
-    def _examples_data(self) -> v1.ListDatasetExamplesData:
-        if self._examples_cache is None:
-            if self._server is None:
-                raise RuntimeError("this dataset was unpickled without its examples")
-            self._examples_cache = self._server.examples(
-                self.id,
-                self._version,
-                expected_examples=int(self._dataset_info.get("example_count", 0) or 0),
-            )
-        return self._examples_cache
-
-    @_examples_data.setter
-    def _examples_data(self, value: v1.ListDatasetExamplesData) -> None:
-        self._examples_cache = value
+    def summary(self) -> SyncSummary:
+        return self.plan.summary
 
     @property
-    def version_id(self) -> str:
-        return self._version
+    def id(self) -> str:
+        return str(self.dataset_info["id"])
 
-    def __repr__(self) -> str:
-        s = self.summary
-        return (
-            f"UpsertedDataset(id={self.id!r}, name={self.name!r}, version_id={self.version_id!r}, "
-            f"added={s.added}, updated={s.updated}, deleted={s.deleted}, unchanged={s.unchanged})"
-        )
+    @property
+    def name(self) -> str:
+        return str(self.dataset_info["name"])

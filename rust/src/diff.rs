@@ -11,13 +11,11 @@
 
 use std::collections::HashMap;
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use base64::Engine;
 use foldhash::fast::RandomState;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::node_id::{example_node_id, example_row_id, NodeId};
 
 /// A previous (server-side) example.
 #[derive(Debug, Clone, Copy)]
@@ -55,57 +53,6 @@ type Map<K, V> = HashMap<K, V, RandomState>;
 
 /// Previous examples by content hash: (cursor past the matched ones, candidates in order).
 type HashBuckets = Map<[u8; 16], (usize, Vec<u32>)>;
-
-// Python's base64.b64decode (without validate) drops characters outside the alphabet and
-// does not insist that unused trailing bits are zero.
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
-
-/// The row id of a `DatasetExample` GlobalID (base64 of `DatasetExample:<int>`), decoded the
-/// way Phoenix's server decodes incoming example ids.
-pub fn example_row_id(id: &str) -> Option<i64> {
-    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-    // Fast rejection, without allocating: every such id starts with the base64 of
-    // "DatasetExample:" (15 bytes, so exactly 20 characters) once stray characters are dropped.
-    const PREFIX: &[u8] = b"RGF0YXNldEV4YW1wbGU6";
-    let mut kept = id.bytes().filter(is_b64);
-    if !PREFIX.iter().all(|p| kept.next() == Some(*p)) {
-        return None;
-    }
-    let filtered: Vec<u8> = id.bytes().filter(is_b64).collect();
-    let decoded = LENIENT_BASE64.decode(filtered).ok()?;
-    let text = std::str::from_utf8(&decoded).ok()?;
-    let (type_name, node) = text.split_once(':')?;
-    if type_name != "DatasetExample" {
-        return None;
-    }
-    parse_python_int(node)
-}
-
-/// `int(text)` for the plain forms: surrounding whitespace, a sign, ASCII digits with single
-/// underscores between them.
-fn parse_python_int(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let (negative, digits) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    {
-        return None;
-    }
-    let value: i64 = digits.replace('_', "").parse().ok()?;
-    Some(if negative { -value } else { value })
-}
 
 /// Fail if an id occurs on more than one incoming example; the error lists them.
 pub fn check_unique_ids(incoming: &[Incoming<'_>]) -> Result<()> {
@@ -165,6 +112,8 @@ enum Lookup {
     External(Option<u32>),
     /// A `DatasetExample` node id, as a row id.
     Row(i64),
+    /// A `DatasetExample` node id beyond 64 bits: no example has it.
+    NoRow,
 }
 
 /// Classify `incoming` against `previous` (see the module docs).
@@ -196,8 +145,9 @@ pub fn diff(
         .with_min_len(4096)
         .map(|ex| match ex.id {
             None => Lookup::ByHash,
-            Some(id) => match example_row_id(id) {
-                Some(row) => Lookup::Row(row),
+            Some(id) => match example_node_id(id) {
+                Some(NodeId::Row(row)) => Lookup::Row(row),
+                Some(NodeId::OutOfRange) => Lookup::NoRow,
                 None => Lookup::External(by_external.get(id).copied()),
             },
         })
@@ -213,6 +163,10 @@ pub fn diff(
         let i = i as u32;
         let found = match *lookup {
             Lookup::External(found) => found,
+            Lookup::NoRow => {
+                out.unknown_node_ids.push(i);
+                None
+            }
             Lookup::Row(row) => {
                 let rows = by_row.get_or_insert_with(|| {
                     previous
@@ -273,6 +227,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn h(n: u8) -> [u8; 16] {
         [n; 16]
@@ -411,20 +366,25 @@ mod tests {
     #[test]
     fn node_ids_decode_like_the_server() {
         assert_eq!(example_row_id(&node(42)), Some(42));
-        assert_eq!(example_row_id("RGF0YXNldEV4YW1wbGU6NDI="), Some(42));
-        assert_eq!(example_row_id("RGF0YXNldDo0Mg=="), None); // Dataset:42
-        assert_eq!(example_row_id("q1"), None);
-        assert_eq!(example_row_id(""), None);
         let unknown = node(99);
-        let d = diff(
-            &[],
-            &[Incoming {
-                id: Some(&unknown),
-                hash: h(1),
-            }],
-            false,
-        )
-        .unwrap();
-        assert_eq!(d.unknown_node_ids, vec![0]);
+        // A row id beyond 64 bits, and one spelled with Arabic-Indic digits and padding junk.
+        let huge = base64::engine::general_purpose::STANDARD
+            .encode(format!("DatasetExample:{}", "9".repeat(30)));
+        let arabic = format!(
+            "{}=junk",
+            base64::engine::general_purpose::STANDARD.encode("DatasetExample:\u{661}")
+        );
+        let prev = [Previous {
+            node_id: &node(1),
+            external_id: None,
+            hash: h(1),
+        }];
+        let inc = [&unknown, &huge, &arabic].map(|id| Incoming {
+            id: Some(id),
+            hash: h(1),
+        });
+        let d = diff(&prev, &inc, false).unwrap();
+        assert_eq!(d.unknown_node_ids, vec![0, 1]);
+        assert_eq!(d.unchanged, vec![(2, 0)]);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
 //! - [`json`] and [`jsonl`]: JSON text and JSONL files into the [`tape`], hashed in parallel;
-//! - [`diff`]: Phoenix's example matching rules, run on the client;
+//! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
+//!   node ids, run on the client;
 //! - `python` (feature `python`): the `phoenix_upsert._native` extension module.
 //!
 //! The pure-Rust parts build and test without Python (`cargo test`).
@@ -14,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod json;
 pub mod jsonl;
+pub mod node_id;
 pub mod tape;
 
 #[cfg(feature = "python")]

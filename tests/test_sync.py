@@ -165,7 +165,7 @@ def test_unstorable_ints_in_jsonl_are_caught_before_sending(tmp_path: Path) -> N
     offline = Client(base_url="http://127.0.0.1:9")
     path = tmp_path / "big.jsonl"
     path.write_text(
-        '{"id": "a", "input": {"x": 1e30, "y": 18446744073709551615}, "output": {}}\n'
+        '{"id": "a", "input": {"x": 1.5e18, "y": 18446744073709551615}, "output": {}}\n'
         '{"id": "b", "input": {"x": [1, {"deep": -9223372036854775809}]}, "output": {}}\n'
     )
     with pytest.raises(pu.NumberOutOfRangeError) as info:
@@ -217,7 +217,11 @@ def test_dataframe_source(client: Client, name: str) -> None:
 def test_jsonl_source_keeps_values_exactly(client: Client, name: str, tmp_path: Path) -> None:
     path = tmp_path / "data.jsonl"
     rows = [
-        {"id": "big", "input": {"n": 2**64 - 1, "m": -(2**63), "f": 1e21, "g": 2e19}, "output": {}},
+        {
+            "id": "big",
+            "input": {"n": 2**64 - 1, "m": -(2**63), "f": 1e18, "g": 1.5e19},
+            "output": {},
+        },
         {"id": "sep", "input": {"s": "line\u2028sep\u2029par\u0085nel"}, "output": {"o": "ok"}},
         {"id": "order", "input": {"z": 1, "a": 2, "m": 3}, "output": {"x": 5.0}},
         {"id": 42, "input": {"emoji": "😂"}, "output": {}, "metadata": {"k": [None, True]}},
@@ -283,7 +287,7 @@ def varied_examples() -> list[dict[str, Any]]:
         {"id": "unicode", "input": {"\uff61": 1, "\U0001f600": "😀", "é": "café"}, "output": {}},
         {
             "id": "numbers",
-            "input": {"a": [0.1, 1e21, 1e-7, -0.0, 2**53 + 1, 2**64 - 1]},
+            "input": {"a": [0.1, 1e19, 1e-7, -0.0, 2**53 + 1, 2**64 - 1]},
             "output": {},
         },
         {"id": "controls", "input": {"s": '\x00\x1f"\\\u2028'}, "output": {"t": "\t\n"}},

@@ -140,7 +140,8 @@ BAD_LINES: list[tuple[str, bytes, type[Exception], int | None, str]] = [
         None,
         "input" + ".k" * 100,
     ),
-    ("bad id type", b'{"id": [1], "input": {}, "output": {}}', pu.InvalidExampleError, None, "id"),
+    ("bad id type", b'{"id": [1], "input": {}, "output": {}}', pu.InvalidSourceIdError, 8, ""),
+    ("float id", b'{"input": {}, "output": {}, "id": 1.0}', pu.InvalidSourceIdError, 35, ""),
     (
         "bad splits",
         b'{"splits": {"a": 1}, "input": {}, "output": {}}',

@@ -17,6 +17,7 @@ __all__ = [
     "hash_examples",
     "hash_jsonl",
     "scan_jsonl",
+    "source_id",
 ]
 
 __version__: str
@@ -45,18 +46,30 @@ def content_hash(
     """Phoenix's ``content_hash`` of one example: 32 lowercase hex characters, the first 16
     bytes of SHA-256 over the canonical JSON of ``{"input", "metadata", "output"}``."""
 
+def source_id(value: object) -> str:
+    """The source id ``value`` stands for, by the rule every source follows: a non-empty
+    ``str`` without U+0000 as it is; an ``int`` (not a ``bool``) as its decimal text, as
+    ``str(int)`` writes it (a JSON integer literal in a file reads the same: ``-0`` is
+    ``"0"``). Anything else raises :class:`phoenix_upsert.InvalidSourceIdError`."""
+
 def hash_examples(examples: Iterable[Mapping[str, Any]], *, storable: bool = False) -> list[str]:
     """Content hashes of many examples (mappings with dict ``input`` and ``output`` and an
     optional dict ``metadata``, ``{}`` if absent), in order. Canonicalizes and hashes on all
     cores with the GIL released; only the walk over the Python objects holds it.
 
-    With ``storable=True``, ints outside [-2^63, 2^64-1] are errors too: Phoenix hashes them
-    but cannot store them."""
+    With ``storable=True`` (what a sync uses), what Phoenix hashes but cannot store is an
+    error too: a whole number outside [-2^63, 2^64-1] — an int, or a float PostgreSQL hands
+    back as an int (``1e21``, ``-1e19``; exactly: a float ``f`` with ``not -2^63 < f <
+    2^64``) — and U+0000 in a string or key. Of several bad examples, the first is
+    reported."""
 
-def hash_jsonl(path: str | PathLike[str], *, max_line_bytes: int = ...) -> list[str]:
+def hash_jsonl(
+    path: str | PathLike[str], *, max_line_bytes: int = ..., storable: bool = False
+) -> list[str]:
     """Content hashes of the examples of a JSONL file (one object per line with ``input``,
     ``output`` and optional ``metadata``), streamed and parsed in Rust, in parallel.
-    Blank lines are skipped; errors name the line."""
+    Blank lines are skipped; errors name the line. ``storable`` as for
+    :func:`scan_jsonl`."""
 
 @final
 class JsonlScan:
@@ -67,7 +80,8 @@ class JsonlScan:
     def hashes(self) -> list[str]: ...
     @property
     def ids(self) -> list[str | None] | None:
-        """Values under ``id_key`` (ints as decimal text); ``None`` if no ``id_key``."""
+        """Source ids under ``id_key`` (see :func:`source_id`: integer literals as their
+        decimal text); ``None`` if no ``id_key``."""
     @property
     def node_ids(self) -> list[str | None] | None: ...
     @property
@@ -84,10 +98,6 @@ class JsonlScan:
     @property
     def lengths(self) -> list[int]:
         """Byte length of each example's line, without its newline."""
-    @property
-    def big_numbers(self) -> list[int]:
-        """Indices of examples holding an integral number of magnitude 2^63 or more (maybe
-        an int beyond 64 bits, which Phoenix cannot store)."""
 
 def scan_jsonl(
     source: str | PathLike[str] | bytes,
@@ -97,10 +107,16 @@ def scan_jsonl(
     span_id_key: str | None = None,
     node_id_key: str | None = None,
     max_line_bytes: int = ...,
+    storable: bool = False,
 ) -> JsonlScan:
     """Hash JSONL — a file (a path, streamed) or data in memory (``bytes``, e.g. a Phoenix
     dataset export) — and collect, per example, the values under the given keys and the
-    line's position (to read it again for an upload)."""
+    line's position (to read it again for an upload).
+
+    With ``storable=True`` (what a sync uses), the rules of :func:`hash_examples` apply
+    (numbers Phoenix cannot store, U+0000 in content), and U+0000 in split names and span ids
+    and empty source ids are errors too. An error names the line, the JSON path and, when
+    the line has one, its source id."""
 
 @final
 class Diff:

@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from phoenix_upsert._native import hash_examples, scan_jsonl
+from phoenix_upsert._native import source_id as source_id_text
 from phoenix_upsert.errors import (
     DuplicateSourceIdError,
     InvalidExampleError,
     InvalidInputError,
     InvalidSourceIdError,
     MissingSourceIdError,
-    NumberOutOfRangeError,
+    NullCharacterError,
     SourceChangedError,
 )
 
@@ -36,43 +36,6 @@ field of a JSONL line), a callable that returns it, or ``None`` to match by cont
 
 Splits = tuple[str, ...]
 PARTS = ("input", "output", "metadata")
-
-
-#: Integers Phoenix can store (its database layer serializes JSON with orjson).
-STORABLE_INTS = range(-(2**63), 2**64)
-NOT_STORABLE = (
-    "int outside the 64-bit range: Phoenix stores examples with orjson, which takes "
-    "integers from -2^63 to 2^64-1 only (store it as a str or a float)"
-)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def join_path(path: str, step: str | int) -> str:
-    """Extend a JSON path the way the native core writes them: ``a.b[3]["odd key"]``."""
-    if isinstance(step, int):
-        return f"{path}[{step}]"
-    if _IDENTIFIER.fullmatch(step):
-        return f"{path}.{step}" if path else step
-    return f"{path}[{json.dumps(step, ensure_ascii=False)}]"
-
-
-def find_unstorable_int(value: Any, path: str) -> str | None:
-    """The path of the first int Phoenix cannot store, if any."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return None if value in STORABLE_INTS else path
-    if isinstance(value, dict):
-        items: Iterable[tuple[str | int, Any]] = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for step, child in items:
-        found = find_unstorable_int(child, join_path(path, step))
-        if found is not None:
-            return found
-    return None
 
 
 def _dumps(value: Any) -> str:
@@ -131,32 +94,24 @@ def normalize_splits(value: Any, where: str) -> Splits:
             raise InvalidExampleError(
                 f"{where}: split names must be str, got {type(name).__name__}", path=f"splits[{k}]"
             )
+        if "\x00" in name:
+            raise _nul(where, "a split name", "splits" if value is name else f"splits[{k}]")
         if name.strip():
             out.add(name.strip())
     return tuple(sorted(out))
 
 
 def check_source_id(value: Any, index: int, where: str) -> str:
-    """A usable source id: a non-empty str, or an int (used as its decimal text)."""
-    if type(value) is str and value and value.isascii():
-        return value  # the common case, checked first
+    """A usable source id, by the native core's rule (``_native.source_id``, the same for
+    JSONL): a non-empty str without U+0000 as it is, an int as its decimal text."""
+    if type(value) is str and value and value.isascii() and "\x00" not in value:
+        return value  # the common case, plainly valid: no call into the core
     if value is None:
         raise MissingSourceIdError(f"{where}: no source id", index=index)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InvalidSourceIdError(
-            f"{where}: a source id must be a str or an int, got {type(value).__name__}",
-            index=index,
-        )
-    text = str(value)
-    if not text:
-        raise InvalidSourceIdError(f"{where}: the source id is empty", index=index)
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidSourceIdError(
-            f"{where}: the source id holds a lone surrogate", index=index
-        ) from None
-    return text
+        return source_id_text(value)
+    except InvalidSourceIdError as err:
+        raise InvalidSourceIdError(f"{where}: {err}", index=index) from None
 
 
 def check_unique(ids: Sequence[str | None], where: Callable[[int], str]) -> None:
@@ -191,7 +146,18 @@ def _span_id(value: Any, where: str) -> str | None:
         raise InvalidExampleError(
             f"{where}: span_id must be a str or None, got {type(value).__name__}", path="span_id"
         )
+    if "\x00" in value:
+        raise _nul(where, "the span id", "span_id")
     return value.strip() or None
+
+
+def _nul(where: str, what: str, path: str) -> NullCharacterError:
+    """U+0000 in a name (the native core says the same of JSONL and of content)."""
+    return NullCharacterError(
+        f"{where}, {path}: {what} holds U+0000 (NUL), which PostgreSQL cannot store "
+        "(Phoenix answers HTTP 500); remove it",
+        path=path,
+    )
 
 
 def _with_place(err: InvalidInputError, source: Source | None, ids: Sequence[str | None]) -> None:
@@ -239,7 +205,7 @@ def from_examples(
     else:
         key = source_id_key
         ids = [ex.get(key) for ex in items]
-        if not all(type(v) is str and v and v.isascii() for v in ids):  # the common case
+        if not all(type(v) is str and v and v.isascii() and "\x00" not in v for v in ids):
             ids = [check_source_id(v, i, f"example {i}") for i, v in enumerate(ids)]
 
     def where(i: int) -> str:
@@ -401,7 +367,13 @@ def from_jsonl(
     """A JSONL file, hashed by the native core without Python objects per line."""
     if callable(source_id_key):
         raise TypeError("source_id_key must be a key (str) or None for a JSONL file")
-    scan = scan_jsonl(path, id_key=source_id_key, splits_key=splits_key, span_id_key=span_id_key)
+    scan = scan_jsonl(
+        path,
+        id_key=source_id_key,
+        splits_key=splits_key,
+        span_id_key=span_id_key,
+        storable=True,  # what Phoenix cannot store is an error, with its line and path
+    )
     n = len(scan)
     lines = scan.line_numbers
     raw_ids = scan.ids if scan.ids is not None else [None] * n
@@ -416,22 +388,6 @@ def from_jsonl(
                 err.line = lines[i]
                 raise
     check_unique(ids, lambda i: f"line {lines[i]}")
-    if scan.big_numbers:
-        # Lines with an integral number of 2^63 or more: look at their ints exactly.
-        with Path(path).open("rb") as f:
-            for i in scan.big_numbers:
-                f.seek(scan.offsets[i])
-                row = json.loads(f.read(scan.lengths[i]))
-                for part in PARTS:
-                    bad = find_unstorable_int(row.get(part), part)
-                    if bad is not None:
-                        raise NumberOutOfRangeError(
-                            f"line {lines[i]}, {bad}: {NOT_STORABLE}",
-                            path=bad,
-                            line=lines[i],
-                            index=i,
-                            source_id=ids[i],
-                        )
     splits: list[Splits] | None = None
     if scan.splits is not None and any(s is not None for s in scan.splits):
         splits = [tuple(s) if s is not None else () for s in scan.splits]

@@ -18,6 +18,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DuplicateSourceIdError",
     "EmptySourceError",
+    "InternalError",
     "InvalidExampleError",
     "InvalidInputError",
     "InvalidSourceIdError",
@@ -30,6 +31,7 @@ __all__ = [
     "NonFiniteNumberError",
     "NonJSONTypeError",
     "NonStringKeyError",
+    "NullCharacterError",
     "NumberOutOfRangeError",
     "PhoenixUpsertError",
     "ServerError",
@@ -77,11 +79,20 @@ class NonFiniteNumberError(InvalidInputError):
 
 
 class NumberOutOfRangeError(InvalidInputError):
-    """A number that does not fit a double (Phoenix hashes every number as a double)."""
+    """A number that does not fit a double (Phoenix hashes every number as a double); when
+    syncing, also a whole number outside [-2^63, 2^64-1], which Phoenix cannot store: an int,
+    or a float PostgreSQL hands back as one (``1e21``, ``-1e19``)."""
 
 
 class LoneSurrogateError(InvalidInputError):
     """A string or key containing an unpaired UTF-16 surrogate (not valid Unicode text)."""
+
+
+class NullCharacterError(InvalidInputError):
+    """When syncing: a string or key (of ``input``/``output``/``metadata``), a split name or a
+    span id holding U+0000 (NUL). It is valid JSON and Phoenix hashes it, but PostgreSQL
+    cannot store it (Phoenix answers HTTP 500), so it is refused on every backend. (In a
+    source id it is an :class:`InvalidSourceIdError`.)"""
 
 
 class NestingTooDeepError(InvalidInputError):
@@ -133,7 +144,8 @@ class MissingSourceIdError(InvalidInputError):
 
 
 class InvalidSourceIdError(InvalidInputError):
-    """A source id Phoenix cannot store as given (e.g. empty, or a node id of another dataset)."""
+    """A source id that cannot be used: not a str or an int (a float, a bool), empty, holding
+    a lone surrogate or U+0000, or a node id of another dataset."""
 
 
 class DuplicateSourceIdError(InvalidInputError):
@@ -158,6 +170,11 @@ class DuplicateSourceIdError(InvalidInputError):
             message, path=path, index=index, line=line, column=column, source_id=source_id
         )
         self.ids = list(ids)
+
+
+class InternalError(PhoenixUpsertError, RuntimeError):
+    """A bug in phoenix-upsert: its native core failed where it never should (the message
+    says where). Nothing was sent because of it; please report it."""
 
 
 class ServerError(PhoenixUpsertError):

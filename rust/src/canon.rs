@@ -95,8 +95,8 @@ fn attention(x: u64, line_separators: bool) -> u64 {
 
 /// Write `s` as a JSON string. With `line_separators`, U+0085, U+2028 and U+2029 are also
 /// escaped: Python's `str.splitlines()`, which Phoenix uses to split uploaded JSONL, breaks
-/// lines on them.
-fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
+/// lines on them. Returns whether `s` holds U+0000 (found by the escape scan, for free).
+fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
     let table = if line_separators {
         &UPLOAD_ESCAPES
     } else {
@@ -107,6 +107,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
     out.push(b'"');
     let mut run = 0;
     let mut i = 0;
+    let mut nul = false;
     while i < bytes.len() {
         // Skip eight bytes at a time while none of them needs a look.
         while let Some(word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
@@ -151,6 +152,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
             0xE2 if bytes.get(i + 2) == Some(&0xA8) => out.extend_from_slice(b"\\u2028"),
             0xE2 => out.extend_from_slice(b"\\u2029"),
             _ => {
+                nul |= b == 0;
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xF) as usize]);
@@ -161,6 +163,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+    nul
 }
 
 /// ECMAScript `Number.prototype.toString` of a finite double.
@@ -189,11 +192,19 @@ pub fn number_value(node: Node) -> Option<f64> {
 #[derive(Default)]
 pub struct Canonicalizer {
     members: Vec<(Span, bool, u32)>,
+    /// Set when a string or key written held U+0000 (see [`Canonicalizer::take_nul`]).
+    nul: bool,
 }
 
 impl Canonicalizer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether a string or key written since the last call held U+0000 (which Phoenix
+    /// hashes, but PostgreSQL cannot store). Clears the flag.
+    pub fn take_nul(&mut self) -> bool {
+        std::mem::take(&mut self.nul)
     }
 
     /// Append the canonical JSON of the value at `index` to `out`.
@@ -212,7 +223,9 @@ impl Canonicalizer {
                 out.extend_from_slice(tape.str_at(span).as_bytes());
                 out.push(b'"');
             }
-            Node::Str { span, clean: false } => write_string(out, tape.str_at(span), false),
+            Node::Str { span, clean: false } => {
+                self.nul |= write_string(out, tape.str_at(span), false);
+            }
             Node::Array { len, .. } => {
                 out.push(b'[');
                 let mut child = index + 1;
@@ -257,7 +270,7 @@ impl Canonicalizer {
                 out.extend_from_slice(tape.str_at(key).as_bytes());
                 out.push(b'"');
             } else {
-                write_string(out, tape.str_at(key), false);
+                self.nul |= write_string(out, tape.str_at(key), false);
             }
             out.push(b':');
             self.write(tape, value as usize, out);
@@ -341,7 +354,9 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
                 out.extend_from_slice(b".0");
             }
         }
-        Node::Str { span, .. } => write_string(out, tape.str_at(span), true),
+        Node::Str { span, .. } => {
+            write_string(out, tape.str_at(span), true);
+        }
         Node::Array { len, .. } => {
             out.push(b'[');
             let mut child = index + 1;

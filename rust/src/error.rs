@@ -6,15 +6,19 @@
 
 use std::fmt;
 
-/// What kind of problem an [`Error`] is. Each kind maps to one Python exception class.
+/// What kind of problem an [`Error`] is. The binding maps each kind to an exception class
+/// (`rust/src/python`); the core itself knows nothing of Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// NaN, Infinity or -Infinity: not representable in JSON.
     NonFiniteNumber,
-    /// A number that does not fit an IEEE 754 double (a huge int, or `1e400` in a file).
+    /// A number that does not fit an IEEE 754 double (a huge int, or `1e400` in a file); when
+    /// syncing, also a number Phoenix cannot store (see [`crate::storable`]).
     NumberOutOfRange,
     /// A string or key holding an unpaired UTF-16 surrogate.
     LoneSurrogate,
+    /// When syncing: a string or key holding U+0000, which PostgreSQL cannot store.
+    NullCharacter,
     /// Arrays/objects nested deeper than [`crate::MAX_DEPTH`].
     NestingTooDeep,
     /// A container that contains itself.
@@ -24,8 +28,11 @@ pub enum ErrorKind {
     /// A dict key that is not a `str`.
     NonStringKey,
     /// An example of the wrong shape: not a mapping, input/output missing or not objects,
-    /// an id or splits value of the wrong type.
+    /// a splits or span id value of the wrong type.
     InvalidExample,
+    /// A source id that cannot be used: of the wrong type, a non-integer number, empty, or
+    /// (when syncing) holding U+0000.
+    InvalidSourceId,
     /// A JSONL line that is not valid JSON.
     JsonSyntax,
     /// A JSONL line that is not valid UTF-8.
@@ -38,28 +45,8 @@ pub enum ErrorKind {
     Io,
     /// An argument outside its documented range.
     InvalidArgument,
-}
-
-impl ErrorKind {
-    /// Name of the Python exception class in `phoenix_upsert.errors`.
-    pub fn python_class(self) -> &'static str {
-        match self {
-            ErrorKind::NonFiniteNumber => "NonFiniteNumberError",
-            ErrorKind::NumberOutOfRange => "NumberOutOfRangeError",
-            ErrorKind::LoneSurrogate => "LoneSurrogateError",
-            ErrorKind::NestingTooDeep => "NestingTooDeepError",
-            ErrorKind::CircularReference => "CircularReferenceError",
-            ErrorKind::NonJsonType => "NonJSONTypeError",
-            ErrorKind::NonStringKey => "NonStringKeyError",
-            ErrorKind::InvalidExample => "InvalidExampleError",
-            ErrorKind::JsonSyntax => "JSONLSyntaxError",
-            ErrorKind::InvalidUtf8 => "JSONLEncodingError",
-            ErrorKind::LineTooLong => "LineTooLongError",
-            ErrorKind::DuplicateId => "DuplicateSourceIdError",
-            ErrorKind::Io => "OSError",
-            ErrorKind::InvalidArgument => "ValueError",
-        }
-    }
+    /// A bug: the core panicked (the message says where). Never the input's fault.
+    Internal,
 }
 
 /// One step of a JSON path.
@@ -90,6 +77,8 @@ pub struct ErrorDetails {
     pub column: Option<u64>,
     /// Duplicate ids, for [`ErrorKind::DuplicateId`].
     pub ids: Vec<String>,
+    /// The example's source id, where the core knows it (a JSONL line with an id key).
+    pub source_id: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -104,6 +93,7 @@ impl Error {
             line: None,
             column: None,
             ids: Vec::new(),
+            source_id: None,
         }))
     }
 
@@ -133,6 +123,14 @@ impl Error {
 
     pub fn with_column(mut self, column: u64) -> Self {
         self.column.get_or_insert(column);
+        self
+    }
+
+    /// Name the example's source id (a source id already set is kept).
+    pub fn with_source_id(mut self, id: Option<&str>) -> Self {
+        if self.source_id.is_none() {
+            self.source_id = id.map(str::to_owned);
+        }
         self
     }
 
@@ -178,6 +176,40 @@ impl std::ops::DerefMut for Error {
     }
 }
 
+/// A str the way Python's `repr` shows it (`'q1'`, `"it's"`), so that the core's messages
+/// read like the ones the Python layer writes. Controls, C1 controls and line separators are
+/// escaped; other characters are shown as they are.
+pub fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa1).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 fn is_identifier(key: &str) -> bool {
     let mut chars = key.chars();
     match chars.next() {
@@ -199,6 +231,9 @@ impl fmt::Display for Error {
         } else if let Some(index) = self.index {
             write!(f, "example {index}")?;
             wrote = true;
+        }
+        if let (true, Some(id)) = (wrote, &self.source_id) {
+            write!(f, " (id {})", py_repr(id))?;
         }
         let path = self.path();
         if !path.is_empty() {
@@ -243,6 +278,20 @@ mod tests {
             .at_key("9lives")
             .at_key("metadata");
         assert_eq!(e.path(), r#"metadata["9lives"]["a b"]"#);
+    }
+
+    #[test]
+    fn source_id_follows_the_place() {
+        let e = Error::new(ErrorKind::NullCharacter, "m")
+            .at_key("a")
+            .with_line(4)
+            .with_source_id(Some("q'1"));
+        assert_eq!(e.to_string(), "line 4 (id \"q'1\"), a: m");
+        let e = Error::new(ErrorKind::NullCharacter, "m")
+            .with_index(2)
+            .with_source_id(Some("x"));
+        assert_eq!(e.to_string(), "example 2 (id 'x'): m");
+        assert_eq!(py_repr("a\u{0}b\\\n"), r"'a\x00b\\\n'");
     }
 
     #[test]

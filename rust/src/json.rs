@@ -7,8 +7,10 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, PathSeg, Result};
+use crate::storable;
 use crate::tape::{Node, Tape};
 use crate::MAX_DEPTH;
 
@@ -26,19 +28,30 @@ pub(crate) struct Ctx<'t> {
     pub tape: &'t mut Tape,
     steps: Vec<Step>,
     error: Option<Error>,
-    /// Set when a number parsed to an integral double of magnitude 2^63 or more: the text
-    /// may hold an integer beyond 64 bits, which Phoenix can hash but not store.
-    pub big_number: bool,
+    /// Apply the rules of what Phoenix can store ([`storable`]) besides JSON's.
+    storable: bool,
+    /// The text being parsed, to turn positions of borrowed values into columns.
+    text: &'t str,
+    /// The line's source id, once read (to name the example in an error).
+    id: Option<String>,
 }
 
 impl<'t> Ctx<'t> {
-    pub fn new(tape: &'t mut Tape) -> Self {
+    pub fn new(tape: &'t mut Tape, text: &'t str, storable: bool) -> Self {
         Ctx {
             tape,
             steps: Vec::new(),
             error: None,
-            big_number: false,
+            storable,
+            text,
+            id: None,
         }
+    }
+
+    /// 1-based byte column of `part`, a slice of the text being parsed.
+    fn column_of(&self, part: &str) -> u64 {
+        let offset = (part.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        offset.min(self.text.len()) as u64 + 1
     }
 
     fn fail<E: de::Error>(&mut self, err: Error) -> E {
@@ -53,6 +66,8 @@ impl<'t> Ctx<'t> {
     /// Turn a failed parse into an [`Error`] carrying the path that was being parsed.
     pub fn finish_error(&mut self, err: serde_json::Error) -> Error {
         let mut out = match self.error.take() {
+            // serde_json puts the position where the visitor stopped on our own errors too.
+            Some(e) if err.column() > 0 => e.with_column(err.column() as u64),
             Some(e) => e,
             None => classify(&err),
         };
@@ -115,8 +130,6 @@ fn classify(err: &serde_json::Error) -> Error {
     }
     out
 }
-
-const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// Parses one JSON value into the tape; returns its node index.
 pub(crate) struct ValueSeed<'a, 't> {
@@ -181,8 +194,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
             );
             return Err(self.ctx.fail(err));
         }
-        if v.abs() >= TWO_POW_63 && v.fract() == 0.0 {
-            self.ctx.big_number = true;
+        // Integer literals beyond 64 bits arrive here too (as their nearest double, which
+        // lies outside the same range, so the rule is exact for them as well).
+        if self.ctx.storable && !storable::is_storable_double(v) {
+            return Err(self.ctx.fail(storable::not_storable()));
         }
         let r = self.ctx.tape.push_f64(v);
         self.ctx.tape_result(r)
@@ -277,7 +292,7 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
 
 /// Parse a whole JSON text (one value, optional surrounding whitespace) into `tape`.
 pub fn parse_value(text: &str, tape: &mut Tape) -> Result<usize> {
-    let mut ctx = Ctx::new(tape);
+    let mut ctx = Ctx::new(tape, text, false);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ValueSeed {
         ctx: &mut ctx,
@@ -308,9 +323,6 @@ pub struct LineFields {
     pub splits: Option<Vec<String>>,
     pub span_id: Option<String>,
     pub node_id: Option<String>,
-    /// Whether input/output/metadata hold a number that may be an integer beyond 64 bits
-    /// (see [`Ctx::big_number`]); such lines deserve a closer look before an upload.
-    pub big_number: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -359,18 +371,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
 }
 
-/// What a scalar field (id, span id, a split name) may hold.
-#[derive(Clone, Copy)]
-enum TextRule {
-    /// A string or an integer (written in decimal, like Python's `str(int)`), or null.
-    Id,
-    /// A string or null.
-    Text,
-}
-
+/// A text field of a line besides the source id: a span id, a node id, a split name.
 struct TextSeed<'a, 't> {
     ctx: &'a mut Ctx<'t>,
-    rule: TextRule,
     what: &'static str,
 }
 
@@ -384,13 +387,9 @@ impl<'de> DeserializeSeed<'de> for TextSeed<'_, '_> {
 
 impl TextSeed<'_, '_> {
     fn wrong<E: de::Error>(self, got: &str) -> E {
-        let allowed = match self.rule {
-            TextRule::Id => "a string, an integer or null",
-            TextRule::Text => "a string or null",
-        };
         let err = Error::new(
             ErrorKind::InvalidExample,
-            format!("{} must be {allowed}, got {got}", self.what),
+            format!("{} must be a string or null, got {got}", self.what),
         );
         self.ctx.fail(err)
     }
@@ -408,25 +407,24 @@ impl<'de> Visitor<'de> for TextSeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        if self.ctx.storable {
+            if let Err(e) = storable::check_name(v, self.what) {
+                return Err(self.ctx.fail(e));
+            }
+        }
         Ok(Some(v.to_owned()))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-        match self.rule {
-            TextRule::Id => Ok(Some(itoa::Buffer::new().format(v).to_owned())),
-            TextRule::Text => Err(self.wrong("a number")),
-        }
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Err(self.wrong("a number"))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-        match self.rule {
-            TextRule::Id => Ok(Some(itoa::Buffer::new().format(v).to_owned())),
-            TextRule::Text => Err(self.wrong("a number")),
-        }
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Err(self.wrong("a number"))
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
-        Err(self.wrong("a non-integer number"))
+        Err(self.wrong("a number"))
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
@@ -439,6 +437,44 @@ impl<'de> Visitor<'de> for TextSeed<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> std::result::Result<Self::Value, A::Error> {
         Err(self.wrong("an object"))
+    }
+}
+
+/// The source id a JSON value stands for (`None` for null), by the rule every source follows:
+/// a string as it is, an integer (a literal without fraction or exponent, of any size) as its
+/// decimal text the way Python's `str(int)` writes it — so `-0` is `"0"`. Other numbers and
+/// other types are errors; so are, with `storable`, an empty string and U+0000
+/// ([`storable::check_source_id`]).
+pub fn source_id_of_json(raw: &str, storable: bool) -> Result<Option<String>> {
+    let wrong = |got: &str| {
+        Error::new(
+            ErrorKind::InvalidSourceId,
+            format!("the source id must be a string or an integer, got {got}"),
+        )
+    };
+    match raw.as_bytes().first() {
+        Some(b'"') => {
+            let id: String = serde_json::from_str(raw).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidSourceId,
+                    "the source id holds a lone surrogate (a \\u escape of half a UTF-16 pair), \
+                     which is not valid Unicode text",
+                )
+            })?;
+            if storable {
+                storable::check_source_id(&id)?;
+            }
+            Ok(Some(id))
+        }
+        Some(b'n') => Ok(None),
+        Some(b't' | b'f') => Err(wrong("a boolean")),
+        Some(b'[') => Err(wrong("an array")),
+        Some(b'{') => Err(wrong("an object")),
+        Some(b'-' | b'0'..=b'9') if raw.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => {
+            Err(wrong(&format!("the non-integer number {raw}")))
+        }
+        Some(b'-' | b'0'..=b'9') => storable::integer_id(raw).map(Some),
+        _ => Err(wrong("something else")),
     }
 }
 
@@ -497,6 +533,11 @@ impl<'de> Visitor<'de> for SplitsSeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        if self.ctx.storable {
+            if let Err(e) = storable::check_name(v, "a split name") {
+                return Err(self.ctx.fail(e));
+            }
+        }
         Ok(normalize_splits([v.to_owned()]))
     }
 
@@ -530,7 +571,6 @@ impl<'de> Visitor<'de> for SplitsSeed<'_, '_> {
             self.ctx.steps.push(Step::Index(i));
             let seed = TextSeed {
                 ctx: &mut *self.ctx,
-                rule: TextRule::Text,
                 what: "a split name",
             };
             match seq.next_element_seed(seed)? {
@@ -637,23 +677,35 @@ impl<'de> Visitor<'de> for LineSeed<'_, '_, '_> {
                         _ => fields.metadata = Some(root),
                     }
                 }
-                Field::Id | Field::SpanId | Field::NodeId => {
-                    let (rule, what, key) = match field {
-                        Field::Id => (TextRule::Id, "the id", &self.keys.id),
-                        Field::SpanId => (TextRule::Text, "the span id", &self.keys.span_id),
-                        _ => (TextRule::Text, "the node id", &self.keys.node_id),
+                Field::Id => {
+                    // Read raw, to tell an integer literal from a float (serde_json hands
+                    // both to `visit_f64` beyond 64 bits, and `-0` as a float).
+                    let raw: &'de RawValue = map.next_value()?;
+                    match source_id_of_json(raw.get(), self.ctx.storable) {
+                        Ok(id) => {
+                            self.ctx.id.clone_from(&id);
+                            fields.id = id;
+                        }
+                        Err(e) => {
+                            let e = e.with_column(self.ctx.column_of(raw.get()));
+                            return Err(self.ctx.fail(e));
+                        }
+                    }
+                }
+                Field::SpanId | Field::NodeId => {
+                    let (what, key) = match field {
+                        Field::SpanId => ("the span id", &self.keys.span_id),
+                        _ => ("the node id", &self.keys.node_id),
                     };
                     self.ctx
                         .steps
                         .push(Step::Name(key.clone().unwrap_or_default()));
                     let value = map.next_value_seed(TextSeed {
                         ctx: &mut *self.ctx,
-                        rule,
                         what,
                     })?;
                     self.ctx.steps.pop();
                     match field {
-                        Field::Id => fields.id = value,
                         Field::SpanId => fields.span_id = value,
                         _ => fields.node_id = value,
                     }
@@ -675,9 +727,22 @@ impl<'de> Visitor<'de> for LineSeed<'_, '_, '_> {
     }
 }
 
-/// Parse one JSONL line (already known to be valid UTF-8) into `tape`.
+/// Parse one JSONL line (already known to be valid UTF-8) into `tape`, by the JSON rules.
 pub fn parse_line(text: &str, keys: &LineKeys, tape: &mut Tape) -> Result<LineFields> {
-    let mut ctx = Ctx::new(tape);
+    parse_line_with(text, keys, false, tape)
+}
+
+/// Parse one JSONL line into `tape`; with `storable`, also by the rules of what Phoenix can
+/// store ([`storable`]: numbers and U+0000 in the id, split names and span id here; U+0000 in
+/// content is found while hashing, see [`crate::jsonl`]). An error names the line's source
+/// id when the line has a readable one.
+pub fn parse_line_with(
+    text: &str,
+    keys: &LineKeys,
+    storable: bool,
+    tape: &mut Tape,
+) -> Result<LineFields> {
+    let mut ctx = Ctx::new(tape, text, storable);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = LineSeed {
         ctx: &mut ctx,
@@ -685,17 +750,63 @@ pub fn parse_line(text: &str, keys: &LineKeys, tape: &mut Tape) -> Result<LineFi
     }
     .deserialize(&mut de)
     .and_then(|fields| de.end().map(|()| fields));
-    let mut fields = parsed.map_err(|e| ctx.finish_error(e))?;
-    fields.big_number = ctx.big_number;
+    let fields = match parsed {
+        Ok(fields) => fields,
+        Err(e) => {
+            let err = ctx.finish_error(e);
+            if err.kind == ErrorKind::InvalidSourceId || keys.id.is_none() {
+                return Err(err);
+            }
+            // The id may come after the place of the error: read it on its own.
+            let id = ctx.id.take().or_else(|| line_id(text, keys, storable));
+            return Err(err.with_source_id(id.as_deref()));
+        }
+    };
     for (present, name) in [(fields.input, "input"), (fields.output, "output")] {
         if present.is_none() {
             return Err(Error::new(
                 ErrorKind::InvalidExample,
                 format!("missing required key \"{name}\""),
-            ));
+            )
+            .with_source_id(fields.id.as_deref()));
         }
     }
     Ok(fields)
+}
+
+/// The source id of a line, read on its own (`None` if the line is not valid JSON, or has
+/// no usable id).
+fn line_id(text: &str, keys: &LineKeys, storable: bool) -> Option<String> {
+    struct IdOnly<'k> {
+        key: &'k str,
+        storable: bool,
+    }
+    impl<'de> Visitor<'de> for IdOnly<'_> {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut id = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.key {
+                    let raw: &'de RawValue = map.next_value()?;
+                    id = source_id_of_json(raw.get(), self.storable).ok().flatten();
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(id)
+        }
+    }
+    let key = keys.id.as_deref()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(IdOnly { key, storable }).ok().flatten()
 }
 
 #[cfg(test)]
@@ -781,7 +892,9 @@ mod tests {
             &mut tape,
         )
         .unwrap_err();
-        assert!(e.message.contains("the id must be"), "{e}");
+        assert_eq!(e.kind, ErrorKind::InvalidSourceId);
+        assert!(e.message.contains("the source id must be"), "{e}");
+        assert_eq!(e.column, Some(8));
         let e = parse_line(
             r#"{"input": {}, "output": {}, "splits": [1]}"#,
             &keys,
@@ -791,5 +904,117 @@ mod tests {
         assert_eq!(e.path(), "splits[0]");
         let e = parse_line("[1]", &keys, &mut tape).unwrap_err();
         assert!(e.message.contains("must be a JSON object"));
+    }
+
+    fn keys() -> LineKeys {
+        LineKeys {
+            id: Some("id".into()),
+            splits: Some("splits".into()),
+            span_id: Some("span_id".into()),
+            ..Default::default()
+        }
+    }
+
+    fn line_id(value: &str, storable: bool) -> Result<Option<String>> {
+        let text = format!(r#"{{"input": {{}}, "output": {{}}, "id": {value}}}"#);
+        parse_line_with(&text, &keys(), storable, &mut Tape::new()).map(|f| f.id)
+    }
+
+    #[test]
+    fn integer_ids_are_their_decimal_text() {
+        let big = format!("-{}", "9".repeat(40));
+        for (literal, text) in [
+            ("7", "7"),
+            ("-0", "0"),
+            ("0", "0"),
+            ("-12", "-12"),
+            ("18446744073709551616", "18446744073709551616"),
+            (big.as_str(), big.as_str()),
+        ] {
+            assert_eq!(line_id(literal, false).unwrap().as_deref(), Some(text));
+            assert_eq!(line_id(literal, true).unwrap().as_deref(), Some(text));
+        }
+        assert_eq!(
+            line_id(r#""a\u00e9""#, true).unwrap().as_deref(),
+            Some("a\u{e9}")
+        );
+        assert_eq!(line_id("null", true).unwrap(), None);
+        for bad in ["1.0", "1e2", "-0.0", "1E400", "true", "[1]", "{}"] {
+            let e = line_id(bad, false).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidSourceId, "{bad}");
+            assert_eq!(e.path(), "", "{bad}");
+        }
+        // Only a sync insists on a usable text.
+        assert_eq!(line_id(r#""""#, false).unwrap().as_deref(), Some(""));
+        for bad in [r#""""#, r#""a\u0000""#, r#""\ud800""#] {
+            let e = line_id(bad, true).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidSourceId, "{bad}: {e}");
+        }
+    }
+
+    fn storable_line(text: &str) -> Result<LineFields> {
+        parse_line_with(text, &keys(), true, &mut Tape::new())
+    }
+
+    #[test]
+    fn numbers_phoenix_cannot_store() {
+        for n in [
+            "1e21",
+            "-1e19",
+            "1.5e300",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "-9223372036854775808.0",
+            "1e400",
+        ] {
+            let text = format!(r#"{{"id": "q", "input": {{"a": [0, {n}]}}, "output": {{}}}}"#);
+            let e = storable_line(&text).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NumberOutOfRange, "{n}");
+            assert_eq!(e.path(), "input.a[1]", "{n}");
+            assert_eq!(e.source_id.as_deref(), Some("q"), "{n}");
+            // Plain hashing takes them all, but the one beyond a double.
+            let plain = parse_line(&text, &keys(), &mut Tape::new());
+            assert_eq!(plain.is_ok(), n != "1e400", "{n}");
+        }
+        for n in [
+            "18446744073709551615",
+            "-9223372036854775808",
+            "1e19",
+            "1.8446744073709550e19",
+            "-9.223372036854775e18",
+            "-0",
+            "0.5",
+            "1e-300",
+        ] {
+            let text = format!(r#"{{"input": {{"a": {n}}}, "output": {{}}}}"#);
+            assert!(storable_line(&text).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_source_id_is_named_wherever_it_is() {
+        let e = storable_line(r#"{"input": {"a": 1e30}, "output": {}, "id": 12}"#).unwrap_err();
+        assert_eq!(e.source_id.as_deref(), Some("12"));
+        let e = storable_line(r#"{"input": {"a": 1e30}, "output": {}}"#).unwrap_err();
+        assert_eq!(e.source_id, None);
+        let e = storable_line(r#"{"id": "x", "input": {}}"#).unwrap_err();
+        assert_eq!(e.source_id.as_deref(), Some("x"));
+        let e = storable_line(r#"{"input": {"a": 1e30}, "output": {}, "id": 1.5}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NumberOutOfRange);
+        assert_eq!(e.source_id, None);
+    }
+
+    #[test]
+    fn nul_in_names() {
+        let e = storable_line(r#"{"input": {}, "output": {}, "splits": ["a", "b\u0000"]}"#)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NullCharacter);
+        assert_eq!(e.path(), "splits[1]");
+        let e = storable_line(r#"{"input": {}, "output": {}, "splits": "\u0000"}"#).unwrap_err();
+        assert_eq!(e.path(), "splits");
+        let e = storable_line(r#"{"input": {}, "output": {}, "span_id": "\u0000"}"#).unwrap_err();
+        assert_eq!(e.path(), "span_id");
+        let plain = r#"{"input": {"\u0000": "\u0000"}, "output": {}, "span_id": "\u0000"}"#;
+        assert!(parse_line(plain, &keys(), &mut Tape::new()).is_ok());
     }
 }

@@ -9,12 +9,14 @@
 //! A UTF-8 byte order mark at the start of the input is skipped.
 
 use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::canon::Canonicalizer;
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{parse_line, LineKeys};
+use crate::json::{parse_line_with, LineKeys};
+use crate::storable;
 use crate::tape::Tape;
 
 /// Options of a scan.
@@ -27,6 +29,8 @@ pub struct ScanOptions {
     pub keep_positions: bool,
     /// Bytes read per block; a chunk holds the whole lines of one or more blocks.
     pub block_bytes: usize,
+    /// Reject what Phoenix cannot store ([`crate::storable`]), as a sync must.
+    pub storable: bool,
 }
 
 /// Default longest line: 64 MiB.
@@ -39,6 +43,7 @@ impl Default for ScanOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             keep_positions: false,
             block_bytes: 1 << 20,
+            storable: false,
         }
     }
 }
@@ -59,8 +64,6 @@ pub struct ScanResult {
     pub offsets: Vec<u64>,
     /// Byte length of each line, without the newline (with `keep_positions`).
     pub lengths: Vec<u64>,
-    /// Indices of the examples whose content may hold an integer beyond 64 bits.
-    pub big_numbers: Vec<u64>,
 }
 
 impl ScanResult {
@@ -73,9 +76,6 @@ impl ScanResult {
     }
 
     fn append(&mut self, other: &mut ScanResult) {
-        let base = self.hashes.len() as u64;
-        self.big_numbers
-            .extend(other.big_numbers.drain(..).map(|i| i + base));
         self.hashes.append(&mut other.hashes);
         self.ids.append(&mut other.ids);
         self.node_ids.append(&mut other.node_ids);
@@ -115,7 +115,7 @@ impl LineHasher {
                 .with_column(e.valid_up_to() as u64 + 1)
         })?;
         self.tape.clear();
-        let fields = parse_line(text, &opts.keys, &mut self.tape)?;
+        let fields = parse_line_with(text, &opts.keys, opts.storable, &mut self.tape)?;
         let (Some(input), Some(output)) = (fields.input, fields.output) else {
             return Err(Error::new(
                 ErrorKind::InvalidExample,
@@ -125,8 +125,12 @@ impl LineHasher {
         let hash =
             self.canon
                 .example_hash(&self.tape, input, output, fields.metadata, &mut self.buf);
-        if fields.big_number {
-            out.big_numbers.push(out.hashes.len() as u64);
+        // U+0000 can only come from a `\u0000` escape, and escaped strings are scanned for
+        // escapes while hashing anyway: the canonicalizer notes it, for free.
+        if self.canon.take_nul() && opts.storable {
+            let err = storable::find_nul_in_example(&self.tape, input, output, fields.metadata)
+                .unwrap_or_else(storable::nul_in_string);
+            return Err(err.with_source_id(fields.id.as_deref()));
         }
         out.hashes.push(hash);
         let boxed = |s: Option<String>| s.map(String::into_boxed_str);
@@ -196,6 +200,19 @@ fn line_too_long(max: usize) -> Error {
     Error::new(
         ErrorKind::LineTooLong,
         format!("line is longer than the maximum of {max} bytes"),
+    )
+}
+
+/// The error for a panic caught in the core: a bug, with the panic's message.
+pub fn internal_error(panic: &(dyn std::any::Any + Send)) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    Error::new(
+        ErrorKind::Internal,
+        format!("bug in phoenix-upsert's native core (please report it): {what}"),
     )
 }
 
@@ -321,7 +338,11 @@ pub fn scan_reader<R: Read>(
             let result = if stop.load(Ordering::Relaxed) {
                 Ok(ScanResult::default())
             } else {
-                scan_chunk(&chunk, offset, first_line, &opts, &mut LineHasher::new())
+                // A panic must not unwind out of a rayon job (that aborts the process).
+                catch_unwind(AssertUnwindSafe(|| {
+                    scan_chunk(&chunk, offset, first_line, &opts, &mut LineHasher::new())
+                }))
+                .unwrap_or_else(|panic| Err(internal_error(&*panic)))
             };
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);
@@ -459,6 +480,43 @@ mod tests {
             let e = scan_bytes(b"\n\xEF\xBB\xBF{\"input\":{},\"output\":{}}\n", &o).unwrap_err();
             assert_eq!(e.line, Some(2), "block {block}");
         }
+    }
+
+    #[test]
+    fn nul_in_content_is_found_when_syncing() {
+        let mut o = opts();
+        o.storable = true;
+        let data = concat!(
+            "{\"id\": \"a\", \"input\": {\"q\": \"fine\"}, \"output\": {}}\n",
+            "{\"input\": {\"t\": [\"x\", {\"k\": \"nul \\u0000 here\"}]}, \"output\": {}, \"id\": \"b\"}\n",
+            "{\"id\": \"c\", \"input\": {}, \"output\": {\"a\": 1e30}}\n",
+        );
+        let e = scan_bytes(data.as_bytes(), &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NullCharacter);
+        assert_eq!(e.line, Some(2));
+        assert_eq!(e.path(), "input.t[1].k");
+        assert_eq!(e.source_id.as_deref(), Some("b"));
+        assert_eq!(
+            e.to_string(),
+            "line 2 (id 'b'), input.t[1].k: string holds U+0000 (NUL), which PostgreSQL \
+             cannot store (Phoenix answers HTTP 500); remove it"
+        );
+        // In a key: the path names the object holding it.
+        let e = scan_bytes(
+            b"{\"input\": {}, \"output\": {}, \"metadata\": {\"m\": {\"a\\u0000\": 1}}}",
+            &o,
+        )
+        .unwrap_err();
+        assert_eq!(e.path(), "metadata.m");
+        assert!(e.message.starts_with(r#"key "a\u0000" holds"#), "{e}");
+        // Hashing alone takes it (Phoenix hashes it); so does a sync if a later duplicate
+        // key overrides it (Python's json keeps the last, so it is never sent).
+        assert_eq!(scan_bytes(data.as_bytes(), &opts()).unwrap().len(), 3);
+        let r = scan_bytes(
+            b"{\"input\": {\"a\": \"\\u0000\", \"a\": 1}, \"output\": {}}",
+            &o,
+        );
+        assert_eq!(r.unwrap().len(), 1);
     }
 
     #[test]

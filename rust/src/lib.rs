@@ -2,6 +2,8 @@
 //!
 //! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
 //! - [`json`] and [`jsonl`]: JSON text and JSONL files into the [`tape`], hashed in parallel;
+//! - [`storable`]: what a sync rejects because Phoenix cannot store it (numbers, U+0000),
+//!   and what a source id means;
 //! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
 //!   node ids, run on the client;
 //! - `python` (feature `python`): the `phoenix_upsert._native` extension module.
@@ -16,6 +18,7 @@ pub mod error;
 pub mod json;
 pub mod jsonl;
 pub mod node_id;
+pub mod storable;
 pub mod tape;
 
 #[cfg(feature = "python")]

@@ -16,11 +16,34 @@ use crate::canon::{hash_hex, parse_hash_hex, Canonicalizer};
 use crate::diff::{self as diff_core, DiffResult, Incoming, Previous};
 use crate::error::{Error, ErrorKind};
 use crate::json::LineKeys;
-use crate::jsonl::{self, ScanOptions, ScanResult};
+use crate::jsonl::{self, internal_error, ScanOptions, ScanResult};
+use crate::storable;
 use crate::tape::Tape;
-use walk::{is_mapping, utf8, ExampleRoots, Walker};
+use walk::{is_mapping, source_id_of_py, utf8, ExampleRoots, Walker};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The class of `phoenix_upsert.errors` that stands for each kind of native error.
+fn class_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NonFiniteNumber => "NonFiniteNumberError",
+        ErrorKind::NumberOutOfRange => "NumberOutOfRangeError",
+        ErrorKind::LoneSurrogate => "LoneSurrogateError",
+        ErrorKind::NullCharacter => "NullCharacterError",
+        ErrorKind::NestingTooDeep => "NestingTooDeepError",
+        ErrorKind::CircularReference => "CircularReferenceError",
+        ErrorKind::NonJsonType => "NonJSONTypeError",
+        ErrorKind::NonStringKey => "NonStringKeyError",
+        ErrorKind::InvalidExample => "InvalidExampleError",
+        ErrorKind::InvalidSourceId => "InvalidSourceIdError",
+        ErrorKind::JsonSyntax => "JSONLSyntaxError",
+        ErrorKind::InvalidUtf8 => "JSONLEncodingError",
+        ErrorKind::LineTooLong => "LineTooLongError",
+        ErrorKind::DuplicateId => "DuplicateSourceIdError",
+        ErrorKind::Internal => "InternalError",
+        ErrorKind::Io | ErrorKind::InvalidArgument => "",
+    }
+}
 
 /// Raise a native [`Error`] as the matching class of `phoenix_upsert.errors`.
 fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
@@ -35,12 +58,16 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
         let module = ERRORS
             .get_or_try_init(py, || py.import("phoenix_upsert.errors").map(Bound::unbind))?
             .bind(py);
-        let class = module.getattr(err.kind.python_class())?;
+        let class = module.getattr(class_name(err.kind))?;
+        if err.kind == ErrorKind::Internal {
+            return Ok(PyErr::from_value(class.call1((message.as_str(),))?));
+        }
         let kwargs = PyDict::new(py);
         kwargs.set_item("path", err.path())?;
         kwargs.set_item("index", err.index)?;
         kwargs.set_item("line", err.line)?;
         kwargs.set_item("column", err.column)?;
+        kwargs.set_item("source_id", err.source_id.as_deref())?;
         if !err.ids.is_empty() {
             kwargs.set_item("ids", PyList::new(py, &err.ids)?)?;
         }
@@ -50,15 +77,17 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
-/// Run a closure that must not panic; if it does anyway, report a bug instead of unwinding
-/// through Python.
+/// Run a closure that must not panic (off the GIL, or on another thread); if it does anyway,
+/// report a bug instead of unwinding.
 fn no_panic<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidArgument,
-            "internal error in phoenix-upsert's native core (please report it)",
-        )
-    })
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| internal_error(&*panic))
+}
+
+/// The body of every function of the module: a panic becomes `InternalError` (a bug, with
+/// its message), never a `PanicException` in the caller's face.
+fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(to_py_err(py, internal_error(&*panic))))
 }
 
 fn hex_list<'py>(py: Python<'py>, hashes: &[[u8; 16]]) -> PyResult<Bound<'py, PyList>> {
@@ -68,18 +97,27 @@ fn hex_list<'py>(py: Python<'py>, hashes: &[[u8; 16]]) -> PyResult<Bound<'py, Py
 /// `canonicalize(value) -> bytes`: RFC 8785 canonical JSON, byte-identical to Phoenix's.
 #[pyfunction]
 fn canonicalize<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let mut tape = Tape::new();
-    let root = Walker::new(&mut tape)
-        .value(value, 1)
-        .map_err(|e| to_py_err(py, e))?;
-    let mut out = Vec::new();
-    Canonicalizer::new().write(&tape, root, &mut out);
-    Ok(PyBytes::new(py, &out))
+    guarded(py, || {
+        let mut tape = Tape::new();
+        let root = Walker::new(&mut tape)
+            .value(value, 1)
+            .map_err(|e| to_py_err(py, e))?;
+        let mut out = Vec::new();
+        Canonicalizer::new().write(&tape, root, &mut out);
+        Ok(PyBytes::new(py, &out))
+    })
 }
 
 /// `canonicalize_json(text) -> bytes`: canonical JSON of a JSON text (str or bytes).
 #[pyfunction]
 fn canonicalize_json<'py>(
+    py: Python<'py>,
+    text: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    guarded(py, || canonicalize_json_impl(py, text))
+}
+
+fn canonicalize_json_impl<'py>(
     py: Python<'py>,
     text: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
@@ -118,40 +156,52 @@ fn content_hash(
     output: &Bound<'_, PyAny>,
     metadata: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
-    let mut tape = Tape::new();
-    let mut walker = Walker::new(&mut tape);
-    let roots = (|| {
-        Ok::<_, Error>(ExampleRoots {
-            input: walker.object(input, "input")?,
-            output: walker.object(output, "output")?,
-            metadata: Some(walker.object(metadata, "metadata")?),
-        })
-    })()
-    .map_err(|e| to_py_err(py, e))?;
-    let hash = Canonicalizer::new().example_hash(
-        &tape,
-        roots.input,
-        roots.output,
-        roots.metadata,
-        &mut Vec::new(),
-    );
-    Ok(hash_hex(&hash))
+    guarded(py, || {
+        let mut tape = Tape::new();
+        let mut walker = Walker::new(&mut tape);
+        let roots = (|| {
+            Ok::<_, Error>(ExampleRoots {
+                input: walker.object(input, "input")?,
+                output: walker.object(output, "output")?,
+                metadata: Some(walker.object(metadata, "metadata")?),
+            })
+        })()
+        .map_err(|e| to_py_err(py, e))?;
+        let hash = Canonicalizer::new().example_hash(
+            &tape,
+            roots.input,
+            roots.output,
+            roots.metadata,
+            &mut Vec::new(),
+        );
+        Ok(hash_hex(&hash))
+    })
+}
+
+/// `source_id(value) -> str`: the source id a Python value stands for (a non-empty str
+/// without U+0000 as it is, an int as its decimal text), or `InvalidSourceIdError`.
+#[pyfunction]
+fn source_id(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    guarded(py, || source_id_of_py(value).map_err(|e| to_py_err(py, e)))
 }
 
 /// Examples walked into one tape, hashed together on a worker thread.
 struct Batch {
     tape: Tape,
     roots: Vec<ExampleRoots>,
+    /// Index of the first example of the batch in the caller's sequence.
+    first: usize,
 }
 
 const BATCH_EXAMPLES: usize = 256;
 const BATCH_TEXT_BYTES: usize = 8 << 20;
 
 impl Batch {
-    fn new() -> Self {
+    fn new(first: usize) -> Self {
         Batch {
             tape: Tape::new(),
             roots: Vec::with_capacity(BATCH_EXAMPLES),
+            first,
         }
     }
 
@@ -159,19 +209,36 @@ impl Batch {
         self.roots.len() >= BATCH_EXAMPLES || self.tape.text_len() >= BATCH_TEXT_BYTES
     }
 
-    fn hash(&self) -> Vec<[u8; 16]> {
+    /// The content hashes; with `storable`, the first example holding U+0000 is an error
+    /// (the canonicalizer notes U+0000 while escaping strings, at no cost).
+    fn hash(&self, storable: bool) -> Result<Vec<[u8; 16]>, Error> {
         let mut canon = Canonicalizer::new();
         let mut buf = Vec::new();
-        self.roots
-            .iter()
-            .map(|r| canon.example_hash(&self.tape, r.input, r.output, r.metadata, &mut buf))
-            .collect()
+        let mut out = Vec::with_capacity(self.roots.len());
+        for (k, r) in self.roots.iter().enumerate() {
+            out.push(canon.example_hash(&self.tape, r.input, r.output, r.metadata, &mut buf));
+            if canon.take_nul() && storable {
+                let err = storable::find_nul_in_example(&self.tape, r.input, r.output, r.metadata)
+                    .unwrap_or_else(storable::nul_in_string);
+                return Err(err.with_index(self.first + k));
+            }
+        }
+        Ok(out)
     }
 }
 
 type BatchOutcome = (usize, Result<Vec<[u8; 16]>, Error>);
 
-/// Receive batch results (with the GIL released) until at most `target` are in flight.
+/// Of two errors, the one of the earlier example.
+fn earliest(a: Option<Error>, b: Error) -> Option<Error> {
+    match a {
+        Some(a) if a.index <= b.index => Some(a),
+        _ => Some(b),
+    }
+}
+
+/// Receive batch results (with the GIL released) until at most `target` are in flight;
+/// the error of the earliest example, if any failed.
 fn collect(
     py: Python<'_>,
     rx: &mut mpsc::Receiver<BatchOutcome>,
@@ -195,7 +262,7 @@ fn collect(
         *in_flight -= 1;
         match result {
             Ok(hashes) => parts[index] = Some(hashes),
-            Err(e) => failure = Some(e),
+            Err(e) => failure = earliest(failure, e),
         }
     }
     failure.map_or(Ok(()), Err)
@@ -220,6 +287,10 @@ impl From<PyErr> for Failure {
 
 /// Walk `examples` (an iterable of mappings) under the GIL while worker threads canonicalize
 /// and hash the batches already walked.
+///
+/// Of several bad examples the first is reported, whichever way each was found: by the walk
+/// (under the GIL, in order) or, for U+0000 when `storable`, while hashing (on the workers,
+/// possibly after the walk went further).
 fn hash_examples_impl(
     py: Python<'_>,
     examples: &Bound<'_, PyAny>,
@@ -236,52 +307,76 @@ fn hash_examples_impl(
     let max_in_flight = rayon::current_num_threads().max(1) * 2 + 1;
     let mut parts: Vec<Option<Vec<[u8; 16]>>> = Vec::new();
     let mut in_flight = 0usize;
-    let mut batch = Batch::new();
+    let mut batch = Batch::new(0);
     let mut count = 0usize;
+    let mut failure: Option<Error> = None;
 
     for item in iter {
         let item = item?;
         let mut walker = Walker::new(&mut batch.tape);
         walker.storable = storable;
-        let roots = walker.example(&item).map_err(|e| e.with_index(count))?;
-        batch.roots.push(roots);
+        match walker.example(&item) {
+            Ok(roots) => batch.roots.push(roots),
+            Err(e) => {
+                failure = Some(e.with_index(count));
+                break;
+            }
+        }
         count += 1;
         if batch.is_full() {
             if count % (BATCH_EXAMPLES * 16) == 0 {
                 py.check_signals()?;
             }
-            let full = std::mem::replace(&mut batch, Batch::new());
+            let full = std::mem::replace(&mut batch, Batch::new(count));
             let index = parts.len();
             parts.push(None);
             let tx = tx.clone();
             in_flight += 1;
             rayon::spawn(move || {
-                let _ = tx.send((index, no_panic(|| full.hash())));
+                let _ = tx.send((index, no_panic(|| full.hash(storable)).and_then(|r| r)));
             });
             if in_flight >= max_in_flight {
-                collect(py, &mut rx, &mut in_flight, &mut parts, max_in_flight - 1)?;
+                if let Err(e) = collect(py, &mut rx, &mut in_flight, &mut parts, max_in_flight - 1)
+                {
+                    failure = Some(e); // before every example not yet walked
+                    break;
+                }
             }
         }
     }
-    // The last, partial batch is hashed here, while the workers finish theirs.
-    let last = if batch.roots.is_empty() {
-        Vec::new()
+    // The last, partial batch is hashed here, while the workers finish theirs — also after a
+    // failed walk, since its examples come before the one that failed.
+    let behind = failure
+        .as_ref()
+        .is_some_and(|f| f.index < Some(batch.first));
+    let last = if behind || batch.roots.is_empty() {
+        Ok(Vec::new())
     } else if parts.is_empty() && batch.roots.len() < 16 {
-        batch.hash()
+        no_panic(|| batch.hash(storable)).and_then(|r| r)
     } else {
-        py.detach(|| no_panic(|| batch.hash()))?
+        py.detach(|| no_panic(|| batch.hash(storable)).and_then(|r| r))
     };
-    collect(py, &mut rx, &mut in_flight, &mut parts, 0)?;
+    if let Err(e) = collect(py, &mut rx, &mut in_flight, &mut parts, 0) {
+        failure = earliest(failure, e);
+    }
+    let last = match last {
+        Ok(hashes) => hashes,
+        Err(e) => {
+            failure = earliest(failure, e);
+            Vec::new()
+        }
+    };
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
     let mut out = Vec::with_capacity(count);
     for part in parts {
         match part {
             Some(hashes) => out.extend_from_slice(&hashes),
             None => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "internal error: a batch was lost",
+                return Err(
+                    Error::new(ErrorKind::Internal, "internal error: a batch was lost").into(),
                 )
-                .into())
             }
         }
     }
@@ -290,7 +385,7 @@ fn hash_examples_impl(
 }
 
 /// `hash_examples(examples, *, storable=False) -> list[str]`: content hashes of many
-/// examples, in order. With `storable`, ints Phoenix cannot store are errors too.
+/// examples, in order. With `storable`, what Phoenix cannot store is an error too.
 #[pyfunction]
 #[pyo3(signature = (examples, *, storable = false))]
 fn hash_examples<'py>(
@@ -298,11 +393,11 @@ fn hash_examples<'py>(
     examples: &Bound<'py, PyAny>,
     storable: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    match hash_examples_impl(py, examples, storable) {
+    guarded(py, || match hash_examples_impl(py, examples, storable) {
         Ok(hashes) => hex_list(py, &hashes),
         Err(Failure::Native(e)) => Err(to_py_err(py, e)),
         Err(Failure::Python(e)) => Err(e),
-    }
+    })
 }
 
 /// The result of scanning JSONL: per-example hashes and the fields asked for, in file order.
@@ -396,13 +491,6 @@ impl JsonlScan {
     fn lengths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, &self.result.lengths)
     }
-
-    /// Indices of the examples whose content holds a number that may be an integer beyond
-    /// 64 bits (an integral value of magnitude 2^63 or more), which Phoenix cannot store.
-    #[getter]
-    fn big_numbers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, &self.result.big_numbers)
-    }
 }
 
 fn scan_options(
@@ -412,6 +500,7 @@ fn scan_options(
     node_id_key: Option<String>,
     max_line_bytes: usize,
     keep_positions: bool,
+    storable: bool,
 ) -> PyResult<ScanOptions> {
     for key in [&id_key, &splits_key, &span_id_key, &node_id_key]
         .into_iter()
@@ -435,6 +524,7 @@ fn scan_options(
         },
         max_line_bytes,
         keep_positions,
+        storable,
         ..ScanOptions::default()
     })
 }
@@ -479,17 +569,21 @@ fn scan_file(py: Python<'_>, path: &PathBuf, opts: &ScanOptions) -> PyResult<Sca
     }
 }
 
-/// `hash_jsonl(path) -> list[str]`: content hashes of the examples of a JSONL file.
+/// `hash_jsonl(path, *, max_line_bytes=..., storable=False) -> list[str]`: content hashes of
+/// the examples of a JSONL file.
 #[pyfunction]
-#[pyo3(signature = (path, *, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+#[pyo3(signature = (path, *, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES, storable = false))]
 fn hash_jsonl<'py>(
     py: Python<'py>,
     path: PathBuf,
     max_line_bytes: usize,
+    storable: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    let opts = scan_options(None, None, None, None, max_line_bytes, false)?;
-    let result = scan_file(py, &path, &opts)?;
-    hex_list(py, &result.hashes)
+    guarded(py, || {
+        let opts = scan_options(None, None, None, None, max_line_bytes, false, storable)?;
+        let result = scan_file(py, &path, &opts)?;
+        hex_list(py, &result.hashes)
+    })
 }
 
 fn make_scan(result: ScanResult, opts: &ScanOptions) -> JsonlScan {
@@ -505,7 +599,8 @@ fn make_scan(result: ScanResult, opts: &ScanOptions) -> JsonlScan {
 /// `scan_jsonl(source, *, id_key=None, ...) -> JsonlScan`: hashes plus ids, splits, span ids
 /// and line positions of JSONL — a file (path) or data in memory (bytes).
 #[pyfunction]
-#[pyo3(signature = (source, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES))]
+#[pyo3(signature = (source, *, id_key = None, splits_key = None, span_id_key = None, node_id_key = None, max_line_bytes = jsonl::DEFAULT_MAX_LINE_BYTES, storable = false))]
+#[allow(clippy::too_many_arguments)]
 fn scan_jsonl(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
@@ -514,23 +609,27 @@ fn scan_jsonl(
     span_id_key: Option<String>,
     node_id_key: Option<String>,
     max_line_bytes: usize,
+    storable: bool,
 ) -> PyResult<JsonlScan> {
-    let opts = scan_options(
-        id_key,
-        splits_key,
-        span_id_key,
-        node_id_key,
-        max_line_bytes,
-        true,
-    )?;
-    let result = if let Ok(data) = source.cast::<PyBytes>() {
-        let bytes = data.as_bytes();
-        py.detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
-            .map_err(|e| to_py_err(py, e))?
-    } else {
-        scan_file(py, &source.extract::<PathBuf>()?, &opts)?
-    };
-    Ok(make_scan(result, &opts))
+    guarded(py, || {
+        let opts = scan_options(
+            id_key,
+            splits_key,
+            span_id_key,
+            node_id_key,
+            max_line_bytes,
+            true,
+            storable,
+        )?;
+        let result = if let Ok(data) = source.cast::<PyBytes>() {
+            let bytes = data.as_bytes();
+            py.detach(|| no_panic(|| jsonl::scan_bytes(bytes, &opts)).and_then(|r| r))
+                .map_err(|e| to_py_err(py, e))?
+        } else {
+            scan_file(py, &source.extract::<PathBuf>()?, &opts)?
+        };
+        Ok(make_scan(result, &opts))
+    })
 }
 
 /// The result of [`diff`]: indices into the two inputs, each list in input order.
@@ -725,6 +824,15 @@ fn diff<'py>(
     incoming: &Bound<'py, PyAny>,
     merge: bool,
 ) -> PyResult<Diff> {
+    guarded(py, || diff_impl(py, previous, incoming, merge))
+}
+
+fn diff_impl<'py>(
+    py: Python<'py>,
+    previous: &Bound<'py, PyAny>,
+    incoming: &Bound<'py, PyAny>,
+    merge: bool,
+) -> PyResult<Diff> {
     let prev_scan = previous.cast::<JsonlScan>().ok();
     let inc_scan = incoming.cast::<JsonlScan>().ok();
     let mut strs = HeldStrs::default();
@@ -786,6 +894,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(canonicalize_json, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(source_id, m)?)?;
     m.add_function(wrap_pyfunction!(hash_examples, m)?)?;
     m.add_function(wrap_pyfunction!(hash_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(scan_jsonl, m)?)?;

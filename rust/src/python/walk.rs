@@ -3,7 +3,8 @@
 //! Accepted, exactly as Phoenix's canonicalizer and a JSON upload agree on them: `dict` with
 //! `str` keys, `list`, `tuple`, `str`, `int`, `float`, `bool`, `None` (subclasses included,
 //! read by value: no user code runs during the walk). Anything else is an error naming the
-//! path to the value.
+//! path to the value. With `storable`, numbers Phoenix cannot store are errors too
+//! ([`crate::storable`]; U+0000 in strings is found while hashing, see `python/mod.rs`).
 
 use std::os::raw::c_char;
 
@@ -15,6 +16,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::storable;
 use crate::tape::Tape;
 use crate::MAX_DEPTH;
 
@@ -109,13 +111,10 @@ pub struct Walker<'t> {
     /// Addresses of the containers being walked (for cycles), without a heap allocation.
     ancestors: [usize; MAX_DEPTH + 1],
     open: usize,
-    /// Reject ints outside [-2^63, 2^64-1]: Phoenix hashes them but cannot store them.
+    /// Reject numbers Phoenix cannot store ([`storable::is_storable_double`]): it hashes
+    /// them, but cannot store them or read them back.
     pub storable: bool,
 }
-
-/// Why an int beyond 64 bits cannot be synced.
-pub const NOT_STORABLE: &str = "int outside the 64-bit range: Phoenix stores examples with \
-     orjson, which takes integers from -2^63 to 2^64-1 only (store it as a str or a float)";
 
 impl<'t> Walker<'t> {
     pub fn new(tape: &'t mut Tape) -> Self {
@@ -184,6 +183,9 @@ impl<'t> Walker<'t> {
                     format!("{what} is not a JSON number"),
                 ));
             }
+            if self.storable && !storable::is_storable_double(f) {
+                return Err(storable::not_storable());
+            }
             return self.tape.push_f64(f);
         }
         if obj.is_none() {
@@ -217,7 +219,7 @@ impl<'t> Walker<'t> {
             ));
         }
         if self.storable {
-            return Err(Error::new(ErrorKind::NumberOutOfRange, NOT_STORABLE));
+            return Err(storable::not_storable());
         }
         match int_text(obj) {
             Some(text) => self.tape.push_big_int(f, &text),
@@ -380,4 +382,42 @@ impl Walker<'_> {
             metadata,
         })
     }
+}
+
+/// The source id a Python value stands for, by the rule every source follows (see
+/// [`crate::json::source_id_of_json`] for JSON text): a `str` as it is, an `int` (not a
+/// `bool`) as its decimal text (`int.__repr__`, so a subclass's own `__str__` is not used);
+/// anything else, an empty str, a lone surrogate or U+0000 is an error.
+pub fn source_id_of_py(obj: &Bound<'_, PyAny>) -> Result<String> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        let Some(text) = utf8(s) else {
+            return Err(Error::new(
+                ErrorKind::InvalidSourceId,
+                "the source id holds a lone surrogate, which is not valid Unicode text",
+            ));
+        };
+        storable::check_source_id(text)?;
+        return Ok(text.to_owned());
+    }
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        return match int_text(obj) {
+            Some(text) => storable::integer_id(&text),
+            // int.__repr__ refuses ints beyond Python's digit limit.
+            None => Err(Error::new(
+                ErrorKind::InvalidSourceId,
+                format!(
+                    "the source id is an integer of more than {} digits, which Python cannot \
+                     write as text",
+                    storable::MAX_ID_DIGITS
+                ),
+            )),
+        };
+    }
+    Err(Error::new(
+        ErrorKind::InvalidSourceId,
+        format!(
+            "the source id must be a str or an int, got {}",
+            type_name(obj)
+        ),
+    ))
 }

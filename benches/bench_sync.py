@@ -19,18 +19,26 @@ import httpx
 import pytest
 
 from phoenix_upsert import Client
-from phoenix_upsert.testing import LocalPhoenix
+from phoenix_upsert.testing import Backend, LocalPhoenix
 
 from ._data import make_examples
-from .conftest import scaled
+from .conftest import BACKENDS, scaled
 
 SIZES = [scaled(5_000), scaled(20_000)]
 REFERENCE_TIMEOUT = 3600  # phoenix-client's default (5 s) cannot upload thousands of examples
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend of the Phoenix under test (``PU_BENCH_BACKEND``); all the benchmarks run
+    on one backend, then all on the other."""
+    name: Backend = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def phoenix() -> Iterator[LocalPhoenix]:
-    with LocalPhoenix() as server:
+def phoenix(backend: Backend) -> Iterator[LocalPhoenix]:
+    with LocalPhoenix(backend=backend) as server:
         yield server
 
 
@@ -42,7 +50,7 @@ def client(phoenix: LocalPhoenix) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def manifest_dir() -> Iterator[Path]:
+def manifest_dir(backend: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as d:
         yield Path(d)
 
@@ -84,40 +92,44 @@ def run(benchmark: Any, role: str, fn: Any, rounds: int, setup: Any = None) -> A
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_initial_upload_phoenix_client(benchmark: Any, client: Client, n: int) -> None:
-    benchmark.group = f"sync {n:,}: initial upload"
+def test_initial_upload_phoenix_client(
+    benchmark: Any, client: Client, backend: str, n: int
+) -> None:
+    benchmark.group = f"{backend} sync {n:,}: initial upload"
     examples = data(n)
     run(benchmark, "reference", lambda: reference(client, f"ref-{n}", examples), rounds=1)
 
 
 @pytest.mark.parametrize("n", SIZES)
 def test_initial_upload_phoenix_upsert(
-    benchmark: Any, client: Client, n: int, manifest_dir: Path
+    benchmark: Any, client: Client, backend: str, n: int, manifest_dir: Path
 ) -> None:
-    benchmark.group = f"sync {n:,}: initial upload"
+    benchmark.group = f"{backend} sync {n:,}: initial upload"
     examples = data(n)
     ds = run(benchmark, "ours", lambda: ours(client, f"ours-{n}", examples, manifest_dir), rounds=1)
     assert ds.summary.added == n
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_noop_phoenix_client(benchmark: Any, client: Client, n: int) -> None:
-    benchmark.group = f"sync {n:,}: no-op re-sync"
+def test_noop_phoenix_client(benchmark: Any, client: Client, backend: str, n: int) -> None:
+    benchmark.group = f"{backend} sync {n:,}: no-op re-sync"
     examples = data(n)
     run(benchmark, "reference", lambda: reference(client, f"ref-{n}", examples), rounds=2)
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_noop_phoenix_upsert(benchmark: Any, client: Client, n: int, manifest_dir: Path) -> None:
-    benchmark.group = f"sync {n:,}: no-op re-sync"
+def test_noop_phoenix_upsert(
+    benchmark: Any, client: Client, backend: str, n: int, manifest_dir: Path
+) -> None:
+    benchmark.group = f"{backend} sync {n:,}: no-op re-sync"
     examples = data(n)
     ds = run(benchmark, "ours", lambda: ours(client, f"ours-{n}", examples, manifest_dir), rounds=5)
     assert ds.plan.action == "none"
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_edit_1pct_phoenix_client(benchmark: Any, client: Client, n: int) -> None:
-    benchmark.group = f"sync {n:,}: 1% edited"
+def test_edit_1pct_phoenix_client(benchmark: Any, client: Client, backend: str, n: int) -> None:
+    benchmark.group = f"{backend} sync {n:,}: 1% edited"
     counter = iter(range(1, 100))
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -128,9 +140,9 @@ def test_edit_1pct_phoenix_client(benchmark: Any, client: Client, n: int) -> Non
 
 @pytest.mark.parametrize("n", SIZES)
 def test_edit_1pct_phoenix_upsert(
-    benchmark: Any, client: Client, n: int, manifest_dir: Path
+    benchmark: Any, client: Client, backend: str, n: int, manifest_dir: Path
 ) -> None:
-    benchmark.group = f"sync {n:,}: 1% edited"
+    benchmark.group = f"{backend} sync {n:,}: 1% edited"
     counter = iter(range(1, 100))
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -141,8 +153,8 @@ def test_edit_1pct_phoenix_upsert(
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_delete_1pct_phoenix_client(benchmark: Any, client: Client, n: int) -> None:
-    benchmark.group = f"sync {n:,}: 1% deleted"
+def test_delete_1pct_phoenix_client(benchmark: Any, client: Client, backend: str, n: int) -> None:
+    benchmark.group = f"{backend} sync {n:,}: 1% deleted"
     full = data(n)
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -154,9 +166,9 @@ def test_delete_1pct_phoenix_client(benchmark: Any, client: Client, n: int) -> N
 
 @pytest.mark.parametrize("n", SIZES)
 def test_delete_1pct_phoenix_upsert(
-    benchmark: Any, client: Client, n: int, manifest_dir: Path
+    benchmark: Any, client: Client, backend: str, n: int, manifest_dir: Path
 ) -> None:
-    benchmark.group = f"sync {n:,}: 1% deleted"
+    benchmark.group = f"{backend} sync {n:,}: 1% deleted"
     full = data(n)
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -6,6 +6,10 @@ bytes). Ratios compare minimum times of the same group, measured in the same run
 
 ``PU_BENCH_SCALE`` (default 1.0) scales the data; CI runs the benchmarks once at a small
 scale (``--benchmark-disable``) so that they cannot rot.
+
+``PU_BENCH_BACKEND`` (``sqlite``, ``postgresql`` or ``both``, the default) says which Phoenix
+the end-to-end sync benchmarks run against: on SQLite, on PostgreSQL, or each in turn (their
+groups are named after the backend, so ratios never mix them).
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from typing import Any
 import pytest
 
 SCALE = float(os.environ.get("PU_BENCH_SCALE", "1.0"))
+
+_BACKEND = os.environ.get("PU_BENCH_BACKEND", "both").strip().lower()
+if _BACKEND not in ("sqlite", "postgresql", "both"):
+    raise ValueError(f"PU_BENCH_BACKEND must be sqlite, postgresql or both, not {_BACKEND!r}")
+BACKENDS: tuple[str, ...] = ("sqlite", "postgresql") if _BACKEND == "both" else (_BACKEND,)
 
 
 def scaled(n: int) -> int:

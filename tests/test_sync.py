@@ -290,7 +290,7 @@ def varied_examples() -> list[dict[str, Any]]:
             "input": {"a": [0.1, 1e19, 1e-7, -0.0, 2**53 + 1, 2**64 - 1]},
             "output": {},
         },
-        {"id": "controls", "input": {"s": '\x00\x1f"\\\u2028'}, "output": {"t": "\t\n"}},
+        {"id": "controls", "input": {"s": '\x01\x1f"\\\u2028'}, "output": {"t": "\t\n"}},
         {"id": "nested", "input": {"a": {"b": {"c": [[], {}, [None]]}}}, "output": {"ok": True}},
         {"id": "floats", "input": {}, "output": {"x": 5.0, "y": 333333333.33333329}},
         {"id": "meta", "input": {}, "output": {}, "metadata": {"tags": ["x"], "w": 1.5}},

@@ -127,6 +127,32 @@ def test_noop_phoenix_upsert(
     assert ds.plan.action == "none"
 
 
+def with_splits(n: int) -> list[dict[str, Any]]:
+    """The data with split assignments (a fifth of the examples in "test")."""
+    return [{**e, "splits": ["test" if i % 5 == 0 else "train"]} for i, e in enumerate(data(n))]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_noop_splits_phoenix_client(benchmark: Any, client: Client, backend: str, n: int) -> None:
+    benchmark.group = f"{backend} sync {n:,}: no-op re-sync, source with splits"
+    examples = with_splits(n)
+    reference(client, f"ref-{n}", examples)  # assign the splits, not timed
+    run(benchmark, "reference", lambda: reference(client, f"ref-{n}", examples), rounds=2)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_noop_splits_phoenix_upsert(
+    benchmark: Any, client: Client, backend: str, n: int, manifest_dir: Path
+) -> None:
+    """Phoenix does not version split assignments, so no manifest can prove them: a source
+    with splits reads the dataset's export on every sync (the price of soundness)."""
+    benchmark.group = f"{backend} sync {n:,}: no-op re-sync, source with splits"
+    examples = with_splits(n)
+    ours(client, f"ours-{n}", examples, manifest_dir)  # assign the splits, not timed
+    ds = run(benchmark, "ours", lambda: ours(client, f"ours-{n}", examples, manifest_dir), rounds=5)
+    assert ds.plan.action == "none"
+
+
 @pytest.mark.parametrize("n", SIZES)
 def test_edit_1pct_phoenix_client(benchmark: Any, client: Client, backend: str, n: int) -> None:
     benchmark.group = f"{backend} sync {n:,}: 1% edited"

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, overload
+from collections.abc import Sequence
+from typing import Literal, overload
 
 import httpx
 from phoenix.client import Client as PhoenixClient
 from phoenix.client.resources.datasets import Datasets
 
-from phoenix_upsert import _manifest
-from phoenix_upsert._server import RetryPolicy, Server
-from phoenix_upsert._source import SourceIdKey, read_source
-from phoenix_upsert._sync import Engine
+from phoenix_upsert import _api
+from phoenix_upsert._api import ExamplesSource, ServerVersion
+from phoenix_upsert._source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
-from phoenix_upsert.errors import EmptySourceError
 from phoenix_upsert.results import Mode, SyncPlan
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-ExamplesSource = Union[Iterable[Mapping[str, Any]], "pd.DataFrame", str, "os.PathLike[str]"]
-"""A list or any iterable of example mappings, a pandas DataFrame, or the path of a JSONL
-file."""
+__all__ = ["Client", "ExamplesSource", "UpsertDatasets"]
 
 
 class UpsertDatasets(Datasets):
@@ -145,51 +137,31 @@ class UpsertDatasets(Datasets):
                 server refused or could not be reached (after retries).
             ConcurrentWriteError: another writer kept changing the dataset.
         """
-        if (dataset is None) == (dataset_id is None):
-            raise ValueError("give exactly one of dataset= (a name) or dataset_id=")
-        if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
-            raise ValueError("dataset must be a non-empty name")
-        if mode not in ("mirror", "merge"):
-            raise ValueError(f"mode must be 'mirror' or 'merge', not {mode!r}")
-        if retries < 1:
-            raise ValueError("retries must be at least 1")
-        source = read_source(
-            examples,
+
+        def remember(version: ServerVersion) -> None:
+            self._upsert_server_version = version  # read once per client
+
+        result, server = _api.upsert_dataset(
+            self._client,
+            dataset=dataset,
+            dataset_id=dataset_id,
+            examples=examples,
             source_id_key=source_id_key,
+            mode=mode,
+            dry_run=dry_run,
             splits_key=splits_key,
             span_id_key=span_id_key,
             input_keys=input_keys,
             output_keys=output_keys,
             metadata_keys=metadata_keys,
-        )
-        if len(source) == 0 and mode == "mirror" and not allow_empty:
-            raise EmptySourceError(
-                f"{source.name}: the source has no examples; a mirror sync would delete every "
-                "example of the dataset (pass allow_empty=True if that is what you want)"
-            )
-        if manifest is True:
-            manifest_dir: Path | None = _manifest.default_directory()
-        elif manifest is False:
-            manifest_dir = None
-        else:
-            manifest_dir = Path(manifest)
-        server = Server(
-            self._client,
-            retry=RetryPolicy(attempts=retries),
+            dataset_description=dataset_description,
             timeout=timeout,
-            version=getattr(self, "_upsert_server_version", None),
-        )
-        server.require_version()
-        self._upsert_server_version = server.server_version()  # read once per client
-        engine = Engine(server, manifest_dir=manifest_dir, progress=progress, max_attempts=retries)
-        result = engine.run(
-            source,
-            name=dataset,
-            dataset_id=dataset_id,
-            mode=mode,
-            dry_run=dry_run,
-            description=dataset_description,
-            use_manifest=manifest_dir is not None,
+            retries=retries,
+            progress=progress,
+            manifest=manifest,
+            allow_empty=allow_empty,
+            server_version=getattr(self, "_upsert_server_version", None),
+            on_server_version=remember,
         )
         if isinstance(result, SyncPlan):
             return result

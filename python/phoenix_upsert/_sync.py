@@ -45,6 +45,7 @@ from phoenix_upsert._server import Server, describe, is_retryable, logger, retry
 from phoenix_upsert._source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
+    DuplicateSourceIdError,
     InvalidInputError,
     InvalidSourceIdError,
     ServerError,
@@ -100,6 +101,18 @@ def make_plan(source: Source, state: State, *, name: str, mode: Mode) -> tuple[S
             index=d.unknown_node_ids[0],
             source_id=source.ids[d.unknown_node_ids[0]],
         )
+    taken: dict[int, int] = {}
+    for i, p in [*d.unchanged, *d.updated]:
+        j = taken.setdefault(p, i)
+        if j != i:  # one id is the example's external id, the other its node id
+            first, second = sorted((i, j))
+            raise DuplicateSourceIdError(
+                f"{source.where(first)} and {source.where(second)} name the same example of "
+                f"the dataset ({state.examples.node_ids[p]})",
+                ids=[str(source.ids[first]), str(source.ids[second])],
+                index=second,
+                source_id=source.ids[second],
+            )
     split_changes: list[int] = []
     if source.splits is None:
         unchanged = len(d.unchanged)  # the server's splits stay as they are

@@ -61,7 +61,7 @@ def test_bad_input_exits_2_without_contacting_the_server(
     assert main(["sync", str(tmp_path / "missing.jsonl"), "--dataset", "x", "-q"]) == 2
 
 
-def test_unreachable_server_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_server_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = write(tmp_path / "ok.jsonl", rows(1))
     args = [
         "sync",
@@ -73,7 +73,7 @@ def test_unreachable_server_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtur
         "--retries",
         "1",
     ]
-    assert main([*args, "-q"]) == 1
+    assert main([*args, "-q"]) == 3
     assert "error:" in capsys.readouterr().err
 
 
@@ -99,14 +99,14 @@ def cli(*args: str, **kw: object) -> subprocess.Popen[str]:
     )
 
 
-def test_endpoint_that_is_not_the_api_exits_1_naming_it(
+def test_endpoint_that_is_not_the_api_exits_3_naming_it(
     phoenix: LocalPhoenix, tmp_path: Path
 ) -> None:
     src = write(tmp_path / "ok.jsonl", rows(1))
     endpoint = f"{phoenix.base_url}/v1"  # Phoenix answers its web page, with status 200
     p = cli("sync", str(src), "--dataset", "x", "--endpoint", endpoint, "--no-manifest", "-q")
     out, err = p.communicate(timeout=120)
-    assert p.returncode == 1, err
+    assert p.returncode == 3, err
     assert endpoint in err and "not a Phoenix REST API" in err
     assert "Traceback" not in err and out == ""
 

@@ -1,15 +1,33 @@
-"""``phoenix-upsert``: keep a Phoenix dataset in step with a JSONL file, from CI.
+"""``phoenix-upsert``: keep Phoenix datasets in step with the files of a repository, from CI.
 
     phoenix-upsert sync data/support.jsonl --dataset support-benchmark
-    phoenix-upsert sync data/support.jsonl --dataset support-benchmark --dry-run --json
+    phoenix-upsert sync data/support.jsonl --dataset support-benchmark --check
+    phoenix-upsert sync            # every dataset of phoenix-upsert.toml (or pyproject.toml)
+    phoenix-upsert sync --check --json
 
-The server comes from ``--endpoint`` or ``PHOENIX_COLLECTOR_ENDPOINT`` (default
-``http://localhost:6006``), the API key from ``PHOENIX_API_KEY`` (never from the command line,
-where other users of the machine could read it).
+``sync --check`` never writes: it exits 0 when each dataset already equals its source and 1
+when one does not, printing the plan. Without a FILE, ``sync`` syncs every dataset listed in
+``phoenix-upsert.toml`` in the current directory (or ``--config PATH``, or the
+``[tool.phoenix-upsert]`` table of ``pyproject.toml``; see ``phoenix_upsert._config``),
+one after the other, on through failures, and prints one summary.
 
-Exit codes: 0 done; 1 server or network error (or a server that is not Phoenix); 2 bad input
-or arguments (nothing was written); 130 interrupted (Ctrl-C). With ``--json``, an error is
-also printed on stdout as a JSON object.
+The server comes from ``--endpoint``, else from the environment as phoenix-client reads it
+(``PHOENIX_COLLECTOR_ENDPOINT`` and the others; default ``http://127.0.0.1:6006``); the API
+key from ``PHOENIX_API_KEY``, headers from ``PHOENIX_CLIENT_HEADERS`` (never from the command
+line, where other users of the machine could read them). The command never imports the
+``phoenix`` package: it starts in a fraction of a second even where the Phoenix server is
+installed.
+
+Exit codes (with several datasets, the highest wins):
+
+    0    in sync, or done
+    1    out of sync (--check): a dataset differs from its source; nothing was written
+    2    bad input or arguments (a bad file, config or option); nothing was written
+    3    server or network error, or an endpoint that is not Phoenix (or an internal error)
+    130  interrupted (Ctrl-C)
+
+With ``--json``, the result (or the error) is printed on stdout as a JSON object; errors
+also go to stderr in one line.
 """
 
 from __future__ import annotations
@@ -18,70 +36,121 @@ import argparse
 import json
 import logging
 import sys
+import time
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from phoenix_upsert import __version__
-from phoenix_upsert._native import scan_jsonl
+from phoenix_upsert._config import Config, ConfigError, DatasetEntry
 from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
+from phoenix_upsert.results import SyncPlan, SyncResult
 
 if TYPE_CHECKING:
-    from phoenix_upsert.dataset import UpsertedDataset
-    from phoenix_upsert.results import SyncPlan
+    import httpx
 
-EXIT_OK, EXIT_SERVER, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+    from phoenix_upsert._api import ServerVersion
+
+EXIT_OK, EXIT_OUT_OF_SYNC, EXIT_INPUT, EXIT_SERVER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES = """\
+exit codes (with several datasets, the highest wins):
+  0    in sync, or done
+  1    out of sync (--check): a dataset differs from its source; nothing was written
+  2    bad input or arguments (a bad file, config or option); nothing was written
+  3    server or network error, or an endpoint that is not Phoenix (or an internal error)
+  130  interrupted (Ctrl-C)
+"""
+
+ENVIRONMENT = """\
+environment:
+  PHOENIX_COLLECTOR_ENDPOINT  the server (or PHOENIX_ENDPOINT, as phoenix-client reads them;
+                              default http://127.0.0.1:6006); --endpoint overrides it
+  PHOENIX_API_KEY             the API key, sent as a bearer token
+  PHOENIX_CLIENT_HEADERS      more headers: name=value,name2=value2 (values URL-encoded)
+"""
+
+#: Options that describe one dataset: with a config file, they are set per dataset there.
+PER_DATASET = {
+    "id_key": "--id-key",
+    "splits_key": "--splits-key",
+    "span_id_key": "--span-id-key",
+    "mode": "--mode",
+    "allow_empty": "--allow-empty",
+    "description": "--description",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="phoenix-upsert",
-        description="Keep an Arize Phoenix dataset in exact sync with a JSONL file.",
+        description="Keep Arize Phoenix datasets in exact sync with JSONL files.",
+        epilog=EXIT_CODES,
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser(
         "sync",
-        help="make a dataset hold exactly the examples of a JSONL file",
+        help="make datasets hold exactly the examples of their JSONL files",
         description="Make a Phoenix dataset hold exactly the examples of a JSONL file "
         "(one JSON object per line with input, output, optional metadata, an id, and "
-        "optional splits), writing only what changed.",
+        "optional splits), writing only what changed. Without FILE: every dataset of "
+        "phoenix-upsert.toml (or of [tool.phoenix-upsert] in pyproject.toml) in the "
+        "current directory, or of --config PATH.",
+        epilog=f"{ENVIRONMENT}\n{EXIT_CODES}",
+        formatter_class=formatter,
     )
-    sync.add_argument("file", help="the JSONL file")
-    target = sync.add_mutually_exclusive_group(required=True)
-    target.add_argument("--dataset", help="dataset name (created if missing)")
-    target.add_argument("--dataset-id", help="id of an existing dataset")
+    sync.add_argument(
+        "file", nargs="?", help="the JSONL file (default: the datasets of the config file)"
+    )
+    sync.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the config file listing the datasets (default: ./phoenix-upsert.toml, "
+        "else [tool.phoenix-upsert] in ./pyproject.toml)",
+    )
+    target = sync.add_mutually_exclusive_group()
+    target.add_argument(
+        "--dataset",
+        help="dataset name, created if missing (with a config file: sync only this one)",
+    )
+    target.add_argument(
+        "--dataset-id", help="id of an existing dataset (with a config file: only this one)"
+    )
+    sync.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 0 if in sync, 1 if not, printing the plan",
+    )
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    sync.add_argument("--json", action="store_true", help="print the result as JSON")
     sync.add_argument(
         "--id-key",
-        default="id",
         help="field holding each example's stable id (default: id; '' to match by content)",
     )
-    sync.add_argument(
-        "--splits-key", default="splits", help="field of split names (default: splits)"
-    )
-    sync.add_argument(
-        "--span-id-key", default="span_id", help="field of span ids (default: span_id)"
-    )
+    sync.add_argument("--splits-key", help="field of split names (default: splits)")
+    sync.add_argument("--span-id-key", help="field of span ids (default: span_id)")
     sync.add_argument(
         "--mode",
         choices=("mirror", "merge"),
-        default="mirror",
         help="mirror: create, update and delete (default); merge: never delete",
     )
-    sync.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     sync.add_argument(
         "--allow-empty",
         action="store_true",
+        default=None,
         help="allow an empty file to empty the dataset (refused by default)",
     )
-    sync.add_argument("--json", action="store_true", help="print the result as JSON")
-    sync.add_argument("--endpoint", help="Phoenix base URL (default: PHOENIX_COLLECTOR_ENDPOINT)")
+    sync.add_argument("--description", help="description of a dataset this creates")
+    sync.add_argument("--endpoint", help="Phoenix base URL (default: from the environment)")
     sync.add_argument("--timeout", type=float, help="seconds per request (default: by size)")
     sync.add_argument("--retries", type=int, default=4, help="attempts for repeatable steps")
-    sync.add_argument("--description", help="description of a dataset this creates")
-    sync.add_argument("--manifest-dir", help="where to keep the sync manifest")
+    sync.add_argument("--manifest-dir", help="where to keep the sync manifests")
     sync.add_argument("--no-manifest", action="store_true", help="always read the dataset")
     sync.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
     sync.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -94,6 +163,191 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ---------------------------------------------------------------------------------------
+# What to sync
+
+
+def _entries(args: argparse.Namespace) -> tuple[list[DatasetEntry], Config | None]:
+    """The datasets to sync: FILE with its options, or the config file's."""
+    if args.file is not None:
+        if args.config is not None:
+            raise ValueError("give a FILE or --config, not both")
+        if args.dataset is None and args.dataset_id is None:
+            raise ValueError("give the dataset of FILE: --dataset NAME or --dataset-id ID")
+        default = DatasetEntry(source="")
+        entry = DatasetEntry(
+            source=args.file,
+            source_text=args.file,
+            name=args.dataset,
+            dataset_id=args.dataset_id,
+            id_key=default.id_key if args.id_key is None else (args.id_key or None),
+            mode=args.mode or default.mode,
+            splits_key=default.splits_key if args.splits_key is None else (args.splits_key or None),
+            span_id_key=default.span_id_key
+            if args.span_id_key is None
+            else (args.span_id_key or None),
+            allow_empty=bool(args.allow_empty),
+            description=args.description,
+        )
+        return [entry], None
+    given = [flag for attr, flag in PER_DATASET.items() if getattr(args, attr) is not None]
+    if given:
+        raise ValueError(
+            f"{given[0]} describes the dataset of one FILE; with a config file, set it per "
+            "dataset there"
+        )
+    from phoenix_upsert import _config
+
+    config = _config.find(args.config)
+    if config is None:
+        raise ConfigError(
+            f"no FILE given, and no {_config.CONFIG_NAME} (nor a [tool.{_config.TOOL_KEY}] "
+            f"table in {_config.PYPROJECT}) in {Path.cwd()}: give a JSONL file and "
+            "--dataset NAME, or --config PATH"
+        )
+    entries = list(config.datasets)
+    if args.dataset is not None:
+        entries = [e for e in entries if e.name == args.dataset]
+    if args.dataset_id is not None:
+        entries = [e for e in entries if e.dataset_id == args.dataset_id]
+    if not entries:
+        wanted = f"name {args.dataset!r}" if args.dataset else f"dataset_id {args.dataset_id!r}"
+        raise ConfigError(f"{config.where}: no dataset with {wanted}", file=config.path)
+    return entries, config
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+
+
+class _Runner:
+    """Syncs entries one after the other over one HTTP client (the server's version is read
+    once)."""
+
+    def __init__(self, http: httpx.Client, args: argparse.Namespace) -> None:
+        self.http = http
+        self.args = args
+        self.server_version: ServerVersion = None
+
+    def _remember(self, version: ServerVersion) -> None:
+        self.server_version = version
+
+    def run(self, entry: DatasetEntry) -> SyncResult | SyncPlan:
+        from phoenix_upsert import _api
+
+        args = self.args
+        manifest: Any = False if args.no_manifest else (args.manifest_dir or True)
+        result, _ = _api.upsert_dataset(
+            self.http,
+            dataset=entry.name,
+            dataset_id=entry.dataset_id,
+            examples=entry.source,
+            source_id_key=entry.id_key,
+            mode=entry.mode,
+            dry_run=args.dry_run or args.check,
+            splits_key=entry.splits_key,
+            span_id_key=entry.span_id_key,
+            input_keys=None,
+            output_keys=None,
+            metadata_keys=None,
+            dataset_description=entry.description,
+            timeout=args.timeout,
+            retries=args.retries,
+            progress=False if args.quiet else None,
+            manifest=manifest,
+            allow_empty=entry.allow_empty,
+            server_version=self.server_version,
+            on_server_version=self._remember,
+        )
+        return result
+
+
+def _client(endpoint: str | None) -> httpx.Client:
+    import httpx
+
+    from phoenix_upsert import _http
+
+    where = f"--endpoint {endpoint!r}" if endpoint else "the endpoint set in the environment"
+    hint = "give the server's base URL, e.g. http://localhost:6006"
+    try:
+        http = _http.make_client(endpoint)
+    except httpx.InvalidURL as e:
+        raise ValueError(f"{where} is not a URL ({e}): {hint}") from e
+    url = http.base_url
+    if url.scheme not in ("http", "https") or not url.host:
+        http.close()
+        raise ValueError(f"{where} is not an http:// or https:// URL: {hint}")
+    return http
+
+
+def _import_httpx() -> None:
+    """Import httpx without its own command line, ``httpx._main``, which this process never
+    runs and which imports rich, click and pygments where they are installed (a fifth of a
+    second; httpx falls back to a stub when it cannot be imported)."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx  # noqa: F401
+    finally:
+        if "httpx._main" in sys.modules and sys.modules["httpx._main"] is None:
+            del sys.modules["httpx._main"]
+
+
+def _sync(args: argparse.Namespace) -> int:
+    _import_httpx()
+    if args.retries < 1:
+        raise ValueError("--retries must be at least 1")
+    entries, config = _entries(args)
+    with _client(args.endpoint) as http:
+        runner = _Runner(http, args)
+        if config is None:
+            result = runner.run(entries[0])
+            print(_report(result, as_json=args.json, check=args.check))
+            plan = _unpack(result)[0]
+            return EXIT_OUT_OF_SYNC if args.check and plan.has_changes else EXIT_OK
+        return _sync_all(runner, config, entries, args)
+
+
+@dataclass
+class _Outcome:
+    entry: DatasetEntry
+    result: SyncResult | SyncPlan | None
+    error: BaseException | None
+    code: int
+    seconds: float
+
+
+def _sync_all(
+    runner: _Runner, config: Config, entries: list[DatasetEntry], args: argparse.Namespace
+) -> int:
+    outcomes: list[_Outcome] = []
+    for entry in entries:
+        started = time.monotonic()
+        try:
+            result = runner.run(entry)
+        except Exception as e:
+            code = _error_code(e)
+            if code is None:
+                code = _internal_error(e)
+            print(f"phoenix-upsert: error: {entry.label}: {_message(e)}", file=sys.stderr)
+            outcomes.append(_Outcome(entry, None, e, code, time.monotonic() - started))
+            continue
+        plan = _unpack(result)[0]
+        code = EXIT_OUT_OF_SYNC if args.check and plan.has_changes else EXIT_OK
+        outcomes.append(_Outcome(entry, result, None, code, time.monotonic() - started))
+    exit_code = max(o.code for o in outcomes)
+    if args.json:
+        print(_summary_json(config, outcomes, args, exit_code))
+    else:
+        print(_summary_table(outcomes, args))
+    return exit_code
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
+
+
 def _plan_dict(plan: SyncPlan) -> dict[str, Any]:
     return {
         "action": plan.action,
@@ -104,84 +358,175 @@ def _plan_dict(plan: SyncPlan) -> dict[str, Any]:
     }
 
 
-def _report(result: UpsertedDataset | SyncPlan, *, as_json: bool) -> str:
-    from phoenix_upsert.results import SyncPlan
+def _status(plan: SyncPlan, *, dry_run: bool) -> str:
+    """``in_sync``: nothing to write; ``out_of_sync``: a dry run found changes to make;
+    ``synced``: changes were written."""
+    if not plan.has_changes:
+        return "in_sync"
+    return "out_of_sync" if dry_run else "synced"
 
+
+def _unpack(result: SyncResult | SyncPlan) -> tuple[SyncPlan, str | None, str | None, bool]:
+    """(plan, dataset id, version id, dry run)."""
     if isinstance(result, SyncPlan):
-        plan, dataset_id, version = result, result.dataset_id, result.base_version_id
-        dry_run = True
-    else:
-        plan, dataset_id, version = result.plan, result.id, result.version_id
-        dry_run = False
-    summary = plan.summary
-    if as_json:
-        return json.dumps(
-            {
-                "dataset": plan.dataset_name,
-                "dataset_id": dataset_id,
-                "version_id": version,
-                "base_version_id": plan.base_version_id,
-                "dry_run": dry_run,
-                "new_version": (not dry_run) and version != plan.base_version_id,
-                "summary": summary.as_dict(),
-                "plan": _plan_dict(plan),
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
+        return result, result.dataset_id, result.base_version_id, True
+    return result.plan, result.id, result.version_id, False
+
+
+def _result_dict(result: SyncResult | SyncPlan, *, check: bool) -> dict[str, Any]:
+    plan, dataset_id, version, dry_run = _unpack(result)
+    return {
+        "dataset": plan.dataset_name,
+        "dataset_id": dataset_id,
+        "version_id": version,
+        "base_version_id": plan.base_version_id,
+        "dry_run": dry_run,
+        "check": check,
+        "status": _status(plan, dry_run=dry_run),
+        "new_version": (not dry_run) and version != plan.base_version_id,
+        "summary": plan.summary.as_dict(),
+        "plan": _plan_dict(plan),
+    }
+
+
+def _result_text(result: SyncResult | SyncPlan, *, check: bool) -> str:
+    plan, _, version, dry_run = _unpack(result)
     if dry_run:
-        status = f"dry run: would {plan.action}" if plan.has_changes else "dry run: up to date"
-    elif not plan.has_changes:
-        status = "up to date, nothing written"
-    elif version == plan.base_version_id:
-        status = f"{plan.action}: splits changed (Phoenix keeps the version)"
-    else:
-        status = f"{plan.action}: new version"
+        if not plan.has_changes:
+            return "in sync" if check else "dry run: up to date"
+        return f"out of sync: would {plan.action}" if check else f"dry run: would {plan.action}"
+    if not plan.has_changes:
+        return "up to date, nothing written"
+    if version == plan.base_version_id:
+        return f"{plan.action}: splits changed (Phoenix keeps the version)"
+    return f"{plan.action}: new version"
+
+
+def _ids(plan: SyncPlan, limit: int = 10) -> list[tuple[str, str]]:
+    """The examples a plan touches, by kind: the first ``limit`` ids of each (``[i]``: the
+    example at position ``i`` of a source without ids)."""
+    kinds: list[tuple[str, Sequence[str | None], Sequence[int]]] = [
+        ("add", plan.added, plan.added_indices),
+        ("update", plan.updated, plan.updated_indices),
+        ("change splits", plan.split_changes, plan.split_change_indices),
+        ("delete", plan.deleted, ()),
+    ]
+    out = []
+    for kind, ids, positions in kinds:
+        if not ids:
+            continue
+        shown = [
+            i if i is not None else f"[{positions[k]}]" if k < len(positions) else "?"
+            for k, i in enumerate(ids[:limit])
+        ]
+        more = f" … (+{len(ids) - limit} more)" if len(ids) > limit else ""
+        out.append((f"{kind} ({len(ids)})", ", ".join(shown) + more))
+    return out
+
+
+def _report(result: SyncResult | SyncPlan, *, as_json: bool, check: bool = False) -> str:
+    if as_json:
+        return json.dumps(_result_dict(result, check=check), ensure_ascii=False, indent=2)
+    plan, dataset_id, version, dry_run = _unpack(result)
+    summary = plan.summary
     rows = [
         ("dataset", f"{plan.dataset_name}" + (f" ({dataset_id})" if dataset_id else "")),
         ("version", version or "-"),
-        ("result", status),
+        ("result", _result_text(result, check=check)),
         ("added", str(summary.added)),
         ("updated", str(summary.updated)),
         ("deleted", str(summary.deleted)),
         ("unchanged", str(summary.unchanged)),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    text = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    if dry_run and plan.has_changes:
+        changes = _ids(plan)
+        w = max(len(k) for k, _ in changes)
+        text += "\n\nwould:\n" + "\n".join(f"  {k:<{w}}  {v}" for k, v in changes)
+    return text
 
 
-def _sync(args: argparse.Namespace) -> int:
-    if args.retries < 1:
-        raise ValueError("--retries must be at least 1")
-    from phoenix_upsert.client import Client  # phoenix-client: imported inside main's handlers
+def _summary_table(outcomes: list[_Outcome], args: argparse.Namespace) -> str:
+    header = ("dataset", "result", "added", "updated", "deleted", "unchanged", "source")
+    rows: list[tuple[str, ...]] = []
+    for o in outcomes:
+        if o.result is None:
+            rows.append(
+                (o.entry.label, f"error (exit {o.code})", "-", "-", "-", "-", o.entry.source_text)
+            )
+            continue
+        plan, *_ = _unpack(o.result)
+        s = plan.summary
+        text = _result_text(o.result, check=args.check)
+        counts = (str(s.added), str(s.updated), str(s.deleted), str(s.unchanged))
+        rows.append((o.entry.label, text, *counts, o.entry.source_text))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = {2, 3, 4, 5}
 
-    client = Client(base_url=args.endpoint) if args.endpoint else Client()
-    manifest: Any = False if args.no_manifest else (args.manifest_dir or True)
-    common: dict[str, Any] = {
-        "examples": args.file,
-        "source_id_key": args.id_key or None,
-        "splits_key": args.splits_key or None,
-        "span_id_key": args.span_id_key or None,
-        "mode": args.mode,
-        "dataset_description": args.description,
-        "timeout": args.timeout,
-        "retries": args.retries,
-        "progress": False if args.quiet else None,
-        "manifest": manifest,
-        "allow_empty": args.allow_empty,
+    def line(cells: tuple[str, ...]) -> str:
+        parts = [
+            c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    # (each error was said on stderr as it happened)
+    return "\n".join([line(header), *(line(r) for r in rows), "", _tally(outcomes)])
+
+
+def _counts(outcomes: list[_Outcome]) -> dict[str, int]:
+    counts = {"in_sync": 0, "out_of_sync": 0, "synced": 0, "failed": 0}
+    for o in outcomes:
+        if o.result is None:
+            counts["failed"] += 1
+        else:
+            plan, _, _, dry_run = _unpack(o.result)
+            counts[_status(plan, dry_run=dry_run)] += 1
+    return counts
+
+
+def _tally(outcomes: list[_Outcome]) -> str:
+    counts = _counts(outcomes)
+    n = len(outcomes)
+    parts = [f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v]
+    return f"{n} dataset{'s' if n != 1 else ''}: " + ", ".join(parts)
+
+
+def _summary_json(
+    config: Config, outcomes: list[_Outcome], args: argparse.Namespace, exit_code: int
+) -> str:
+    datasets: list[dict[str, Any]] = []
+    for o in outcomes:
+        item: dict[str, Any]
+        if o.result is None:
+            assert o.error is not None
+            item = {"dataset": o.entry.label, "status": "error", **_error_dict(o.error)}
+            if o.entry.dataset_id is not None:
+                item["dataset_id"] = o.entry.dataset_id
+        else:
+            item = _result_dict(o.result, check=args.check)
+        item["source"] = o.entry.source_text
+        item["exit_code"] = o.code
+        item["seconds"] = round(o.seconds, 3)
+        datasets.append(item)
+    out = {
+        "config": str(config.path),
+        "check": args.check,
+        "dry_run": args.dry_run or args.check,
+        "exit_code": exit_code,
+        "summary": {"datasets": len(outcomes), **_counts(outcomes)},
+        "datasets": datasets,
     }
-    target = {"dataset": args.dataset} if args.dataset else {"dataset_id": args.dataset_id}
-    if args.dry_run:
-        result: UpsertedDataset | SyncPlan = client.datasets.upsert_dataset(
-            **target, **common, dry_run=True
-        )
-    else:
-        result = client.datasets.upsert_dataset(**target, **common)
-    print(_report(result, as_json=args.json))
-    return EXIT_OK
+    return json.dumps(out, ensure_ascii=False, indent=2)
+
+
+# ---------------------------------------------------------------------------------------
+# hash
 
 
 def _hash(args: argparse.Namespace) -> int:
+    from phoenix_upsert._native import scan_jsonl
+
     scan = scan_jsonl(args.file, id_key=args.id_key or None)
     ids = scan.ids or [None] * len(scan)
     for line, source_id, content_hash in zip(scan.line_numbers, ids, scan.hashes):
@@ -189,25 +534,59 @@ def _hash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------------
+# Errors
+
+
+def _error_code(error: BaseException) -> int | None:
+    """The exit code of an expected error (``None``: a bug)."""
+    if isinstance(error, InvalidInputError):
+        return EXIT_INPUT
+    if isinstance(error, PhoenixUpsertError):
+        return EXIT_SERVER
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(error, httpx.HTTPError):
+        return EXIT_SERVER
+    if isinstance(error, (ValueError, TypeError, OSError)):
+        return EXIT_INPUT  # bad arguments, a config or file that cannot be read
+    return None
+
+
+def _internal_error(error: BaseException) -> int:
+    print("phoenix-upsert: internal error; please report it:", file=sys.stderr)
+    traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    return EXIT_SERVER
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return str(error) or type(error).__name__
+
+
+def _error_dict(error: BaseException) -> dict[str, Any]:
+    out: dict[str, Any] = {"error": type(error).__name__, "message": _message(error)}
+    if isinstance(error, InvalidInputError):
+        place = {
+            "path": error.path or None,
+            "index": error.index,
+            "line": error.line,
+            "column": error.column,
+            "source_id": error.source_id,
+        }
+        out.update({k: v for k, v in place.items() if v is not None})
+    if isinstance(error, ServerError) and error.status_code is not None:
+        out["status_code"] = error.status_code
+    if isinstance(error, ConfigError) and error.file is not None:
+        out["config"] = str(error.file)
+    return out
+
+
 def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
     """Say what went wrong in one line on stderr (and, with ``--json``, as JSON on stdout)."""
-    message = str(error) or type(error).__name__
-    if isinstance(error, KeyboardInterrupt):
-        message = "interrupted"
-    print(f"phoenix-upsert: error: {message}", file=sys.stderr)
+    print(f"phoenix-upsert: error: {_message(error)}", file=sys.stderr)
     if getattr(args, "json", False):
-        out: dict[str, Any] = {"error": type(error).__name__, "message": message, "exit_code": code}
-        if isinstance(error, InvalidInputError):
-            place = {
-                "path": error.path or None,
-                "index": error.index,
-                "line": error.line,
-                "column": error.column,
-                "source_id": error.source_id,
-            }
-            out.update({k: v for k, v in place.items() if v is not None})
-        if isinstance(error, ServerError) and error.status_code is not None:
-            out["status_code"] = error.status_code
+        out = {**_error_dict(error), "exit_code": code}
         print(json.dumps(out, ensure_ascii=False, indent=2))
     return code
 
@@ -226,11 +605,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sync(args) if args.command == "sync" else _hash(args)
     except KeyboardInterrupt as e:
         return _fail(args, e, EXIT_INTERRUPTED)
-    except (InvalidInputError, ValueError, TypeError, OSError) as e:
-        # OSError: the file cannot be read. ValueError/TypeError: bad arguments.
-        return _fail(args, e, EXIT_INPUT)
-    except (PhoenixUpsertError, httpx.HTTPError) as e:
-        return _fail(args, e, EXIT_SERVER)
+    except Exception as e:
+        code = _error_code(e)
+        if code is None:
+            code = _internal_error(e)
+        return _fail(args, e, code)
 
 
 if __name__ == "__main__":  # pragma: no cover

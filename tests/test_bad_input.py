@@ -133,6 +133,30 @@ CASES = [
         {"index": 4, "path": "input.n"},
     ),
     Case(
+        "float PostgreSQL hands back as an int beyond 64 bits",
+        with_bad({"id": "x", "input": {"f": 1e21}, "output": {}}),
+        pu.NumberOutOfRangeError,
+        {"index": 4, "path": "input.f", "source_id": "x"},
+    ),
+    Case(
+        "the float -2^63 (written -9.223372036854776e+18)",
+        with_bad({"id": "x", "input": {}, "output": {"f": [-(2.0**63)]}}),
+        pu.NumberOutOfRangeError,
+        {"index": 4, "path": "output.f[0]"},
+    ),
+    Case(
+        "U+0000 in a value",
+        with_bad({"id": "x", "input": {"t": "a\x00b"}, "output": {}}),
+        pu.NullCharacterError,
+        {"index": 4, "path": "input.t", "source_id": "x"},
+    ),
+    Case(
+        "U+0000 in a key",
+        with_bad({"id": "x", "input": {}, "output": {}, "metadata": {"m": {"k\x00": 1}}}),
+        pu.NullCharacterError,
+        {"index": 4, "path": "metadata.m"},
+    ),
+    Case(
         "nesting too deep",
         with_bad({"id": "x", "input": nested(pu.MAX_DEPTH + 1), "output": {}}),
         pu.NestingTooDeepError,
@@ -229,6 +253,18 @@ CASES = [
         pu.InvalidExampleError,
         {"path": "span_id"},
     ),
+    Case(
+        "U+0000 in a split name",
+        with_bad({"id": "x", "input": {}, "output": {}, "splits": ["train", "a\x00"]}),
+        pu.NullCharacterError,
+        {"path": "splits[1]"},
+    ),
+    Case(
+        "U+0000 in a span id",
+        with_bad({"id": "x", "input": {}, "output": {}, "span_id": "\x00"}),
+        pu.NullCharacterError,
+        {"path": "span_id"},
+    ),
     # -- source ids -------------------------------------------------------------------------
     Case(
         "duplicate ids",
@@ -248,6 +284,12 @@ CASES = [
     Case(
         "id of the wrong type",
         with_bad({"id": 1.5, "input": {}, "output": {}}),
+        pu.InvalidSourceIdError,
+        {"index": 4},
+    ),
+    Case(
+        "U+0000 in an id",
+        with_bad({"id": "x\x00", "input": {}, "output": {}}),
         pu.InvalidSourceIdError,
         {"index": 4},
     ),
@@ -296,6 +338,36 @@ CASES = [
         jsonl([b'{"id": "x", "input": {"v": [99999999999999999999]}, "output": {}}']),
         pu.NumberOutOfRangeError,
         {"line": 4, "path": "input.v[0]", "source_id": "x"},
+    ),
+    Case(
+        "float beyond 64 bits in a file, exponent form",
+        jsonl([b'{"id": "x", "input": {"v": [0, -1e19]}, "output": {}}']),
+        pu.NumberOutOfRangeError,
+        {"line": 4, "path": "input.v[1]", "source_id": "x"},
+    ),
+    Case(
+        "U+0000 escape in a file",
+        jsonl([b'{"input": {}, "output": {"t": ["\\u0000"]}, "id": "x"}']),
+        pu.NullCharacterError,
+        {"line": 4, "path": "output.t[0]", "source_id": "x"},
+    ),
+    Case(
+        "U+0000 in a split name in a file",
+        jsonl([b'{"id": "x", "input": {}, "output": {}, "splits": "tr\\u0000ain"}']),
+        pu.NullCharacterError,
+        {"line": 4, "path": "splits", "source_id": "x"},
+    ),
+    Case(
+        "float id in a file",
+        jsonl([b'{"id": 7.0, "input": {}, "output": {}}']),
+        pu.InvalidSourceIdError,
+        {"line": 4, "column": 8, "path": ""},
+    ),
+    Case(
+        "empty id in a file",
+        jsonl([b'{"id": "", "input": {}, "output": {}}']),
+        pu.InvalidSourceIdError,
+        {"line": 4, "column": 8},
     ),
     Case(
         "lone surrogate escape",

@@ -156,3 +156,23 @@ def test_error_attributes() -> None:
     err = pu.DuplicateSourceIdError("dup", ids=["a"], index=3)
     assert err.ids == ["a"] and err.index == 3 and err.path == "" and err.line is None
     assert issubclass(pu.InvalidInputError, pu.PhoenixUpsertError)
+
+
+def test_new_error_classes() -> None:
+    assert issubclass(pu.NullCharacterError, pu.InvalidInputError)
+    assert issubclass(pu.InternalError, pu.PhoenixUpsertError)
+    assert issubclass(pu.InternalError, RuntimeError)
+    assert not issubclass(pu.InternalError, pu.InvalidInputError)  # a bug, not bad input
+    err = pu.NullCharacterError("m", path="input.q", index=2, source_id="x")
+    assert (err.path, err.index, err.source_id) == ("input.q", 2, "x")
+
+
+def test_storable_hashing_is_opt_in() -> None:
+    """Plain hashing keeps hashing what Phoenix hashes; only a sync refuses what it cannot
+    store."""
+    row = {"input": {"n": 1e21, "s": "\x00"}, "output": {"i": 2**64}}
+    assert pu.hash_examples([row]) == [pu.content_hash(row["input"], row["output"], {})]
+    with pytest.raises(pu.NumberOutOfRangeError):
+        pu.hash_examples([row], storable=True)
+    with pytest.raises(pu.NullCharacterError):
+        pu.hash_examples([{"input": {"s": "\x00"}, "output": {}}], storable=True)

@@ -106,3 +106,24 @@ def test_split_names_normalize_alike_in_rust_and_python(names: list[str | None])
     assert splits == [expected]
     server = sorted({str(s).strip() for s in names if s and str(s).strip()})
     assert expected == server
+
+
+@SETTINGS
+@given(st.lists(st.tuples(objects, objects, objects), max_size=8))
+def test_syncing_refuses_or_hashes_the_same(examples: list[tuple[Any, Any, Any]]) -> None:
+    """The storable rules only ever refuse, with the same typed error from both front ends;
+    they never change a hash."""
+    rows = [{"input": i, "output": o, "metadata": m} for i, o, m in examples]
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    outcomes = []
+    for hashes in (
+        lambda: pu.hash_examples(rows, storable=True),
+        lambda: pu.scan_jsonl(data, storable=True).hashes,
+    ):
+        try:
+            outcomes.append(hashes())
+        except (pu.NumberOutOfRangeError, pu.NullCharacterError) as err:
+            outcomes.append((type(err), err.path))
+    assert outcomes[0] == outcomes[1]
+    if isinstance(outcomes[0], list):
+        assert outcomes[0] == pu.hash_examples(rows)

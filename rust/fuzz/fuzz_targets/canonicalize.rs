@@ -9,8 +9,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(out) = canonicalize_text(text) {
-        let again = canonicalize_text(std::str::from_utf8(&out).expect("canonical output is UTF-8"))
-            .expect("canonical output parses");
+        let again =
+            canonicalize_text(std::str::from_utf8(&out).expect("canonical output is UTF-8"))
+                .expect("canonical output parses");
         assert_eq!(out, again, "canonical output is a fixed point");
     }
 });

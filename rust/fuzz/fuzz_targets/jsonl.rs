@@ -1,5 +1,6 @@
-//! Any bytes as a JSONL file, with tiny blocks and line limits: never a panic, positions
-//! always inside the input.
+//! Any bytes as a JSONL file, with tiny blocks and line limits, hashing or syncing: never a
+//! panic, positions always inside the input, and syncing only ever refuses (never changes a
+//! hash).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,11 +21,23 @@ fuzz_target!(|data: &[u8]| {
         max_line_bytes: 1 + (knobs as usize) * 8,
         keep_positions: true,
         block_bytes: 1 + (knobs as usize % 16),
+        storable: false,
     };
-    if let Ok(scan) = scan_bytes(body, &opts) {
+    let plain = scan_bytes(body, &opts);
+    if let Ok(scan) = &plain {
         for (offset, length) in scan.offsets.iter().zip(&scan.lengths) {
             assert!((offset + length) as usize <= body.len());
         }
         assert_eq!(scan.hashes.len(), scan.ids.len());
+    }
+    let storable = scan_bytes(
+        body,
+        &ScanOptions {
+            storable: true,
+            ..opts
+        },
+    );
+    if let (Ok(synced), Ok(plain)) = (&storable, &plain) {
+        assert_eq!(synced.hashes, plain.hashes);
     }
 });

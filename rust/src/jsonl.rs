@@ -520,6 +520,18 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // keep the test output quiet
+        let caught = catch_unwind(|| -> usize { panic!("index {} out of range", 7) });
+        std::panic::set_hook(hook);
+        let e = internal_error(&*caught.unwrap_err());
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(e.message.starts_with("bug in phoenix-upsert's native core"));
+        assert!(e.message.ends_with("index 7 out of range"), "{e}");
+    }
+
+    #[test]
     fn empty_input_is_empty() {
         assert!(scan_bytes(b"", &opts()).unwrap().is_empty());
         assert!(scan_bytes(b"\n\n \n", &opts()).unwrap().is_empty());

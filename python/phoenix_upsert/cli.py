@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phoenix_upsert import __version__
+from phoenix_upsert import __version__, _config
 from phoenix_upsert._config import Config, ConfigError, DatasetEntry
 from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
 from phoenix_upsert.results import SyncPlan, SyncResult
@@ -174,18 +174,20 @@ def _entries(args: argparse.Namespace) -> tuple[list[DatasetEntry], Config | Non
             raise ValueError("give a FILE or --config, not both")
         if args.dataset is None and args.dataset_id is None:
             raise ValueError("give the dataset of FILE: --dataset NAME or --dataset-id ID")
-        default = DatasetEntry(source="")
+
+        def key(value: str | None, option: str) -> str | None:
+            """An option naming a field: its default if not given; '' for none."""
+            return str(_config.DEFAULTS[option]) if value is None else (value or None)
+
         entry = DatasetEntry(
             source=args.file,
             source_text=args.file,
             name=args.dataset,
             dataset_id=args.dataset_id,
-            id_key=default.id_key if args.id_key is None else (args.id_key or None),
-            mode=args.mode or default.mode,
-            splits_key=default.splits_key if args.splits_key is None else (args.splits_key or None),
-            span_id_key=default.span_id_key
-            if args.span_id_key is None
-            else (args.span_id_key or None),
+            id_key=key(args.id_key, "id_key"),
+            mode=args.mode or _config.DEFAULTS["mode"],
+            splits_key=key(args.splits_key, "splits_key"),
+            span_id_key=key(args.span_id_key, "span_id_key"),
             allow_empty=bool(args.allow_empty),
             description=args.description,
         )
@@ -196,8 +198,6 @@ def _entries(args: argparse.Namespace) -> tuple[list[DatasetEntry], Config | Non
             f"{given[0]} describes the dataset of one FILE; with a config file, set it per "
             "dataset there"
         )
-    from phoenix_upsert import _config
-
     config = _config.find(args.config)
     if config is None:
         raise ConfigError(

@@ -97,11 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync",
         help="make datasets hold exactly the examples of their JSONL files",
-        description="Make a Phoenix dataset hold exactly the examples of a JSONL file "
-        "(one JSON object per line with input, output, optional metadata, an id, and "
-        "optional splits), writing only what changed. Without FILE: every dataset of "
-        "phoenix-upsert.toml (or of [tool.phoenix-upsert] in pyproject.toml) in the "
-        "current directory, or of --config PATH.",
+        description="Make a Phoenix dataset hold exactly the examples of a JSONL file (one JSON\n"
+        "object per line with input, output, optional metadata, an id, and optional\n"
+        "splits), writing only what changed.\n\n"
+        "Without FILE: every dataset listed in phoenix-upsert.toml (or in the\n"
+        "[tool.phoenix-upsert] table of pyproject.toml) in the current directory, or in\n"
+        "--config PATH, one after the other, with one summary and one exit code.",
         epilog=f"{ENVIRONMENT}\n{EXIT_CODES}",
         formatter_class=formatter,
     )

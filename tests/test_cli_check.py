@@ -169,3 +169,11 @@ def test_dry_run_and_check_list_what_they_would_do(
     p = run("sync", str(src), "--dataset", name, flag, endpoint=phoenix.base_url)
     assert p.returncode == (1 if flag == "--check" else 0)
     assert "add (25)" in p.stdout and "r0, r1" in p.stdout and "(+15 more)" in p.stdout
+
+
+def test_argument_errors_are_json_too_with_json(tmp_path: Path) -> None:
+    for args in (["--bogus"], ["x.jsonl", "--dataset", "d", "--retries", "0"]):
+        p = run("sync", *args, "--json", endpoint="http://127.0.0.1:9", cwd=tmp_path)
+        assert p.returncode == 2, p.stderr
+        out = json.loads(p.stdout)
+        assert out["exit_code"] == 2 and out["message"] in p.stderr

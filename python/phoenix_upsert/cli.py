@@ -41,7 +41,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from phoenix_upsert import __version__, _config
 from phoenix_upsert._config import Config, ConfigError, DatasetEntry
@@ -83,9 +83,21 @@ PER_DATASET = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors are also JSON on stdout when ``--json`` was asked for."""
+
+    json_errors: ClassVar[bool] = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            out = {"error": "ArgumentError", "message": message, "exit_code": EXIT_INPUT}
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+        super().error(message)  # usage and message on stderr, exit 2
+
+
 def _parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="phoenix-upsert",
         description="Keep Arize Phoenix datasets in exact sync with JSONL files.",
         epilog=EXIT_CODES,
@@ -594,6 +606,7 @@ def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     level = logging.WARNING
     if getattr(args, "verbose", False):

@@ -214,7 +214,9 @@ def test_dataframe_source(client: Client, name: str) -> None:
     assert ds2.summary == pu.SyncSummary(added=0, updated=1, deleted=0, unchanged=2)
 
 
-def test_jsonl_source_keeps_values_exactly(client: Client, name: str, tmp_path: Path) -> None:
+def test_jsonl_source_keeps_values_exactly(
+    client: Client, phoenix: LocalPhoenix, name: str, tmp_path: Path
+) -> None:
     path = tmp_path / "data.jsonl"
     rows = [
         {
@@ -232,7 +234,9 @@ def test_jsonl_source_keeps_values_exactly(client: Client, name: str, tmp_path: 
     stored = server_rows(client, name)
     assert stored["big"]["input"]["n"] == 2**64 - 1 and stored["big"]["input"]["m"] == -(2**63)
     assert stored["sep"]["input"]["s"] == "line\u2028sep\u2029par\u0085nel"
-    assert list(stored["order"]["input"]) == ["z", "a", "m"]  # key order kept
+    assert stored["order"]["input"] == {"z": 1, "a": 2, "m": 3}
+    if phoenix.backend == "sqlite":  # PostgreSQL's JSONB keeps no key order
+        assert list(stored["order"]["input"]) == ["z", "a", "m"]  # key order kept
     assert isinstance(stored["order"]["output"]["x"], float)
     assert stored["42"]["metadata"] == {"k": [None, True]}
     again = client.datasets.upsert_dataset(dataset=name, examples=str(path), manifest=False)

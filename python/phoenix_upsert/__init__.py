@@ -51,7 +51,10 @@ from phoenix_upsert.errors import (
     PhoenixUpsertError,
     ServerError,
     ServerTooOldError,
+    SourceAccessError,
     SourceChangedError,
+    SourceNotFoundError,
+    SourceReadError,
     SyncVerificationError,
 )
 
@@ -116,7 +119,10 @@ __all__ = [
     "PhoenixUpsertError",
     "ServerError",
     "ServerTooOldError",
+    "SourceAccessError",
     "SourceChangedError",
+    "SourceNotFoundError",
+    "SourceReadError",
     "SyncPlan",
     "SyncResult",
     "SyncSummary",

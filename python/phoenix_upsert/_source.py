@@ -458,11 +458,34 @@ def read_source(
     output_keys: Sequence[str] | None = None,
     metadata_keys: Sequence[str] | None = None,
 ) -> Source:
-    """Read any supported source: a JSONL path, a DataFrame, or an iterable of mappings."""
+    """Read any supported source: a path or URL (JSONL or Parquet, plain or compressed with
+    gzip or zstd; see ``_remote``), a pandas DataFrame, an Arrow table or a polars DataFrame
+    (see ``_tables``), or an iterable of mappings."""
     if isinstance(examples, (str, os.PathLike)):
-        return from_jsonl(
-            examples, source_id_key=source_id_key, splits_key=splits_key, span_id_key=span_id_key
+        from phoenix_upsert import _remote
+
+        return _remote.read_path(
+            examples,
+            source_id_key=source_id_key,
+            splits_key=splits_key,
+            span_id_key=span_id_key,
+            input_keys=input_keys,
+            output_keys=output_keys,
+            metadata_keys=metadata_keys,
         )
+    if type(examples).__module__.split(".", 1)[0] in ("pyarrow", "polars"):
+        from phoenix_upsert import _tables
+
+        if _tables.table_kind(examples) is not None:
+            return _tables.from_table(
+                examples,
+                source_id_key=source_id_key,
+                splits_key=splits_key,
+                span_id_key=span_id_key,
+                input_keys=input_keys,
+                output_keys=output_keys,
+                metadata_keys=metadata_keys,
+            )
     if type(examples).__name__ == "DataFrame" and hasattr(examples, "to_dict"):
         return from_dataframe(
             examples,
@@ -474,7 +497,9 @@ def read_source(
             span_id_key=span_id_key,
         )
     if input_keys or output_keys or metadata_keys:
-        raise TypeError("input_keys/output_keys/metadata_keys only apply to a DataFrame")
+        raise TypeError(
+            "input_keys/output_keys/metadata_keys apply to a DataFrame, an Arrow table or Parquet"
+        )
     return from_examples(
         examples, source_id_key=source_id_key, splits_key=splits_key, span_id_key=span_id_key
     )

@@ -36,7 +36,10 @@ __all__ = [
     "PhoenixUpsertError",
     "ServerError",
     "ServerTooOldError",
+    "SourceAccessError",
     "SourceChangedError",
+    "SourceNotFoundError",
+    "SourceReadError",
     "SyncVerificationError",
 ]
 
@@ -137,6 +140,30 @@ class SourceChangedError(InvalidInputError):
     """The source file changed between reading it and uploading it: what would be sent is
     not what was hashed and planned. The upload is stopped before its end, so the server
     applies none of it; run the sync again."""
+
+
+class SourceReadError(InvalidInputError, OSError):
+    """The source (a file or a URL) could not be read: a store that cannot be reached, a
+    missing optional package (``pip install 'phoenix-upsert[remote]'``), a compressed stream
+    that is corrupt. The message names the source (a URL without its password or query).
+    Nothing was sent.
+
+    Attributes:
+        url: the source, as shown in the message.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class SourceNotFoundError(SourceReadError, FileNotFoundError):
+    """No such file, object or bucket at the source's URL."""
+
+
+class SourceAccessError(SourceReadError, PermissionError):
+    """The store refused the credentials, or they are not allowed to read the source (for
+    ``s3://``: the standard AWS variables, ``AWS_ACCESS_KEY_ID`` and the others)."""
 
 
 class MissingSourceIdError(InvalidInputError):

@@ -59,6 +59,7 @@ from phoenix_upsert.errors import (
 )
 
 if TYPE_CHECKING:
+    from phoenix_upsert.async_client import AsyncClient, AsyncUpsertDatasets
     from phoenix_upsert.client import Client, UpsertDatasets
     from phoenix_upsert.dataset import UpsertedDataset
     from phoenix_upsert.results import SyncPlan, SyncResult, SyncSummary
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
 # installed there, such as the whole Phoenix server). It is imported on first use, so that
 # the native core alone imports in milliseconds.
 _LAZY = {
+    "AsyncClient": "phoenix_upsert.async_client",
+    "AsyncUpsertDatasets": "phoenix_upsert.async_client",
     "Client": "phoenix_upsert.client",
     "UpsertDatasets": "phoenix_upsert.client",
     "SyncPlan": "phoenix_upsert.results",
@@ -92,6 +95,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
+    "AsyncClient",
+    "AsyncUpsertDatasets",
     "AuthenticationError",
     "CircularReferenceError",
     "Client",

@@ -43,10 +43,17 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 15.0
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, *, jitter: str = "half"
+    ) -> float:
+        """Seconds to wait before try ``attempt + 1``: exponential, jittered — by half the
+        window, or (``jitter="full"``, for writers contending for one dataset) over all of
+        it, so that two writers that collided do not retry in step."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), 60.0)
         base = min(self.max_backoff, self.backoff * 2.0**attempt)
+        if jitter == "full":
+            return base * random.random()
         return base * (0.5 + random.random() / 2)
 
 

@@ -85,8 +85,14 @@ class State:
         return None if self.version is None else str(self.version["version_id"])
 
 
-def make_plan(source: Source, state: State, *, name: str, mode: Mode) -> tuple[SyncPlan, Diff]:
-    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O)."""
+def make_plan(
+    source: Source, state: State, *, name: str, mode: Mode, snapshot: bool = False
+) -> tuple[SyncPlan, Diff]:
+    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O).
+
+    ``snapshot``: write any change of a mirror sync as a full-snapshot ``update``, which the
+    server diffs against its own newest version: the write leaves exactly the source even if
+    another writer changed the dataset since ``state`` was read (used after a conflict)."""
     prev = state.examples
     d = diff(
         list(zip(prev.node_ids, prev.external_ids, prev.hashes)),
@@ -128,7 +134,7 @@ def make_plan(source: Source, state: State, *, name: str, mode: Mode) -> tuple[S
         action = "create"  # even with no examples: the dataset is asked for by name
     elif not (added or updated or deleted or split_changes):
         action = "none"
-    elif deleted:
+    elif deleted or (snapshot and mode == "mirror"):
         action = "update"
     else:
         action = "append"
@@ -187,6 +193,12 @@ def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> 
     return out
 
 
+#: How many of a dataset's latest versions a sync reads, and checks again after writing: a
+#: version that appears below the newest one in between is another writer's upload that
+#: committed late (on PostgreSQL an upload gets its version id before it commits).
+VERSION_WINDOW = 10
+
+
 class Engine:
     def __init__(
         self,
@@ -215,7 +227,7 @@ class Engine:
         info = self.resolve(name, dataset_id)
         if info is None:
             return State(None, [], ServerExamples.empty())
-        versions = self.server.versions(str(info["id"]), 2)
+        versions = self.server.versions(str(info["id"]), VERSION_WINDOW)
         if not versions:
             return State(info, [], ServerExamples.empty(), read_at=self.server.clock)
         fingerprint = self._fingerprint(info, versions)
@@ -354,18 +366,25 @@ class Engine:
         return None
 
     def check_versions(
-        self, plan: SyncPlan, result: dict[str, Any], dataset_id: str
+        self, plan: SyncPlan, result: dict[str, Any], state: State, dataset_id: str
     ) -> tuple[str | None, list[dict[str, Any]]]:
         """Whether the dataset's newest version is the one this write made, right on top of
-        the version the plan was made from: ``(problem or None, the latest versions)``."""
+        the versions the plan was made from, which are unchanged below it:
+        ``(problem or None, the latest versions)``."""
         ours = result.get("version_id")
-        versions = self.server.versions(dataset_id, 2)
+        versions = self.server.versions(dataset_id, VERSION_WINDOW + 1)
         ids = [v["version_id"] for v in versions]
         if not ids or ids[0] != ours:
             return "another version was written after this one", versions
-        below = ids[1] if len(ids) > 1 else None
-        if below != plan.base_version_id:
+        below = ids[1:]
+        before = [v["version_id"] for v in state.versions]
+        if (below[0] if below else None) != plan.base_version_id:
             return "another version was written between reading the dataset and writing it", (
+                versions
+            )
+        k = min(len(below), len(before))
+        if below[:k] != before[:k]:
+            return "another writer's version appeared below the one the plan was made from", (
                 versions
             )
         return None, versions
@@ -402,7 +421,11 @@ class Engine:
                 dataset_name = state.info["name"] if state.info is not None else name
                 assert dataset_name is not None
                 try:
-                    plan, matches = make_plan(source, state, name=dataset_name, mode=mode)
+                    # After a conflict or a failed write, a mirror sync writes the full
+                    # snapshot: whatever landed meanwhile, the server then diffs against it.
+                    plan, matches = make_plan(
+                        source, state, name=dataset_name, mode=mode, snapshot=problem is not None
+                    )
                 except InvalidSourceIdError:
                     if state.from_manifest and "" in state.examples.node_ids:
                         state = None  # the manifest does not know every node id; the server does
@@ -445,7 +468,9 @@ class Engine:
                 else:
                     versions: list[dict[str, Any]] = []
                     if problem_text is None:
-                        problem_text, versions = self.check_versions(plan, result, resolved_id)
+                        problem_text, versions = self.check_versions(
+                            plan, result, state, resolved_id
+                        )
                     if problem_text is None:
                         proven_at = self.server.clock
                         info = self.server.get_dataset(resolved_id)
@@ -462,7 +487,7 @@ class Engine:
                 problem = ConcurrentWriteError(
                     f"dataset {dataset_name!r} changed while syncing: {problem_text}"
                 )
-                delay = self.server.retry.delay(writes - 1)
+                delay = self.server.retry.delay(writes - 1, jitter="full")
                 logger.warning(
                     "%s; reading it again and planning again in %.1f s (write %d of at most %d)",
                     problem,

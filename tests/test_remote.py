@@ -372,8 +372,22 @@ def test_the_command_line_syncs_from_s3(
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files; refuses everything under /private with 403."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/private"):
+            self.send_error(403)
+        else:
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if self.path.startswith("/private"):
+            self.send_error(403)
+        else:
+            super().do_HEAD()
 
 
 @contextlib.contextmanager
@@ -406,6 +420,12 @@ def test_http_urls_plain_and_compressed(tmp_path: Path, private_tmp: Path) -> No
             assert list(private_tmp.iterdir()) == []
         with pytest.raises(pu.SourceNotFoundError, match=re.escape(f"{base}/missing.jsonl")):
             read_source(f"{base}/missing.jsonl", **KW)
+        with pytest.raises(pu.SourceAccessError, match=re.escape(f"{base}/private/a.jsonl")):
+            read_source(f"{base}/private/a.jsonl", **KW)
+    unreachable = f"http://127.0.0.1:{free_port()}/data.jsonl"
+    with pytest.raises(pu.SourceReadError, match=re.escape(f"{unreachable}: cannot reach it")):
+        read_source(unreachable, **KW)
+    assert list(private_tmp.iterdir()) == []
 
 
 def test_local_gzip_zstd_and_file_urls(tmp_path: Path, private_tmp: Path) -> None:

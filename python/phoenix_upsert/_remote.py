@@ -251,6 +251,20 @@ def _translate(error: BaseException, url: str, name: str) -> InvalidInputError:
             "sync again"
         )
     if isinstance(error, FileNotFoundError):
+        # fsspec's HTTP filesystem says "not found" for any failure to get the file: its
+        # cause tells a refused request or an unreachable server from a missing file.
+        cause = error.__cause__
+        status = getattr(cause, "status", None)
+        if status in (401, 403):
+            return SourceAccessError(
+                f"{name}: access denied (HTTP {status}): {_credentials_hint(url)}", url=name
+            )
+        if isinstance(status, int) and status not in (404, 410):
+            return SourceReadError(f"{name}: cannot read it (HTTP {status})", url=name)
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return SourceReadError(
+                f"{name}: cannot reach it ({type(cause).__name__}: {cause})", url=name
+            )
         return SourceNotFoundError(f"{name}: no such object (or bucket)", url=name)
     if isinstance(error, PermissionError):
         detail = str(error) or type(error).__name__

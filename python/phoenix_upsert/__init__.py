@@ -59,6 +59,7 @@ from phoenix_upsert.errors import (
 )
 
 if TYPE_CHECKING:
+    from phoenix_upsert._versions import VersionDiff
     from phoenix_upsert.async_client import AsyncClient, AsyncUpsertDatasets
     from phoenix_upsert.client import Client, UpsertDatasets
     from phoenix_upsert.dataset import UpsertedDataset
@@ -76,6 +77,7 @@ _LAZY = {
     "SyncSummary": "phoenix_upsert.results",
     "SyncResult": "phoenix_upsert.results",
     "UpsertedDataset": "phoenix_upsert.dataset",
+    "VersionDiff": "phoenix_upsert._versions",
 }
 
 
@@ -134,6 +136,7 @@ __all__ = [
     "SyncVerificationError",
     "UpsertDatasets",
     "UpsertedDataset",
+    "VersionDiff",
     "__version__",
     "canonicalize",
     "canonicalize_json",

@@ -10,9 +10,11 @@ import httpx
 from phoenix.client import Client as PhoenixClient
 from phoenix.client.resources.datasets import Datasets
 
-from phoenix_upsert import _api
+from phoenix_upsert import _api, _versions
 from phoenix_upsert._api import ExamplesSource, ServerVersion
+from phoenix_upsert._server import RetryPolicy, Server
 from phoenix_upsert._source import SourceIdKey
+from phoenix_upsert._versions import VersionDiff
 from phoenix_upsert.dataset import UpsertedDataset
 from phoenix_upsert.results import Mode, SyncPlan
 
@@ -166,6 +168,37 @@ class UpsertDatasets(Datasets):
         if isinstance(result, SyncPlan):
             return result
         return UpsertedDataset(server=server, result=result)
+
+    def diff_versions(
+        self,
+        *,
+        dataset: str | None = None,
+        dataset_id: str | None = None,
+        from_version: str | None = None,
+        to_version: str | None = None,
+        timeout: float | None = None,
+        retries: int = 4,
+    ) -> VersionDiff:
+        """What changed between two versions of a dataset, example by example: added,
+        deleted, and updated examples with the JSON paths of the values that changed.
+
+        Args:
+            dataset, dataset_id: the dataset, by name or by id (exactly one).
+            from_version, to_version: version ids; by default the dataset's two latest
+                versions (with only ``to_version``: that one against the one before it).
+            timeout: seconds per request (default: by size).
+            retries: attempts for each read.
+
+        Split assignments are not versioned by Phoenix, so they are not compared.
+        """
+        server = Server(self._client, retry=RetryPolicy(attempts=retries), timeout=timeout)
+        return _versions.diff_versions(
+            server,
+            dataset=dataset,
+            dataset_id=dataset_id,
+            from_version=from_version,
+            to_version=to_version,
+        )
 
 
 class Client(PhoenixClient):

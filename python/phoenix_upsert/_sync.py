@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,25 @@ def _progress(enabled: bool | None, *, long: bool, **kwargs: Any) -> Any:
 
     show = enabled if enabled is not None else (long and sys.stderr.isatty())
     return tqdm(disable=not show, leave=False, dynamic_ncols=True, **kwargs)
+
+
+class _Elapsed:
+    """A progress line showing the time elapsed while the server works (no total to show),
+    refreshed twice a second by a daemon thread until :meth:`stop`."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self._done = threading.Event()
+        if not bar.disable:
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.5):
+            self.bar.refresh()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.bar.close()
 
 
 @dataclass
@@ -323,10 +343,12 @@ class Engine:
 
     def write(self, plan: SyncPlan, source: Source, description: str | None) -> dict[str, Any]:
         indices = self.upload_indices(plan, source)
+        long = len(indices) > 1000
+        waiting: list[_Elapsed] = []
         with _progress(
             self.progress,
-            long=len(indices) > 1000,
-            desc=f"{plan.action} {len(indices):,} examples",
+            long=long,
+            desc=f"{plan.action} {len(indices):,} examples: sending",
             unit="B",
             unit_scale=True,
         ) as bar:
@@ -335,6 +357,18 @@ class Engine:
                 for chunk in self.body(plan, source, indices, description):
                     bar.update(len(chunk))
                     yield chunk
+                # All sent: the server now hashes and inserts (about 2 ms per example).
+                bar.close()
+                waiting.append(
+                    _Elapsed(
+                        _progress(
+                            self.progress,
+                            long=long,
+                            desc=f"{plan.action} {len(indices):,} examples: server inserting",
+                            bar_format="{desc} {elapsed}",
+                        )
+                    )
+                )
 
             logger.info(
                 "%s %r: sending %d examples (%s)",
@@ -343,7 +377,11 @@ class Engine:
                 len(indices),
                 ", ".join(f"{k} {v}" for k, v in plan.summary.as_dict().items()),
             )
-            return dict(self.server.upload(stream, examples=len(indices), snapshot=len(source)))
+            try:
+                return dict(self.server.upload(stream, examples=len(indices), snapshot=len(source)))
+            finally:
+                for w in waiting:
+                    w.stop()
 
     # -- proof ---------------------------------------------------------------------------
 

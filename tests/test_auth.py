@@ -4,6 +4,7 @@ with a wrong one, and the key never shows up in logs, errors, reprs or the manif
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def test_sync_with_a_key_and_no_leaks(
             dataset="secured", examples=rows(5), manifest=manifest_dir
         )
         assert ds.summary.added == 5
+        time.sleep(1.1)  # the next version's manifest is provable (see _manifest.provable)
         again = client.datasets.upsert_dataset(
             dataset="secured", examples=rows(6), manifest=manifest_dir
         )
@@ -77,6 +79,7 @@ def test_sync_with_a_key_and_no_leaks(
         text = repr(ds) + repr(again) + repr(again.plan) + str(again.summary)
     assert api_key not in caplog.text
     assert api_key not in text
+    assert list(manifest_dir.iterdir()), "a manifest was written"
     for f in manifest_dir.iterdir():
         assert api_key.encode() not in f.read_bytes()
         assert b"Bearer" not in f.read_bytes()

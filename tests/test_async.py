@@ -106,6 +106,30 @@ def test_a_phoenix_async_client_with_upsert_dataset(phoenix: LocalPhoenix) -> No
     assert isinstance(c.datasets, pu.AsyncUpsertDatasets)
 
 
+def test_every_request_carries_the_clients_key_and_headers(
+    phoenix: LocalPhoenix, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The async client's own configuration (here made by phoenix-client's constructor from
+    ``api_key=`` and ``headers=``) is what each request of a sync goes out with."""
+    monkeypatch.delenv("PHOENIX_API_KEY", raising=False)
+    monkeypatch.delenv("PHOENIX_CLIENT_HEADERS", raising=False)
+    seen: list[httpx.Headers] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.headers)
+
+    async def main() -> Any:
+        ac = AsyncClient(base_url=phoenix.base_url, api_key="k-123", headers={"x-team": "evals"})
+        ac._client.event_hooks = {"request": [hook], "response": []}
+        return await ac.datasets.upsert_dataset(dataset=name, examples=make_examples(3))
+
+    ds = asyncio.run(main())
+    assert ds.summary.added == 3
+    assert len(seen) >= 4
+    assert all(h.get("authorization") == "Bearer k-123" for h in seen)
+    assert all(h.get("x-team") == "evals" for h in seen)
+
+
 def test_import_phoenix_upsert_stays_light() -> None:
     import subprocess
     import sys
@@ -330,6 +354,43 @@ def test_cancelled_during_the_upload_leaves_no_part_of_the_write(
     # And a sync run again converges.
     assert client.datasets.upsert_dataset(dataset=name, examples=path, manifest=False)
     assert holds_exactly(client, name, new)
+
+
+def test_cancelled_while_a_compressed_source_is_copied(
+    phoenix: LocalPhoenix, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy of a source checks for cancellation between chunks: it stops, its
+    temporary file goes, nothing is sent."""
+    import gzip
+    import tempfile
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    path = tmp_path / "big.jsonl.gz"
+    line = json.dumps({"id": "x", "input": {"text": "lorem ipsum " * 150}, "output": {}})
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        for i in range(100_000):
+            f.write(line.replace('"x"', f'"q{i}"', 1).encode() + b"\n")
+
+    async def body(ac: AsyncClient, rec: AsyncRecorder) -> float:
+        task = asyncio.create_task(ac.datasets.upsert_dataset(dataset=name, examples=path))
+        while not any(spool.iterdir()):  # the copy has begun
+            await asyncio.sleep(0.005)
+        cancelled = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - cancelled
+        deadline = time.monotonic() + 10
+        while any(spool.iterdir()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert rec.requests == []
+        return took
+
+    took, _ = run(phoenix, body)
+    assert took < 0.5
+    assert list(spool.iterdir()) == [], "the temporary copy is removed"
 
 
 def test_cancelled_while_hashing_stops_before_any_write(

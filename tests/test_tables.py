@@ -9,6 +9,7 @@ import gzip
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,12 @@ def same(a: Any, b: Any) -> None:
     assert (a.ids, a.hashes, a.splits, a.span_ids) == (b.ids, b.hashes, b.splits, b.span_ids)
 
 
-def test_arrow_polars_and_parquet_read_as_the_list_does(tmp_path: Path) -> None:
+def test_arrow_polars_and_parquet_read_as_the_list_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
     examples = rows(50)
     expected = read_source(examples, **KW)
     table = pa.Table.from_pylist(examples)
@@ -87,6 +93,7 @@ def test_arrow_polars_and_parquet_read_as_the_list_does(tmp_path: Path) -> None:
         gzip.compress((tmp_path / "data.parquet").read_bytes())
     )
     same(read_source(str(tmp_path / "data.parquet.gz"), **KW), expected)
+    assert list(spool.iterdir()) == [], "read whole: its copy is removed at once"
     source = read_source(tmp_path / "data.parquet", **KW)
     assert source.name == str(tmp_path / "data.parquet")
     assert [json.loads(t) for t in source.rows([3], 0)] == [examples[3]["input"]]

@@ -154,14 +154,18 @@ def read_path(
         with opened() as raw:
             kind = copy.fill(raw)
         if kind == "parquet":
-            source = _read_parquet(
-                copy.path,
-                name=name,
-                source_id_key=source_id_key,
-                splits_key=splits_key,
-                span_id_key=span_id_key,
-                **keys,
-            )
+            # read whole into the source: the copy is not needed after
+            try:
+                return _read_parquet(
+                    copy.path,
+                    name=name,
+                    source_id_key=source_id_key,
+                    splits_key=splits_key,
+                    span_id_key=span_id_key,
+                    **keys,
+                )
+            finally:
+                copy.remove()
         else:
             _no_keys(keys, "a JSONL source")
             source = _source.from_jsonl(

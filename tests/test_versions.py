@@ -65,3 +65,30 @@ def test_field_changes() -> None:
     assert list(field_changes({"odd key": 1}, {})) == [
         FieldChange('["odd key"]', "removed", before=1)
     ]
+
+
+def test_diff_command(client: Client, phoenix: Any, name: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    v1 = rows(3)
+    client.datasets.upsert_dataset(dataset=name, examples=v1, manifest=False)
+    v2 = copy.deepcopy(v1)
+    v2[0]["output"]["a"] = "new"
+    client.datasets.upsert_dataset(dataset=name, examples=v2, manifest=False)
+    base = [sys.executable, "-m", "phoenix_upsert", "diff", "--dataset", name]
+    base += ["--endpoint", phoenix.base_url]
+    out = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["summary"] == {"added": 0, "updated": 1, "deleted": 0, "unchanged": 2}
+    assert d["updated"][0]["changes"] == [
+        {"path": "output.a", "kind": "changed", "before": "0", "after": "new"}
+    ]
+    text = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and '~ e0\n    output.a: "0" -> "new"' in text.stdout
+    missing = subprocess.run(
+        [*base[:4], "--dataset", f"{name}-none", *base[6:]], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no dataset named" in missing.stderr

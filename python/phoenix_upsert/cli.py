@@ -173,6 +173,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     hashes.add_argument("file")
     hashes.add_argument("--id-key", default="id")
+
+    versions = commands.add_parser(
+        "diff",
+        help="list what changed between two versions of a dataset",
+        description="List the examples added, updated (with the fields that changed) and "
+        "deleted between two versions of a Phoenix dataset; by default its two latest.",
+    )
+    which = versions.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", help="dataset name")
+    which.add_argument("--dataset-id", help="dataset id")
+    versions.add_argument("--from", dest="from_version", help="the older version id")
+    versions.add_argument("--to", dest="to_version", help="the newer version id")
+    versions.add_argument("--json", action="store_true", help="print the diff as JSON")
+    versions.add_argument("--endpoint", help="Phoenix base URL (default: from the environment)")
+    versions.add_argument("--timeout", type=float, help="seconds per request (default: by size)")
+    versions.add_argument("--retries", type=int, default=4, help="attempts for each read")
     return parser
 
 
@@ -537,6 +553,48 @@ def _summary_json(
 # hash
 
 
+def _diff(args: argparse.Namespace) -> int:
+    _import_httpx()
+    from phoenix_upsert._server import RetryPolicy, Server
+    from phoenix_upsert._versions import diff_versions
+
+    if args.retries < 1:
+        raise ValueError("--retries must be at least 1")
+    with _client(args.endpoint) as http:
+        server = Server(http, retry=RetryPolicy(attempts=args.retries), timeout=args.timeout)
+        d = diff_versions(
+            server,
+            dataset=args.dataset,
+            dataset_id=args.dataset_id,
+            from_version=args.from_version,
+            to_version=args.to_version,
+        )
+    if args.json:
+        print(json.dumps(d.as_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    summary = d.as_dict()["summary"]
+    print(f"dataset  {d.dataset_name} ({d.dataset_id})")
+    print(f"from     {d.from_version_id or '(nothing: the first version)'}")
+    print(f"to       {d.to_version_id}")
+    print(", ".join(f"{k} {v}" for k, v in summary.items()))
+    for e in d.added:
+        print(f"+ {e.id}")
+    for e in d.deleted:
+        print(f"- {e.id}")
+    for e in d.updated:
+        print(f"~ {e.id}")
+        for c in e.changes:
+            before = json.dumps(c.before, ensure_ascii=False)
+            after = json.dumps(c.after, ensure_ascii=False)
+            if c.kind == "added":
+                print(f"    {c.path}: + {after}")
+            elif c.kind == "removed":
+                print(f"    {c.path}: - {before}")
+            else:
+                print(f"    {c.path}: {before} -> {after}")
+    return EXIT_OK
+
+
 def _hash(args: argparse.Namespace) -> int:
     from phoenix_upsert._native import scan_jsonl
 
@@ -616,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="phoenix-upsert: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        return _sync(args) if args.command == "sync" else _hash(args)
+        commands = {"sync": _sync, "hash": _hash, "diff": _diff}
+        return commands[args.command](args)
     except KeyboardInterrupt as e:
         return _fail(args, e, EXIT_INTERRUPTED)
     except Exception as e:

@@ -40,6 +40,7 @@ class LoopBridge(httpx.BaseTransport):
     def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
         self._client = client
         self._loop = loop
+        self._loop_thread = threading.get_ident()  # made on the loop's thread
         self._stopped = threading.Event()
         # Touched on the loop's thread only.
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -55,6 +56,11 @@ class LoopBridge(httpx.BaseTransport):
     def run(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run ``make()`` on the loop and wait for its result (from a worker thread)."""
         self.check()
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "phoenix-upsert: a blocking request on the event loop's own thread would "
+                "never finish (await the async client's methods instead)"
+            )
         done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def start() -> None:

@@ -17,8 +17,11 @@
      below ours).
    - A source with splits: the dataset is read back and planned again; only an empty plan
      proves it (split assignments change without a version).
-   Anything else means another writer was at work: read the state again and plan again, a
-   few times, then give up with :class:`ConcurrentWriteError`.
+   Anything else means another writer was at work. If it wrote after us, its content is on
+   top and proving it is its job: stop, with success only if the dataset still holds our
+   source. If we wrote on top of something we did not plan from: read the state again and
+   plan again (a mirror sync then writes the full snapshot), a few times, then give up with
+   :class:`ConcurrentWriteError`. So among contending syncs the newest writer wins.
 
 Any failure of the write (connection lost, 5xx, 429, timeout) also leads back to step 1
 rather than to a blind resend: a write whose answer was lost is then seen as done, and is
@@ -212,6 +215,11 @@ def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> 
                 out.splits.append(prev.splits[p])
     return out
 
+
+#: The proof's answer when another writer wrote after this sync's write: that writer's
+#: content is on top, and it is that writer's to prove. This sync then stops, with success
+#: only if the dataset holds its source all the same (two syncs of the same source).
+OVERTAKEN = "another writer wrote after this sync's write"
 
 #: How many of a dataset's latest versions a sync reads, and checks again after writing: a
 #: version that appears below the newest one in between is another writer's upload that
@@ -413,7 +421,7 @@ class Engine:
         versions = self.server.versions(dataset_id, VERSION_WINDOW + 1)
         ids = [v["version_id"] for v in versions]
         if not ids or ids[0] != ours:
-            return "another version was written after this one", versions
+            return OVERTAKEN, versions
         below = ids[1:]
         before = [v["version_id"] for v in state.versions]
         if (below[0] if below else None) != plan.base_version_id:
@@ -450,6 +458,7 @@ class Engine:
         wrote: SyncPlan | None = None
         writes = 0
         concurrent = False
+        overtaken = False
         problem: BaseException | None = None
         while True:
             try:
@@ -471,6 +480,12 @@ class Engine:
                     raise
                 if dry_run:
                     return plan
+                if overtaken and plan.action != "none":
+                    raise ConcurrentWriteError(
+                        f"dataset {dataset_name!r} changed while syncing: {OVERTAKEN}, and the "
+                        "dataset holds what that writer wrote; run the sync again to make it "
+                        "hold this source"
+                    )
                 if plan.action == "none":
                     return self.finish(
                         wrote or plan,
@@ -525,6 +540,9 @@ class Engine:
                 problem = ConcurrentWriteError(
                     f"dataset {dataset_name!r} changed while syncing: {problem_text}"
                 )
+                if problem_text == OVERTAKEN:
+                    overtaken, state = True, None  # read once more: the same source?
+                    continue
                 delay = self.server.retry.delay(writes - 1, jitter="full")
                 logger.warning(
                     "%s; reading it again and planning again in %.1f s (write %d of at most %d)",

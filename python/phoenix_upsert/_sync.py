@@ -17,11 +17,10 @@
      below ours).
    - A source with splits: the dataset is read back and planned again; only an empty plan
      proves it (split assignments change without a version).
-   Anything else means another writer was at work. If it wrote after us, its content is on
-   top and proving it is its job: stop, with success only if the dataset still holds our
-   source. If we wrote on top of something we did not plan from: read the state again and
-   plan again (a mirror sync then writes the full snapshot), a few times, then give up with
-   :class:`ConcurrentWriteError`. So among contending syncs the newest writer wins.
+   Anything else means another writer was at work: read the state again and plan again (a
+   mirror sync then writes the full snapshot, which the server diffs against whatever
+   landed meanwhile), after a fully jittered wait, up to ``CONFLICT_WRITES`` writes, then
+   give up with :class:`ConcurrentWriteError`.
 
 Any failure of the write (connection lost, 5xx, 429, timeout) also leads back to step 1
 rather than to a blind resend: a write whose answer was lost is then seen as done, and is
@@ -216,10 +215,15 @@ def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> 
     return out
 
 
-#: The proof's answer when another writer wrote after this sync's write: that writer's
-#: content is on top, and it is that writer's to prove. This sync then stops, with success
-#: only if the dataset holds its source all the same (two syncs of the same source).
+#: The proof's answer when another writer wrote after this sync's write. That writer may not
+#: have seen ours (on PostgreSQL ours can commit after its proof, below its version), so this
+#: sync plans again like after any other conflict.
 OVERTAKEN = "another writer wrote after this sync's write"
+
+#: Writes a sync may make while other writers keep changing the dataset (at least
+#: ``retries``): contending mirror syncs each write until one proves, and a sync that gives
+#: up may leave its last write on top of another's.
+CONFLICT_WRITES = 8
 
 #: How many of a dataset's latest versions a sync reads, and checks again after writing: a
 #: version that appears below the newest one in between is another writer's upload that
@@ -458,7 +462,6 @@ class Engine:
         wrote: SyncPlan | None = None
         writes = 0
         concurrent = False
-        overtaken = False
         problem: BaseException | None = None
         while True:
             try:
@@ -480,12 +483,6 @@ class Engine:
                     raise
                 if dry_run:
                     return plan
-                if overtaken and plan.action != "none":
-                    raise ConcurrentWriteError(
-                        f"dataset {dataset_name!r} changed while syncing: {OVERTAKEN}, and the "
-                        "dataset holds what that writer wrote; run the sync again to make it "
-                        "hold this source"
-                    )
                 if plan.action == "none":
                     return self.finish(
                         wrote or plan,
@@ -495,7 +492,10 @@ class Engine:
                         attempts=writes,
                         concurrent=concurrent,
                     )
-                if writes >= self.max_attempts:
+                conflict = isinstance(problem, ConcurrentWriteError)
+                if writes >= (
+                    max(self.max_attempts, CONFLICT_WRITES) if conflict else self.max_attempts
+                ):
                     raise self.give_up(problem, writes)
                 writes += 1
                 wrote = plan
@@ -540,9 +540,6 @@ class Engine:
                 problem = ConcurrentWriteError(
                     f"dataset {dataset_name!r} changed while syncing: {problem_text}"
                 )
-                if problem_text == OVERTAKEN:
-                    overtaken, state = True, None  # read once more: the same source?
-                    continue
                 delay = self.server.retry.delay(writes - 1, jitter="full")
                 logger.warning(
                     "%s; reading it again and planning again in %.1f s (write %d of at most %d)",

@@ -30,6 +30,23 @@ assert BACKENDS and set(BACKENDS) <= {"sqlite", "postgresql"}, (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a Phoenix server are marked ``server``: ``-m "not server"`` (what
+    ``scripts/test native`` and ``scripts/test fast`` run) leaves them out."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if {"phoenix", "client"} & set(getattr(item, "fixturenames", ())) or any(
+            isinstance(v, str) and v in ("sqlite", "postgresql") for v in params.values()
+        ):
+            item.add_marker(pytest.mark.server)
+
+
+def examples(n: int) -> int:
+    """How many examples a property test tries: ``n`` in CI, fewer in the fast inner loop
+    (``PU_TEST_EXAMPLES_SCALE=0.1``, set by ``scripts/test fast`` and ``scripts/test native``)."""
+    return max(10, int(n * float(os.environ.get("PU_TEST_EXAMPLES_SCALE", "1"))))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests never touch the user's manifest cache (~/.cache/phoenix-upsert)."""

@@ -59,7 +59,7 @@ from phoenix_upsert.errors import (
 )
 
 if TYPE_CHECKING:
-    from phoenix_upsert._versions import VersionDiff
+    from phoenix_upsert._engine.versions import VersionDiff
     from phoenix_upsert.async_client import AsyncClient, AsyncUpsertDatasets
     from phoenix_upsert.client import Client, UpsertDatasets
     from phoenix_upsert.dataset import UpsertedDataset
@@ -77,7 +77,7 @@ _LAZY = {
     "SyncSummary": "phoenix_upsert.results",
     "SyncResult": "phoenix_upsert.results",
     "UpsertedDataset": "phoenix_upsert.dataset",
-    "VersionDiff": "phoenix_upsert._versions",
+    "VersionDiff": "phoenix_upsert._engine.versions",
 }
 
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Union
 
 import httpx
 
-from phoenix_upsert import _manifest
-from phoenix_upsert._server import RetryPolicy, Server
-from phoenix_upsert._source import SourceIdKey, read_source
-from phoenix_upsert._sync import Engine
+from phoenix_upsert._engine import manifest as _manifest
+from phoenix_upsert._engine.server import RetryPolicy, Server
+from phoenix_upsert._engine.sync import Engine
+from phoenix_upsert._sources.source import SourceIdKey, read_source
 from phoenix_upsert.errors import EmptySourceError
 from phoenix_upsert.results import Mode, SyncPlan, SyncResult
 

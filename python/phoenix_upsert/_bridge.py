@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from phoenix_upsert import _remote
+from phoenix_upsert._sources import remote as _remote
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from phoenix.client.resources.datasets import AsyncDatasets
 from phoenix_upsert import _api
 from phoenix_upsert._api import ExamplesSource, ServerVersion
 from phoenix_upsert._bridge import LoopBridge
-from phoenix_upsert._source import SourceIdKey
+from phoenix_upsert._sources.source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
 from phoenix_upsert.results import Mode, SyncPlan
 

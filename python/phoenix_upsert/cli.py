@@ -555,8 +555,8 @@ def _summary_json(
 
 def _diff(args: argparse.Namespace) -> int:
     _import_httpx()
-    from phoenix_upsert._server import RetryPolicy, Server
-    from phoenix_upsert._versions import diff_versions
+    from phoenix_upsert._engine.server import RetryPolicy, Server
+    from phoenix_upsert._engine.versions import diff_versions
 
     if args.retries < 1:
         raise ValueError("--retries must be at least 1")

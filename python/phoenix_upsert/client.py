@@ -10,11 +10,12 @@ import httpx
 from phoenix.client import Client as PhoenixClient
 from phoenix.client.resources.datasets import Datasets
 
-from phoenix_upsert import _api, _versions
+from phoenix_upsert import _api
 from phoenix_upsert._api import ExamplesSource, ServerVersion
-from phoenix_upsert._server import RetryPolicy, Server
-from phoenix_upsert._source import SourceIdKey
-from phoenix_upsert._versions import VersionDiff
+from phoenix_upsert._engine import versions as _versions
+from phoenix_upsert._engine.server import RetryPolicy, Server
+from phoenix_upsert._engine.versions import VersionDiff
+from phoenix_upsert._sources.source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
 from phoenix_upsert.results import Mode, SyncPlan
 

@@ -11,7 +11,7 @@ from phoenix_upsert.results import SyncResult
 if TYPE_CHECKING:
     from phoenix.client.__generated__ import v1
 
-    from phoenix_upsert._server import Server
+    from phoenix_upsert._engine.server import Server
 
 
 class UpsertedDataset(Dataset):

@@ -1,0 +1,629 @@
+"""The sync engine: read the server's state, plan, write the least, prove the result.
+
+1. State: the dataset (by name or id), its two latest versions and its examples. The examples
+   come from the local manifest when the server proves it applies (see ``_manifest``) and the
+   source says nothing of splits; otherwise from Phoenix's JSONL export (hashed by the native
+   core, no Python object per line). Split assignments are not versioned by Phoenix, so no
+   manifest can prove them: a source that carries splits always reads them.
+2. Plan: :func:`make_plan`, a pure function of (source, state, mode).
+3. Write, in one request, so that each sync that changes content makes exactly one version:
+   nothing if nothing changed; ``append`` with only the new and changed examples if nothing
+   is deleted; ``update`` with the full snapshot if something is (atomic on the server);
+   ``create`` for a new dataset.
+4. Prove: every write, whatever its plan, is checked before success is reported.
+   - A source without splits: the counts the server reports must be the plan's, and the
+     dataset's newest version must be ours, sitting right on the version the plan was made
+     from (on PostgreSQL, Phoenix takes no lock: another writer's version may land above or
+     below ours).
+   - A source with splits: the dataset is read back and planned again; only an empty plan
+     proves it (split assignments change without a version).
+   Anything else means another writer was at work: read the state again and plan again (a
+   mirror sync then writes the full snapshot, which the server diffs against whatever
+   landed meanwhile), after a fully jittered wait, up to ``CONFLICT_WRITES`` writes, then
+   give up with :class:`ConcurrentWriteError`.
+
+Any failure of the write (connection lost, 5xx, 429, timeout) also leads back to step 1
+rather than to a blind resend: a write whose answer was lost is then seen as done, and is
+reported as what this sync wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from phoenix_upsert._engine import manifest
+from phoenix_upsert._engine.manifest import Fingerprint, ServerExamples
+from phoenix_upsert._engine.server import Server, describe, is_retryable, logger, retry_after
+from phoenix_upsert._native import Diff, diff, scan_jsonl
+from phoenix_upsert._sources.source import Source
+from phoenix_upsert.errors import (
+    ConcurrentWriteError,
+    DuplicateSourceIdError,
+    InvalidInputError,
+    InvalidSourceIdError,
+    ServerError,
+)
+from phoenix_upsert.results import Action, Mode, SyncPlan, SyncResult
+
+
+def _progress(enabled: bool | None, *, long: bool, **kwargs: Any) -> Any:
+    """A tqdm bar: shown if asked (``enabled``), or by default for long work on a terminal."""
+    from tqdm.auto import tqdm
+
+    show = enabled if enabled is not None else (long and sys.stderr.isatty())
+    return tqdm(disable=not show, leave=False, dynamic_ncols=True, **kwargs)
+
+
+class _Elapsed:
+    """A progress line showing the time elapsed while the server works (no total to show),
+    refreshed twice a second by a daemon thread until :meth:`stop`."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self._done = threading.Event()
+        if not bar.disable:
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.5):
+            self.bar.refresh()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.bar.close()
+
+
+@dataclass
+class State:
+    """What the server holds, as the plan sees it."""
+
+    info: dict[str, Any] | None  # the dataset, or None if there is no such dataset yet
+    versions: list[dict[str, Any]]  # its latest versions, newest first (at most two)
+    examples: ServerExamples
+    from_manifest: bool = False
+    #: The server's clock (its ``Date`` header) when ``examples`` were read from it.
+    read_at: datetime | None = None
+
+    @property
+    def version(self) -> dict[str, Any] | None:
+        return self.versions[0] if self.versions else None
+
+    @property
+    def dataset_id(self) -> str | None:
+        return None if self.info is None else str(self.info["id"])
+
+    @property
+    def version_id(self) -> str | None:
+        return None if self.version is None else str(self.version["version_id"])
+
+
+def make_plan(
+    source: Source, state: State, *, name: str, mode: Mode, snapshot: bool = False
+) -> tuple[SyncPlan, Diff]:
+    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O).
+
+    ``snapshot``: write any change of a mirror sync as a full-snapshot ``update``, which the
+    server diffs against its own newest version: the write leaves exactly the source even if
+    another writer changed the dataset since ``state`` was read (used after a conflict)."""
+    prev = state.examples
+    d = diff(
+        list(zip(prev.node_ids, prev.external_ids, prev.hashes)),
+        list(zip(source.ids, source.hashes)),
+        merge=mode == "merge",
+    )
+    if d.unknown_node_ids:
+        shown = ", ".join(f"{source.where(i)}: {source.ids[i]!r}" for i in d.unknown_node_ids[:5])
+        raise InvalidSourceIdError(
+            "source ids that are Phoenix node ids must name examples of this dataset; "
+            f"these do not: {shown}",
+            index=d.unknown_node_ids[0],
+            source_id=source.ids[d.unknown_node_ids[0]],
+        )
+    taken: dict[int, int] = {}
+    for i, p in [*d.unchanged, *d.updated]:
+        j = taken.setdefault(p, i)
+        if j != i:  # one id is the example's external id, the other its node id
+            first, second = sorted((i, j))
+            raise DuplicateSourceIdError(
+                f"{source.where(first)} and {source.where(second)} name the same example of "
+                f"the dataset ({state.examples.node_ids[p]})",
+                ids=[str(source.ids[first]), str(source.ids[second])],
+                index=second,
+                source_id=source.ids[second],
+            )
+    split_changes: list[int] = []
+    if source.splits is None:
+        unchanged = len(d.unchanged)  # the server's splits stay as they are
+    else:
+        new, old = source.splits, prev.splits
+        split_changes = [i for i, p in d.unchanged if new[i] != old[p]]
+        unchanged = len(d.unchanged) - len(split_changes)
+    added = d.added
+    updated = [i for i, _ in d.updated]
+    deleted = d.deleted
+    action: Action
+    if state.info is None:
+        action = "create"  # even with no examples: the dataset is asked for by name
+    elif not (added or updated or deleted or split_changes):
+        action = "none"
+    elif deleted or (snapshot and mode == "mirror"):
+        action = "update"
+    else:
+        action = "append"
+    ids = source.ids
+    plan = SyncPlan(
+        dataset_name=name,
+        dataset_id=state.dataset_id,
+        base_version_id=state.version_id,
+        mode=mode,
+        action=action,
+        added=tuple(ids[i] for i in added),
+        updated=tuple(ids[i] for i in updated),
+        split_changes=tuple(ids[i] for i in split_changes),
+        deleted=tuple(prev.external_ids[p] or prev.node_ids[p] for p in deleted),
+        unchanged=unchanged,
+        added_indices=tuple(added),
+        updated_indices=tuple(updated),
+        split_change_indices=tuple(split_changes),
+    )
+    return plan, d
+
+
+def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> ServerExamples:
+    """The server's examples after ``plan`` landed, without reading them back: the source's
+    examples, plus, when merging, the previous examples the source did not match.
+
+    Node ids are known for examples that existed before ("" for new ones). External ids
+    follow Phoenix: a source id that is a plain id becomes the external id of a new example
+    (and is the one a matched example already has); an example matched by content or by its
+    node id keeps the external id it had."""
+    prev = state.examples
+    matched = dict(matches.unchanged)
+    matched.update(matches.updated)
+    out = ServerExamples.empty()
+    for i, source_id in enumerate(source.ids):
+        p = matched.get(i)
+        if p is None:
+            out.node_ids.append("")
+            out.external_ids.append(source_id)
+        else:
+            out.node_ids.append(prev.node_ids[p])
+            out.external_ids.append(prev.external_ids[p])
+        out.hashes.append(source.hashes[i])
+        if source.splits is not None:
+            out.splits.append(source.splits[i])
+        else:
+            out.splits.append(prev.splits[p] if p is not None else ())
+    if plan.mode == "merge":
+        taken = set(matched.values())
+        for p in range(len(prev)):
+            if p not in taken:
+                out.node_ids.append(prev.node_ids[p])
+                out.external_ids.append(prev.external_ids[p])
+                out.hashes.append(prev.hashes[p])
+                out.splits.append(prev.splits[p])
+    return out
+
+
+#: The proof's answer when another writer wrote after this sync's write. That writer may not
+#: have seen ours (on PostgreSQL ours can commit after its proof, below its version), so this
+#: sync plans again like after any other conflict.
+OVERTAKEN = "another writer wrote after this sync's write"
+
+#: Writes a sync may make while other writers keep changing the dataset (at least
+#: ``retries``): contending mirror syncs each write until one proves, and a sync that gives
+#: up may leave its last write on top of another's.
+CONFLICT_WRITES = 8
+
+#: How many of a dataset's latest versions a sync reads, and checks again after writing: a
+#: version that appears below the newest one in between is another writer's upload that
+#: committed late (on PostgreSQL an upload gets its version id before it commits).
+VERSION_WINDOW = 10
+
+
+class Engine:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        manifest_dir: Path | None,
+        progress: bool | None,
+        max_attempts: int = 4,
+    ) -> None:
+        self.server = server
+        self.manifest_dir = manifest_dir
+        self.progress = progress
+        self.max_attempts = max_attempts
+
+    # -- state ---------------------------------------------------------------------------
+
+    def resolve(self, name: str | None, dataset_id: str | None) -> dict[str, Any] | None:
+        if dataset_id is not None:
+            return self.server.get_dataset(dataset_id)
+        assert name is not None
+        return self.server.find_dataset(name)
+
+    def read_state(
+        self, name: str | None, dataset_id: str | None, *, trust_manifest: bool
+    ) -> State:
+        info = self.resolve(name, dataset_id)
+        if info is None:
+            return State(None, [], ServerExamples.empty())
+        versions = self.server.versions(str(info["id"]), VERSION_WINDOW)
+        if not versions:
+            return State(info, [], ServerExamples.empty(), read_at=self.server.clock)
+        fingerprint = self._fingerprint(info, versions)
+        if trust_manifest and self.manifest_dir is not None:
+            cached = manifest.load(self.manifest_dir, fingerprint)
+            if cached is not None:
+                logger.debug("using the sync manifest for %s", fingerprint.version_id)
+                return State(info, versions, cached, from_manifest=True)
+        examples = self.download(info, versions[0])
+        return State(info, versions, examples, read_at=self.server.clock)
+
+    def _fingerprint(self, info: dict[str, Any], versions: list[dict[str, Any]]) -> Fingerprint:
+        previous = versions[1] if len(versions) > 1 else None
+        return Fingerprint(
+            server=self.server.base_url,
+            dataset_id=str(info["id"]),
+            dataset_created_at=str(info.get("created_at")),
+            version_id=str(versions[0]["version_id"]),
+            version_created_at=str(versions[0].get("created_at")),
+            previous_version_id=None if previous is None else str(previous["version_id"]),
+            previous_version_created_at=(
+                None if previous is None else str(previous.get("created_at"))
+            ),
+            example_count=int(info.get("example_count") or 0),
+        )
+
+    def download(self, info: dict[str, Any], version: dict[str, Any]) -> ServerExamples:
+        count = int(info.get("example_count") or 0)
+        with _progress(
+            self.progress,
+            long=count > 5000,
+            desc=f"reading {info['name']!r}",
+            unit="B",
+            unit_scale=True,
+        ) as bar:
+            data = self.server.export_jsonl(
+                str(info["id"]), str(version["version_id"]), expected_examples=count, progress=bar
+            )
+        try:
+            scan = scan_jsonl(data, id_key="id", node_id_key="node_id", splits_key="splits")
+        except InvalidInputError as e:
+            raise ServerError(
+                f"reading dataset {info['name']!r}: the server's export is not Phoenix JSONL "
+                f"({e}); is {self.server.base_url} a Phoenix server?"
+            ) from e
+        node_ids = [n or "" for n in scan.node_ids or []]
+        ids = scan.ids or []
+        splits = scan.splits or []
+        return ServerExamples(
+            node_ids=node_ids,
+            # Phoenix exports the external id, or the node id if there is none.
+            external_ids=[i if i != n else None for i, n in zip(ids, node_ids)],
+            hashes=scan.hashes,
+            splits=[tuple(s or ()) for s in splits],
+        )
+
+    # -- write ---------------------------------------------------------------------------
+
+    @staticmethod
+    def upload_indices(plan: SyncPlan, source: Source) -> list[int]:
+        if plan.action in ("create", "update"):
+            return list(range(len(source)))
+        return sorted(plan.added_indices + plan.updated_indices + plan.split_change_indices)
+
+    def body(
+        self, plan: SyncPlan, source: Source, indices: Sequence[int], description: str | None
+    ) -> Iterator[bytes]:
+        """The upload as a JSON body, streamed: Phoenix keeps key order this way on SQLite
+        (its JSONL upload reorders the keys of input/output/metadata)."""
+        head: dict[str, Any] = {"action": plan.action, "name": plan.dataset_name}
+        if description is not None and plan.action == "create":
+            head["description"] = description
+        yield json.dumps(head, ensure_ascii=False)[:-1].encode()
+        for part, key in enumerate(("inputs", "outputs", "metadata")):
+            yield f',"{key}":['.encode()
+            batch: list[str] = []
+            for k, text in enumerate(source.rows(indices, part)):
+                batch.append(text if k == 0 else "," + text)
+                if len(batch) >= 512:
+                    yield "".join(batch).encode()
+                    batch.clear()
+            yield ("".join(batch) + "]").encode()
+        extras: dict[str, Any] = {}
+        if source.has_ids:
+            extras["example_ids"] = [source.ids[i] for i in indices]
+        if source.splits is not None:
+            extras["splits"] = [list(source.splits[i]) for i in indices]
+        if source.span_ids is not None:
+            extras["span_ids"] = [source.span_ids[i] for i in indices]
+        for key, value in extras.items():
+            yield f',"{key}":'.encode() + json.dumps(value, ensure_ascii=False).encode()
+        yield b"}"
+
+    def write(self, plan: SyncPlan, source: Source, description: str | None) -> dict[str, Any]:
+        indices = self.upload_indices(plan, source)
+        long = len(indices) > 1000
+        waiting: list[_Elapsed] = []
+        with _progress(
+            self.progress,
+            long=long,
+            desc=f"{plan.action} {len(indices):,} examples: sending",
+            unit="B",
+            unit_scale=True,
+        ) as bar:
+
+            def stream() -> Iterator[bytes]:
+                for chunk in self.body(plan, source, indices, description):
+                    bar.update(len(chunk))
+                    yield chunk
+                # All sent: the server now hashes and inserts (about 2 ms per example).
+                bar.close()
+                waiting.append(
+                    _Elapsed(
+                        _progress(
+                            self.progress,
+                            long=long,
+                            desc=f"{plan.action} {len(indices):,} examples: server inserting",
+                            bar_format="{desc} {elapsed}",
+                        )
+                    )
+                )
+
+            logger.info(
+                "%s %r: sending %d examples (%s)",
+                plan.action,
+                plan.dataset_name,
+                len(indices),
+                ", ".join(f"{k} {v}" for k, v in plan.summary.as_dict().items()),
+            )
+            try:
+                return dict(self.server.upload(stream, examples=len(indices), snapshot=len(source)))
+            finally:
+                for w in waiting:
+                    w.stop()
+
+    # -- proof ---------------------------------------------------------------------------
+
+    def check_counts(self, plan: SyncPlan, result: dict[str, Any]) -> str | None:
+        """Why the server's report of a write is not the plan's (``None`` if it is)."""
+        s = plan.summary
+        expected = (s.added, s.updated, s.deleted)
+        got = (
+            int(result.get("num_created_examples", -1)),
+            int(result.get("num_updated_examples", -1)),
+            int(result.get("num_deleted_examples", -1)),
+        )
+        if got != expected:
+            return (
+                f"the server reports {got[0]} created, {got[1]} updated, {got[2]} deleted; "
+                f"the plan had {expected[0]}, {expected[1]}, {expected[2]}"
+            )
+        if plan.dataset_id is not None and result.get("dataset_id") != plan.dataset_id:
+            return f"the upload went to dataset {result.get('dataset_id')!r}"
+        return None
+
+    def check_versions(
+        self, plan: SyncPlan, result: dict[str, Any], state: State, dataset_id: str
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """Whether the dataset's newest version is the one this write made, right on top of
+        the versions the plan was made from, which are unchanged below it:
+        ``(problem or None, the latest versions)``."""
+        ours = result.get("version_id")
+        versions = self.server.versions(dataset_id, VERSION_WINDOW + 1)
+        ids = [v["version_id"] for v in versions]
+        if not ids or ids[0] != ours:
+            return OVERTAKEN, versions
+        below = ids[1:]
+        before = [v["version_id"] for v in state.versions]
+        if (below[0] if below else None) != plan.base_version_id:
+            return "another version was written between reading the dataset and writing it", (
+                versions
+            )
+        k = min(len(below), len(before))
+        if below[:k] != before[:k]:
+            return "another writer's version appeared below the one the plan was made from", (
+                versions
+            )
+        return None, versions
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(
+        self,
+        source: Source,
+        *,
+        name: str | None,
+        dataset_id: str | None,
+        mode: Mode,
+        dry_run: bool,
+        description: str | None,
+        use_manifest: bool,
+    ) -> SyncPlan | SyncResult:
+        """Read, plan, write, prove; again after a failure or another writer's change.
+
+        A state machine over ``state`` (what the server holds, ``None``: read it again) and
+        ``wrote`` (the last write this sync sent that may have landed, reported if the next
+        plan is empty)."""
+        trust_manifest = use_manifest and source.splits is None
+        state: State | None = None
+        wrote: SyncPlan | None = None
+        writes = 0
+        concurrent = False
+        problem: BaseException | None = None
+        while True:
+            try:
+                if state is None:
+                    state = self.read_state(name, dataset_id, trust_manifest=trust_manifest)
+                    trust_manifest = False  # a second read is after a failure: ask the server
+                dataset_name = state.info["name"] if state.info is not None else name
+                assert dataset_name is not None
+                try:
+                    # After a conflict or a failed write, a mirror sync writes the full
+                    # snapshot: whatever landed meanwhile, the server then diffs against it.
+                    plan, matches = make_plan(
+                        source, state, name=dataset_name, mode=mode, snapshot=problem is not None
+                    )
+                except InvalidSourceIdError:
+                    if state.from_manifest and "" in state.examples.node_ids:
+                        state = None  # the manifest does not know every node id; the server does
+                        continue
+                    raise
+                if dry_run:
+                    return plan
+                if plan.action == "none":
+                    return self.finish(
+                        wrote or plan,
+                        state,
+                        examples=None if state.from_manifest else state.examples,
+                        proven_at=state.read_at,
+                        attempts=writes,
+                        concurrent=concurrent,
+                    )
+                conflict = isinstance(problem, ConcurrentWriteError)
+                if writes >= (
+                    max(self.max_attempts, CONFLICT_WRITES) if conflict else self.max_attempts
+                ):
+                    raise self.give_up(problem, writes)
+                writes += 1
+                wrote = plan
+                result = self.write(plan, source, description)
+                problem_text = self.check_counts(plan, result)
+                resolved_id = str(result.get("dataset_id") or state.dataset_id)
+                if source.splits is not None:
+                    # Split assignments are not versioned: read the dataset back; an empty
+                    # plan from it is the proof.
+                    if problem_text is None:
+                        back = self.read_state(None, resolved_id, trust_manifest=False)
+                        again, _ = make_plan(source, back, name=dataset_name, mode=mode)
+                        if again.action == "none":
+                            return self.finish(
+                                plan,
+                                back,
+                                examples=back.examples,
+                                proven_at=back.read_at,
+                                attempts=writes,
+                                concurrent=concurrent,
+                            )
+                        problem_text = "the dataset read back differs from the source"
+                else:
+                    versions: list[dict[str, Any]] = []
+                    if problem_text is None:
+                        problem_text, versions = self.check_versions(
+                            plan, result, state, resolved_id
+                        )
+                    if problem_text is None:
+                        proven_at = self.server.clock
+                        info = self.server.get_dataset(resolved_id)
+                        after = State(info, versions, state_after(plan, state, source, matches))
+                        return self.finish(
+                            plan,
+                            after,
+                            examples=after.examples,
+                            proven_at=proven_at,
+                            attempts=writes,
+                            concurrent=concurrent,
+                        )
+                concurrent = True
+                problem = ConcurrentWriteError(
+                    f"dataset {dataset_name!r} changed while syncing: {problem_text}"
+                )
+                delay = self.server.retry.delay(writes - 1, jitter="full")
+                logger.warning(
+                    "%s; reading it again and planning again in %.1f s (write %d of at most %d)",
+                    problem,
+                    delay,
+                    writes,
+                    self.max_attempts,
+                )
+                time.sleep(delay)
+                state = None
+            except (httpx.TransportError, ServerError) as exc:
+                if isinstance(exc, ServerError) and exc.exhausted:
+                    raise  # a read that was already retried as much as allowed
+                status = exc.status_code if isinstance(exc, ServerError) else None
+                if wrote is not None and wrote.action == "create" and status in (409, 500):
+                    # Another writer created the dataset first: sync into theirs. (On
+                    # PostgreSQL the loser of that race gets a 500, a unique-name violation,
+                    # rather than a 409.) Nothing of this write landed.
+                    wrote, concurrent = None, True
+                    logger.info(
+                        "creating dataset %r failed (HTTP %s), as when another writer creates it "
+                        "at the same time; reading it again",
+                        name,
+                        status,
+                    )
+                elif not is_retryable(exc):
+                    raise
+                else:
+                    delay = self.server.retry.delay(writes - 1, retry_after(exc))
+                    logger.warning(
+                        "sync of %r failed (%s); reading the dataset again and planning again "
+                        "in %.1f s",
+                        name or dataset_id,
+                        describe(exc),
+                        delay,
+                    )
+                    time.sleep(delay)
+                problem = exc
+                state = None
+
+    def give_up(self, problem: BaseException | None, writes: int) -> BaseException:
+        """The error that ends a sync whose last allowed write did not prove out."""
+        if isinstance(problem, ConcurrentWriteError):
+            return ConcurrentWriteError(
+                f"{problem} — gave up after {writes} writes; the dataset may hold another "
+                "writer's content: run the sync again"
+            )
+        if isinstance(problem, ServerError):
+            problem.exhausted = True
+            return problem
+        return ServerError(f"sync failed after {writes} attempts: {problem}")
+
+    def finish(
+        self,
+        plan: SyncPlan,
+        state: State,
+        *,
+        examples: ServerExamples | None,
+        proven_at: datetime | None,
+        attempts: int,
+        concurrent: bool,
+    ) -> SyncResult:
+        """Save the manifest for the state's version (if there is something new to save and
+        the server's clock proves it, see ``_manifest``) and return the dataset there."""
+        assert state.info is not None
+        version = state.version
+        if version is None:
+            # A dataset without versions (created empty in the UI): nothing to pin.
+            version = {"version_id": "", "created_at": None}
+        elif (
+            self.manifest_dir is not None
+            and examples is not None
+            and len(examples) == int(state.info.get("example_count") or 0)
+        ):
+            manifest.save(
+                self.manifest_dir,
+                self._fingerprint(state.info, state.versions),
+                examples,
+                proven_at=proven_at,
+            )
+        return SyncResult(
+            dataset_info=state.info,
+            version_id=str(version["version_id"]),
+            plan=plan,
+            attempts=max(attempts, 1),
+            concurrent_writer=concurrent,
+        )

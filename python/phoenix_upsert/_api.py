@@ -74,6 +74,7 @@ def upsert_dataset(
         input_keys=input_keys,
         output_keys=output_keys,
         metadata_keys=metadata_keys,
+        progress=progress,
     )
     if len(source) == 0 and mode == "mirror" and not allow_empty:
         raise EmptySourceError(

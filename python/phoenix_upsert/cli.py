@@ -23,7 +23,7 @@ Exit codes (with several datasets, the highest wins):
     0    in sync, or done
     1    out of sync (--check): a dataset differs from its source; nothing was written
     2    bad input or arguments (a bad file, config or option); nothing was written
-    3    server or network error, or an endpoint that is not Phoenix (or an internal error)
+    3    server or network error (Phoenix or a source's store), not Phoenix, or a bug
     130  interrupted (Ctrl-C)
 
 With ``--json``, the result (or the error) is printed on stdout as a JSON object; errors
@@ -45,7 +45,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from phoenix_upsert import __version__, _config
 from phoenix_upsert._config import Config, ConfigError, DatasetEntry
-from phoenix_upsert.errors import InvalidInputError, PhoenixUpsertError, ServerError
+from phoenix_upsert.errors import (
+    InvalidInputError,
+    PhoenixUpsertError,
+    ServerError,
+    SourceUnreachableError,
+)
 from phoenix_upsert.results import SyncPlan, SyncResult
 
 if TYPE_CHECKING:
@@ -60,7 +65,7 @@ exit codes (with several datasets, the highest wins):
   0    in sync, or done
   1    out of sync (--check): a dataset differs from its source; nothing was written
   2    bad input or arguments (a bad file, config or option); nothing was written
-  3    server or network error, or an endpoint that is not Phoenix (or an internal error)
+  3    server or network error (Phoenix or a source's store), not Phoenix, or a bug
   130  interrupted (Ctrl-C)
 """
 
@@ -282,7 +287,7 @@ class _Runner:
             dataset_description=entry.description,
             timeout=args.timeout,
             retries=args.retries,
-            progress=False if args.quiet else None,
+            progress=False if args.quiet or args.json else None,
             manifest=manifest,
             allow_empty=entry.allow_empty,
             server_version=self.server_version,
@@ -611,6 +616,8 @@ def _hash(args: argparse.Namespace) -> int:
 
 def _error_code(error: BaseException) -> int | None:
     """The exit code of an expected error (``None``: a bug)."""
+    if isinstance(error, SourceUnreachableError):
+        return EXIT_SERVER  # a network error, though the source is read before the server
     if isinstance(error, InvalidInputError):
         return EXIT_INPUT
     if isinstance(error, PhoenixUpsertError):

@@ -22,8 +22,10 @@ __all__ = [
     "InvalidExampleError",
     "InvalidInputError",
     "InvalidSourceIdError",
+    "JSONEncodingError",
     "JSONLEncodingError",
     "JSONLSyntaxError",
+    "JSONSyntaxError",
     "LineTooLongError",
     "LoneSurrogateError",
     "MissingSourceIdError",
@@ -40,6 +42,7 @@ __all__ = [
     "SourceChangedError",
     "SourceNotFoundError",
     "SourceReadError",
+    "SourceUnreachableError",
     "SyncVerificationError",
 ]
 
@@ -119,11 +122,19 @@ class InvalidExampleError(InvalidInputError, TypeError):
     ``input``/``output``/``metadata`` not a dict; an id or splits value of the wrong type."""
 
 
-class JSONLSyntaxError(InvalidInputError):
+class JSONSyntaxError(InvalidInputError):
+    """A JSON text that is not valid JSON (or is truncated)."""
+
+
+class JSONEncodingError(InvalidInputError):
+    """A JSON text given as bytes that are not valid UTF-8."""
+
+
+class JSONLSyntaxError(JSONSyntaxError):
     """A JSONL line that is not valid JSON (or is truncated)."""
 
 
-class JSONLEncodingError(InvalidInputError):
+class JSONLEncodingError(JSONEncodingError):
     """A JSONL line that is not valid UTF-8."""
 
 
@@ -159,6 +170,12 @@ class SourceReadError(InvalidInputError, OSError):
 
 class SourceNotFoundError(SourceReadError, FileNotFoundError):
     """No such file, object or bucket at the source's URL."""
+
+
+class SourceUnreachableError(SourceReadError, ConnectionError):
+    """The store holding the source cannot be reached (connection refused, no such host, a
+    timeout): a network error, not bad input — the command line exits 3 for it, as for a
+    Phoenix server it cannot reach."""
 
 
 class SourceAccessError(SourceReadError, PermissionError):

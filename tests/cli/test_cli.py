@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from phoenix_upsert.cli import main
-from phoenix_upsert.testing import LocalPhoenix
+from phoenix_upsert.testing import LocalPhoenix, free_port
 
 
 def write(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -75,6 +76,28 @@ def test_unreachable_server_exits_3(tmp_path: Path, capsys: pytest.CaptureFixtur
     ]
     assert main([*args, "-q"]) == 3
     assert "error:" in capsys.readouterr().err
+
+
+def test_unreachable_object_store_exits_3(tmp_path: Path) -> None:
+    """A store that cannot be reached is a network error (3), like an unreachable Phoenix;
+    a missing object is bad input (2). Real processes; the store's port is closed."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    args = ["sync", "s3://bucket/data.jsonl", "--dataset", "x", "--endpoint", "http://127.0.0.1:9"]
+    p = subprocess.run(
+        [sys.executable, "-m", "phoenix_upsert", *args, "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert p.returncode == 3, p.stderr
+    assert "s3://bucket/data.jsonl: cannot reach it" in p.stderr
 
 
 def test_hash_command_and_module_entry_point(tmp_path: Path) -> None:

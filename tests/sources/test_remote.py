@@ -245,8 +245,8 @@ def test_the_copy_is_what_is_sent_even_if_the_object_changes_after_reading(
     url = aws.put(f"{name}/data.jsonl.gz", gzip.compress(jsonl(v1)))
     original = _remote.Spool.fill
 
-    def fill_then_rewrite(self: _remote.Spool, raw: Any) -> Any:
-        kind = original(self, raw)
+    def fill_then_rewrite(self: _remote.Spool, raw: Any, on_read: Any = None) -> Any:
+        kind = original(self, raw, on_read)
         aws.put(f"{name}/data.jsonl.gz", gzip.compress(jsonl(examples(50, tag="other"))))
         return kind
 
@@ -424,7 +424,7 @@ def test_http_urls_plain_and_compressed(tmp_path: Path, private_tmp: Path) -> No
         with pytest.raises(pu.SourceAccessError, match=re.escape(f"{base}/private/a.jsonl")):
             read_source(f"{base}/private/a.jsonl", **KW)
     unreachable = f"http://127.0.0.1:{free_port()}/data.jsonl"
-    with pytest.raises(pu.SourceReadError, match=re.escape(f"{unreachable}: cannot reach it")):
+    with pytest.raises(pu.SourceUnreachableError, match=re.escape(f"{unreachable}: cannot reach")):
         read_source(unreachable, **KW)
     assert list(private_tmp.iterdir()) == []
 

@@ -303,7 +303,8 @@ class Server:
     def export_jsonl(
         self, dataset_id: str, version_id: str, *, expected_examples: int, progress: Any
     ) -> bytes:
-        """The examples of one version as Phoenix's JSONL export (ids, node ids, splits)."""
+        """The examples of one version as Phoenix's JSONL export (ids, node ids, splits);
+        ``progress`` is told of each example (line) read."""
         what = "downloading the dataset"
 
         def call() -> bytes:
@@ -319,7 +320,7 @@ class Server:
                 self._ok(response, what)
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
-                    progress.update(len(chunk))
+                    progress.update(chunk.count(b"\n"))  # one line an example
             return b"".join(chunks)
 
         return self.with_retries(what, call)

@@ -30,8 +30,6 @@ reported as what this sync wrote.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from phoenix_upsert import _progress
 from phoenix_upsert._engine import manifest
 from phoenix_upsert._engine.manifest import Fingerprint, ServerExamples
 from phoenix_upsert._engine.server import Server, describe, is_retryable, logger, retry_after
@@ -54,33 +53,6 @@ from phoenix_upsert.errors import (
     ServerError,
 )
 from phoenix_upsert.results import Action, Mode, SyncPlan, SyncResult
-
-
-def _progress(enabled: bool | None, *, long: bool, **kwargs: Any) -> Any:
-    """A tqdm bar: shown if asked (``enabled``), or by default for long work on a terminal."""
-    from tqdm.auto import tqdm
-
-    show = enabled if enabled is not None else (long and sys.stderr.isatty())
-    return tqdm(disable=not show, leave=False, dynamic_ncols=True, **kwargs)
-
-
-class _Elapsed:
-    """A progress line showing the time elapsed while the server works (no total to show),
-    refreshed twice a second by a daemon thread until :meth:`stop`."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-        self._done = threading.Event()
-        if not bar.disable:
-            threading.Thread(target=self._tick, daemon=True).start()
-
-    def _tick(self) -> None:
-        while not self._done.wait(0.5):
-            self.bar.refresh()
-
-    def stop(self) -> None:
-        self._done.set()
-        self.bar.close()
 
 
 @dataclass
@@ -288,11 +260,12 @@ class Engine:
 
     def download(self, info: dict[str, Any], version: dict[str, Any]) -> ServerExamples:
         count = int(info.get("example_count") or 0)
-        with _progress(
+        with _progress.bar(
             self.progress,
             long=count > 5000,
+            total=count,
             desc=f"reading {info['name']!r}",
-            unit="B",
+            unit=" examples",
             unit_scale=True,
         ) as bar:
             data = self.server.export_jsonl(
@@ -356,13 +329,12 @@ class Engine:
     def write(self, plan: SyncPlan, source: Source, description: str | None) -> dict[str, Any]:
         indices = self.upload_indices(plan, source)
         long = len(indices) > 1000
-        waiting: list[_Elapsed] = []
-        with _progress(
+        waiting: list[_progress.Elapsed] = []
+        with _progress.byte_bar(
             self.progress,
             long=long,
+            total=source.upload_size(indices),
             desc=f"{plan.action} {len(indices):,} examples: sending",
-            unit="B",
-            unit_scale=True,
         ) as bar:
 
             def stream() -> Iterator[bytes]:
@@ -370,15 +342,13 @@ class Engine:
                     bar.update(len(chunk))
                     yield chunk
                 # All sent: the server now hashes and inserts (about 2 ms per example).
+                bar.total = bar.n  # the total was an estimate; the bar ends full
                 bar.close()
                 waiting.append(
-                    _Elapsed(
-                        _progress(
-                            self.progress,
-                            long=long,
-                            desc=f"{plan.action} {len(indices):,} examples: server inserting",
-                            bar_format="{desc} {elapsed}",
-                        )
+                    _progress.Elapsed(
+                        self.progress,
+                        long=long,
+                        desc=f"{plan.action} {len(indices):,} examples: server inserting",
                     )
                 )
 

@@ -3,7 +3,7 @@
 A path or URL names JSONL (one example per line) or Parquet, either of them possibly
 compressed with gzip or zstd; the content says which (its first bytes), not the name:
 
-- A plain local JSONL file is scanned where it is, natively (``_source.from_jsonl``).
+- A plain local JSONL file is scanned where it is, natively (``source.from_jsonl``).
 - Anything else that must be decompressed or fetched — ``data.jsonl.gz``, ``data.jsonl.zst``,
   ``s3://bucket/key.jsonl``, ``https://…``, any URL fsspec knows (the convention pandas
   follows) — is streamed, in chunks of :data:`CHUNK` bytes and decompressed on the way, into
@@ -12,7 +12,7 @@ compressed with gzip or zstd; the content says which (its first bytes), not the 
   again, so an object rewritten in the store while the sync runs cannot change what is sent;
   it is removed when the :class:`~phoenix_upsert._sources.source.Source` read from it goes away (as
   the sync ends), or at once if reading it fails.
-- Parquet (local, or the temporary copy) is read column-wise (``_tables``).
+- Parquet (local, or the temporary copy) is read column-wise (``tables``).
 
 Every failure to read a URL is a :class:`~phoenix_upsert.errors.SourceReadError` naming the
 URL (without its password or query string): :class:`SourceNotFoundError` for a missing
@@ -30,23 +30,26 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from phoenix_upsert import _progress
+from phoenix_upsert._sources.options import SourceOptions
 from phoenix_upsert.errors import (
     InvalidInputError,
     SourceAccessError,
     SourceChangedError,
     SourceNotFoundError,
     SourceReadError,
+    SourceUnreachableError,
 )
 
 if TYPE_CHECKING:
-    from phoenix_upsert._sources.source import Source, SourceIdKey
+    from phoenix_upsert._sources.source import Source
 
 #: Bytes read (and, decompressed, written) at a time while copying a source.
 CHUNK = 1 << 20
@@ -104,76 +107,50 @@ def sniff(head: bytes) -> Kind:
     return "jsonl"
 
 
-def read_path(
-    examples: str | os.PathLike[str],
-    *,
-    source_id_key: SourceIdKey,
-    splits_key: str | None,
-    span_id_key: str | None,
-    input_keys: Sequence[str] | None,
-    output_keys: Sequence[str] | None,
-    metadata_keys: Sequence[str] | None,
-) -> Source:
+def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Source:
     """A source given by path or URL (see the module docs)."""
-    from phoenix_upsert._sources import source as _source
+    from phoenix_upsert._sources import tables as _tables
 
     text = os.fspath(examples)
     if not isinstance(text, str):
         raise TypeError(f"examples: a path must be str, not {type(text).__name__}")
     scheme = url_scheme(text) if isinstance(examples, str) else None
-    keys = {"input_keys": input_keys, "output_keys": output_keys, "metadata_keys": metadata_keys}
 
     if scheme is None or scheme == "file":
         local = Path(text) if scheme is None else _file_url_path(text)
         kind = _sniff_file(local)
         if kind == "jsonl":
-            _no_keys(keys, "a JSONL file")
-            return _source.from_jsonl(
-                examples if scheme is None else local,
-                source_id_key=source_id_key,
-                splits_key=splits_key,
-                span_id_key=span_id_key,
-            )
+            options.no_column_keys("a JSONL file")
+            return _jsonl(examples if scheme is None else local, options)
         if kind == "parquet":
-            return _read_parquet(
-                local,
-                name=text,
-                source_id_key=source_id_key,
-                splits_key=splits_key,
-                span_id_key=span_id_key,
-                **keys,
-            )
+            return _tables.from_parquet(local, options, name=text)
         name = text
+        size: int | None = _local_size(local)
         opened: Callable[[], Any] = lambda: _open_local(local, text)  # noqa: E731
     else:
         name = display_url(text)
+        size = None
         opened = lambda: _open_url(text, name)  # noqa: E731
 
     copy = Spool(name)
     try:
         with opened() as raw:
-            kind = copy.fill(raw)
+            with _progress.byte_bar(
+                options.progress,
+                total=getattr(raw, "size", None) or size,
+                desc=f"reading {name}",
+                long=True,
+            ) as bar:
+                kind = copy.fill(raw, bar.update)
         if kind == "parquet":
             # read whole into the source: the copy is not needed after
             try:
-                return _read_parquet(
-                    copy.path,
-                    name=name,
-                    source_id_key=source_id_key,
-                    splits_key=splits_key,
-                    span_id_key=span_id_key,
-                    **keys,
-                )
+                return _tables.from_parquet(copy.path, options, name=name)
             finally:
                 copy.remove()
         else:
-            _no_keys(keys, "a JSONL source")
-            source = _source.from_jsonl(
-                copy.path,
-                source_id_key=source_id_key,
-                splits_key=splits_key,
-                span_id_key=span_id_key,
-            )
+            options.no_column_keys("a JSONL source")
+            source = _jsonl(copy.path, options)
             source.name = name
     except BaseException:
         copy.remove()
@@ -183,18 +160,22 @@ def read_path(
     return source
 
 
-def _no_keys(keys: dict[str, Sequence[str] | None], what: str) -> None:
-    if any(keys.values()):
-        raise TypeError(
-            "input_keys/output_keys/metadata_keys apply to a DataFrame, an Arrow table or "
-            f"Parquet, not to {what}"
-        )
+def _jsonl(path: str | os.PathLike[str], options: SourceOptions) -> Source:
+    from phoenix_upsert._sources.source import from_jsonl
+
+    return from_jsonl(
+        path,
+        source_id_key=options.source_id_key,
+        splits_key=options.splits_key,
+        span_id_key=options.span_id_key,
+    )
 
 
-def _read_parquet(path: Path, *, name: str, **kwargs: Any) -> Source:
-    from phoenix_upsert._sources import tables as _tables
-
-    return _tables.from_parquet(path, name=name, **kwargs)
+def _local_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _file_url_path(url: str) -> Path:
@@ -266,7 +247,7 @@ def _translate(error: BaseException, url: str, name: str) -> InvalidInputError:
         if isinstance(status, int) and status not in (404, 410):
             return SourceReadError(f"{name}: cannot read it (HTTP {status})", url=name)
         if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
-            return SourceReadError(
+            return SourceUnreachableError(
                 f"{name}: cannot reach it ({type(cause).__name__}: {cause})", url=name
             )
         return SourceNotFoundError(f"{name}: no such object (or bucket)", url=name)
@@ -278,9 +259,32 @@ def _translate(error: BaseException, url: str, name: str) -> InvalidInputError:
     if isinstance(error, IsADirectoryError):
         return SourceReadError(f"{name}: is a directory, not a file", url=name)
     detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if _is_unreachable(error):
+        return SourceUnreachableError(f"{name}: cannot reach it ({detail})", url=name)
     if type(error).__name__ == "NoCredentialsError":
         return SourceAccessError(f"{name}: {detail}: {_credentials_hint(url)}", url=name)
     return SourceReadError(f"{name}: cannot read it ({detail})", url=name)
+
+
+#: Errors of the libraries under fsspec (botocore, aiohttp, urllib3) that mean the store could
+#: not be reached, by class name (the libraries are optional, so not imported here).
+_UNREACHABLE = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectTimeout"}
+)
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """Whether ``error``, or what caused it, says the store could not be reached."""
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, (ConnectionError, TimeoutError)) or any(
+            cls.__name__ in _UNREACHABLE for cls in type(seen).__mro__
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager
@@ -325,11 +329,29 @@ class _Guarded:
         except Exception as e:
             raise _translate(e, self._url, self._name) from e
 
+    @property
+    def size(self) -> int | None:
+        """The object's size, if the filesystem said (for progress)."""
+        size = getattr(self._f, "size", None)
+        return size if isinstance(size, int) else None
+
     def __enter__(self) -> _Guarded:
         return self
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+class _Counted:
+    """``raw``, telling ``on_read`` how many bytes each read returned."""
+
+    def __init__(self, raw: Any, on_read: Callable[[int], object]) -> None:
+        self._raw, self._on_read = raw, on_read
+
+    def read(self, size: int = -1) -> bytes:
+        data = bytes(self._raw.read(size))
+        self._on_read(len(data))
+        return data
 
 
 class _Prefixed:
@@ -413,11 +435,14 @@ class Spool:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def fill(self, raw: Any) -> Kind:
+    def fill(self, raw: Any, on_read: Callable[[int], object] | None = None) -> Kind:
         """Copy ``raw`` here in bounded chunks, decompressing gzip or zstd on the way;
-        return the kind of what was written (``jsonl`` or ``parquet``)."""
+        return the kind of what was written (``jsonl`` or ``parquet``). ``on_read`` is told
+        how many bytes of ``raw`` each read took (for progress)."""
         self.dir = Path(tempfile.mkdtemp(prefix="phoenix-upsert-"))  # mode 0700
         self.path = self.dir / "source"
+        if on_read is not None:
+            raw = _Counted(raw, on_read)
         head = _read_head(raw, 4)
         compression = sniff(head)
         stream: Any = _Prefixed(head, raw)

@@ -8,7 +8,6 @@ chosen examples for an upload. Everything is validated here, before any request 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from phoenix_upsert.errors import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 SourceIdKey = Union[str, Callable[[Mapping[str, Any]], Any], None]
 """How to find an example's source id: a key of the example (a column of a DataFrame, a
@@ -58,6 +57,8 @@ class Source:
     #: 1-based line numbers, for JSONL sources.
     lines: list[int] | None = None
     name: str = "examples"
+    #: Bytes per example, near what its upload takes (JSONL: its line), for progress.
+    sizes: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -65,6 +66,12 @@ class Source:
     @property
     def has_ids(self) -> bool:
         return any(i is not None for i in self.ids)
+
+    def upload_size(self, indices: Sequence[int]) -> int | None:
+        """About how many bytes uploading these examples sends, if known."""
+        if self.sizes is None:
+            return None
+        return sum(self.sizes[i] for i in indices) + 2 * len(indices)
 
     def where(self, index: int) -> str:
         """How to point a user at an example: ``line 7 (id 'q3')`` or ``example 2``."""
@@ -246,117 +253,6 @@ def from_examples(
     )
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is there if a DataFrame was passed
-        return False
-    return value is pd.NA or value is pd.NaT
-
-
-def from_dataframe(
-    df: pd.DataFrame,
-    *,
-    input_keys: Sequence[str] | None,
-    output_keys: Sequence[str] | None,
-    metadata_keys: Sequence[str] | None,
-    source_id_key: SourceIdKey,
-    splits_key: str | None,
-    span_id_key: str | None,
-) -> Source:
-    """A source of DataFrame rows: like phoenix-client's ``create_dataset(dataframe=...)``,
-    ``input_keys``/``output_keys``/``metadata_keys`` name the columns of each part; missing
-    cells (None, NaN, NA, NaT) are left out. Without keys, columns named ``input``,
-    ``output`` and ``metadata`` holding dicts are used as they are (the shape of
-    ``Dataset.to_dataframe()``). If ``source_id_key`` is not a column but the index is
-    named after it, or named ``example_id`` (as ``Dataset.to_dataframe()`` names it), the
-    index holds the ids."""
-    columns = [str(c) for c in df.columns]
-    if not (input_keys or output_keys or metadata_keys):
-        if "input" not in columns:
-            raise InvalidExampleError(
-                "DataFrame: pass input_keys= and output_keys= (and metadata_keys=) to say "
-                "which columns make up each example, or use columns named "
-                "'input'/'output'/'metadata' holding dicts"
-            )
-        nested = True
-    else:
-        nested = False
-        for part, keys in (
-            ("input", input_keys),
-            ("output", output_keys),
-            ("metadata", metadata_keys),
-        ):
-            unknown = [k for k in keys or () if k not in columns]
-            if unknown:
-                raise InvalidExampleError(
-                    f"DataFrame: {part}_keys not among the columns: {unknown}"
-                )
-    if isinstance(source_id_key, str) and source_id_key not in columns:
-        index_name = df.index.name
-        if index_name is not None and str(index_name) in (source_id_key, "example_id"):
-            # The ids are the index: the shape of Dataset.to_dataframe() (indexed by
-            # example_id), or a DataFrame indexed by the id key.
-            df = df.reset_index()
-            columns = [str(c) for c in df.columns]
-            source_id_key = str(index_name)
-    if isinstance(source_id_key, str) and source_id_key not in columns:
-        raise MissingSourceIdError(
-            f"DataFrame: source_id_key {source_id_key!r} is not a column (set source_id_key= "
-            "to the column of the examples' ids, or None to match examples by content)"
-        )
-    records: list[dict[str, Any]] = [
-        {str(k): v for k, v in rec.items()} for rec in df.to_dict(orient="records")
-    ]
-    examples: list[dict[str, Any]] = []
-    for rec in records:
-        if nested:
-            ex: dict[str, Any] = {
-                "input": rec.get("input"),
-                "output": rec.get("output", {}),
-                "metadata": rec.get("metadata", {}),
-            }
-            for part in ("output", "metadata"):
-                if _is_missing(ex[part]):
-                    ex[part] = {}
-        else:
-            ex = {
-                part: {k: rec[k] for k in keys or () if not _is_missing(rec[k])}
-                for part, keys in (
-                    ("input", input_keys),
-                    ("output", output_keys),
-                    ("metadata", metadata_keys),
-                )
-            }
-        if isinstance(source_id_key, str):
-            ex["__source_id__"] = rec[source_id_key]
-        elif callable(source_id_key):
-            try:
-                ex["__source_id__"] = source_id_key(rec)
-            except Exception as e:
-                raise InvalidSourceIdError(
-                    f"example {len(examples)}: source_id_key raised {type(e).__name__}: {e}",
-                    index=len(examples),
-                ) from e
-        if splits_key is not None and splits_key in rec and not _is_missing(rec[splits_key]):
-            ex["splits"] = rec[splits_key]
-        elif splits_key is not None and splits_key in columns:
-            ex["splits"] = None
-        if span_id_key is not None and not _is_missing(rec.get(span_id_key)):
-            ex["span_id"] = rec[span_id_key]
-        examples.append(ex)
-    return from_examples(
-        examples,
-        source_id_key="__source_id__" if source_id_key is not None else None,
-        splits_key="splits" if splits_key is not None else None,
-        span_id_key="span_id",
-    )
-
-
 def from_jsonl(
     path: str | os.PathLike[str],
     *,
@@ -423,6 +319,7 @@ def from_jsonl(
         rows=rows,
         lines=lines,
         name=str(path),
+        sizes=lengths,
     )
 
 
@@ -457,49 +354,36 @@ def read_source(
     input_keys: Sequence[str] | None = None,
     output_keys: Sequence[str] | None = None,
     metadata_keys: Sequence[str] | None = None,
+    progress: bool | None = False,
 ) -> Source:
     """Read any supported source: a path or URL (JSONL or Parquet, plain or compressed with
-    gzip or zstd; see ``_remote``), a pandas DataFrame, an Arrow table or a polars DataFrame
-    (see ``_tables``), or an iterable of mappings."""
+    gzip or zstd; see ``remote``), a pandas DataFrame, an Arrow table or a polars DataFrame
+    (see ``tables``), or an iterable of mappings. ``progress`` as for a sync."""
+    from phoenix_upsert._sources.options import SourceOptions
+
+    options = SourceOptions(
+        source_id_key=source_id_key,
+        splits_key=splits_key,
+        span_id_key=span_id_key,
+        input_keys=input_keys,
+        output_keys=output_keys,
+        metadata_keys=metadata_keys,
+        progress=progress,
+    )
     if isinstance(examples, (str, os.PathLike)):
-        from phoenix_upsert._sources import remote as _remote
+        from phoenix_upsert._sources import remote
 
-        return _remote.read_path(
-            examples,
-            source_id_key=source_id_key,
-            splits_key=splits_key,
-            span_id_key=span_id_key,
-            input_keys=input_keys,
-            output_keys=output_keys,
-            metadata_keys=metadata_keys,
-        )
-    if type(examples).__module__.split(".", 1)[0] in ("pyarrow", "polars"):
-        from phoenix_upsert._sources import tables as _tables
+        return remote.read_path(examples, options)
+    is_table = type(examples).__module__.split(".", 1)[0] in ("pyarrow", "polars")
+    is_pandas = type(examples).__name__ == "DataFrame" and hasattr(examples, "to_dict")
+    if is_table or is_pandas:
+        from phoenix_upsert._sources import tables
 
-        if _tables.table_kind(examples) is not None:
-            return _tables.from_table(
-                examples,
-                source_id_key=source_id_key,
-                splits_key=splits_key,
-                span_id_key=span_id_key,
-                input_keys=input_keys,
-                output_keys=output_keys,
-                metadata_keys=metadata_keys,
-            )
-    if type(examples).__name__ == "DataFrame" and hasattr(examples, "to_dict"):
-        return from_dataframe(
-            examples,
-            input_keys=input_keys,
-            output_keys=output_keys,
-            metadata_keys=metadata_keys,
-            source_id_key=source_id_key,
-            splits_key=splits_key,
-            span_id_key=span_id_key,
-        )
-    if input_keys or output_keys or metadata_keys:
-        raise TypeError(
-            "input_keys/output_keys/metadata_keys apply to a DataFrame, an Arrow table or Parquet"
-        )
+        if is_table and tables.table_kind(examples) is not None:
+            return tables.from_table(examples, options)
+        if is_pandas:
+            return tables.from_dataframe(examples, options)
+    options.no_column_keys("a list of examples")
     return from_examples(
         examples, source_id_key=source_id_key, splits_key=splits_key, span_id_key=span_id_key
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,7 @@ import pytest
 from phoenix_upsert.cli import main
 from phoenix_upsert.testing import LocalPhoenix, free_port
 
-
-def write(path: Path, rows: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def rows(n: int, tag: str = "a") -> list[dict[str, object]]:
-    return [{"id": f"r{i}", "input": {"q": i}, "output": {"tag": tag}} for i in range(n)]
+from .helpers import rows, run, write
 
 
 def test_sync_table_json_and_dry_run(
@@ -81,21 +73,14 @@ def test_unreachable_server_exits_3(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_unreachable_object_store_exits_3(tmp_path: Path) -> None:
     """A store that cannot be reached is a network error (3), like an unreachable Phoenix;
     a missing object is bad input (2). Real processes; the store's port is closed."""
-    env = {
-        **os.environ,
+    store = {
         "AWS_ACCESS_KEY_ID": "k",
         "AWS_SECRET_ACCESS_KEY": "s",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "AWS_MAX_ATTEMPTS": "1",
     }
-    args = ["sync", "s3://bucket/data.jsonl", "--dataset", "x", "--endpoint", "http://127.0.0.1:9"]
-    p = subprocess.run(
-        [sys.executable, "-m", "phoenix_upsert", *args, "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    args = ["sync", "s3://bucket/data.jsonl", "--dataset", "x", "-q"]
+    p = run(*args, endpoint="http://127.0.0.1:9", env=store)
     assert p.returncode == 3, p.stderr
     assert "s3://bucket/data.jsonl: cannot reach it" in p.stderr
 

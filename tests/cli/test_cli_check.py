@@ -5,11 +5,9 @@ exit codes. Real processes against a real Phoenix."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,30 +15,7 @@ from phoenix_upsert import Client, cli
 from phoenix_upsert.testing import LocalPhoenix
 
 from ..conftest import server_rows, version_count
-
-
-def write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def rows(n: int, tag: str = "a") -> list[dict[str, Any]]:
-    return [{"id": f"r{i}", "input": {"q": i}, "output": {"tag": tag}} for i in range(n)]
-
-
-def run(*args: str, endpoint: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The command in a process of its own, the server named by the environment as in CI."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
-    env["PHOENIX_UPSERT_CACHE_DIR"] = os.environ["PHOENIX_UPSERT_CACHE_DIR"]
-    env["PHOENIX_COLLECTOR_ENDPOINT"] = endpoint
-    return subprocess.run(
-        [sys.executable, "-m", "phoenix_upsert", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-    )
+from .helpers import rows, run, write
 
 
 def dataset_exists(client: Client, name: str) -> bool:

@@ -6,9 +6,6 @@ does them all, one after the other, on through failures, with one summary and on
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +16,7 @@ from phoenix_upsert._config import ConfigError
 from phoenix_upsert.testing import LocalPhoenix
 
 from ..conftest import server_rows, version_count
-
-
-def write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def rows(n: int, tag: str = "a", key: str = "id") -> list[dict[str, Any]]:
-    return [{key: f"r{i}", "input": {"q": i}, "output": {"tag": tag}} for i in range(n)]
-
-
-def run(*args: str, endpoint: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``phoenix-upsert`` in a process of its own, the server named by the environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
-    env["PHOENIX_UPSERT_CACHE_DIR"] = os.environ["PHOENIX_UPSERT_CACHE_DIR"]
-    env["PHOENIX_COLLECTOR_ENDPOINT"] = endpoint
-    return subprocess.run(
-        [sys.executable, "-m", "phoenix_upsert", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        env=env,
-    )
+from .helpers import rows, run, write
 
 
 def dataset_info(client: Client, name: str) -> dict[str, Any]:

@@ -253,10 +253,13 @@ class ServerTooOldError(ServerError):
     example ids, ``action=update``, from Phoenix 15.0)."""
 
 
-class ConcurrentWriteError(PhoenixUpsertError):
+class SyncVerificationError(PhoenixUpsertError):
+    """A write could not be proven to have made the dataset hold the source — the server's
+    report, its versions or the dataset read back disagree with the plan — and reading the
+    dataset again and writing again, as many times as allowed, did not prove it either.
+    Raised as :class:`ConcurrentWriteError`, its one cause seen in practice."""
+
+
+class ConcurrentWriteError(SyncVerificationError):
     """Another writer kept changing the dataset while this sync ran; the dataset may hold
     the other writer's content. Run the sync again."""
-
-
-class SyncVerificationError(PhoenixUpsertError):
-    """The server's reported result does not match the plan and re-syncing did not fix it."""

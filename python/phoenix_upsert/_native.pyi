@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension module (rust/src/python)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from typing import Any, final
 
@@ -9,6 +9,7 @@ __all__ = [
     "MAX_DEPTH",
     "Diff",
     "JsonlScan",
+    "Scan",
     "__version__",
     "canonicalize",
     "canonicalize_json",
@@ -16,6 +17,7 @@ __all__ = [
     "diff",
     "hash_examples",
     "hash_jsonl",
+    "scan_examples",
     "scan_jsonl",
     "source_id",
 ]
@@ -52,7 +54,12 @@ def source_id(value: object) -> str:
     ``str(int)`` writes it (a JSON integer literal in a file reads the same: ``-0`` is
     ``"0"``). Anything else raises :class:`phoenix_upsert.InvalidSourceIdError`."""
 
-def hash_examples(examples: Iterable[Mapping[str, Any]], *, storable: bool = False) -> list[str]:
+def hash_examples(
+    examples: Iterable[Mapping[str, Any]],
+    *,
+    storable: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
     """Content hashes of many examples (mappings with dict ``input`` and ``output`` and an
     optional dict ``metadata``, ``{}`` if absent), in order. Canonicalizes and hashes on all
     cores with the GIL released; only the walk over the Python objects holds it.
@@ -61,19 +68,25 @@ def hash_examples(examples: Iterable[Mapping[str, Any]], *, storable: bool = Fal
     error too: a whole number outside [-2^63, 2^64-1] — an int, or a float PostgreSQL hands
     back as an int (``1e21``, ``-1e19``; exactly: a float ``f`` with ``not -2^63 < f <
     2^64``) — and U+0000 in a string or key. Of several bad examples, the first is
-    reported."""
+    reported. ``progress`` is called with the number of examples done, once per batch; an
+    exception it raises stops the hashing and propagates."""
 
 def hash_jsonl(
-    path: str | PathLike[str], *, max_line_bytes: int = ..., storable: bool = False
+    path: str | PathLike[str],
+    *,
+    max_line_bytes: int = ...,
+    storable: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Content hashes of the examples of a JSONL file (one object per line with ``input``,
     ``output`` and optional ``metadata``), streamed and parsed in Rust, in parallel.
-    Blank lines are skipped; errors name the line. ``storable`` as for
+    Blank lines are skipped; errors name the line. ``storable`` and ``progress`` as for
     :func:`scan_jsonl`."""
 
 @final
-class JsonlScan:
-    """Per-example results of :func:`scan_jsonl`, in file order."""
+class Scan:
+    """Per-example results of :func:`scan_jsonl` or :func:`scan_examples`, in source
+    order. ``line_numbers``, ``offsets`` and ``lengths`` are empty for Python objects."""
 
     def __len__(self) -> int: ...
     @property
@@ -99,6 +112,8 @@ class JsonlScan:
     def lengths(self) -> list[int]:
         """Byte length of each example's line, without its newline."""
 
+JsonlScan = Scan
+
 def scan_jsonl(
     source: str | PathLike[str] | bytes,
     *,
@@ -108,15 +123,39 @@ def scan_jsonl(
     node_id_key: str | None = None,
     max_line_bytes: int = ...,
     storable: bool = False,
-) -> JsonlScan:
+    progress: Callable[[int], None] | None = None,
+) -> Scan:
     """Hash JSONL — a file (a path, streamed) or data in memory (``bytes``, e.g. a Phoenix
     dataset export) — and collect, per example, the values under the given keys and the
     line's position (to read it again for an upload).
 
     With ``storable=True`` (what a sync uses), the rules of :func:`hash_examples` apply
     (numbers Phoenix cannot store, U+0000 in content), and U+0000 in split names and span ids
-    and empty source ids are errors too. An error names the line, the JSON path and, when
-    the line has one, its source id."""
+    and empty source ids are errors too; with ``id_key``, so are a line without a source id
+    and an id on two lines. An error names the line, the JSON path and, when the line has
+    one, its source id. Span ids are stripped (an empty one is ``None``).
+
+    ``progress`` (files only) is called with the number of bytes read so far, from the
+    reading thread, at most once per block (1 MiB) and once at the end; an exception it
+    raises (``KeyboardInterrupt`` too) stops the scan and propagates."""
+
+def scan_examples(
+    examples: Iterable[Mapping[str, Any]],
+    *,
+    id_key: str | None = None,
+    ids: Iterable[object] | None = None,
+    splits_key: str | None = None,
+    span_id_key: str | None = None,
+    storable: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Scan:
+    """Scan Python examples by the rules of :func:`scan_jsonl`: content hashes, and the
+    source ids under ``id_key`` (or the raw values ``ids``, one per example, e.g. computed
+    by a callable: :func:`source_id` applies to each), split names under ``splits_key``
+    (a str, a list/tuple/set/frozenset of str or None, or None; stripped, sorted, unique)
+    and span ids under ``span_id_key`` (a str or None; stripped, an empty one is ``None``).
+    ``storable`` and errors as for :func:`scan_jsonl`, naming ``example N``.
+    ``progress`` as for :func:`hash_examples`."""
 
 @final
 class Diff:
@@ -139,16 +178,16 @@ class Diff:
         """Incoming indices whose id is the node id of no previous example."""
 
 def diff(
-    previous: JsonlScan | Iterable[tuple[str, str | None, str]],
-    incoming: JsonlScan | Iterable[tuple[str | None, str]],
+    previous: Scan | Iterable[tuple[str, str | None, str]],
+    incoming: Scan | Iterable[tuple[str | None, str]],
     *,
     merge: bool = False,
 ) -> Diff:
     """Classify ``incoming`` against ``previous`` by Phoenix's own matching rules.
 
     ``previous``: the server's examples as ``(node_id, external_id or None, content_hash)``,
-    or a :class:`JsonlScan` of a Phoenix export (with ``id_key`` and ``node_id_key``).
-    ``incoming``: ``(source_id or None, content_hash)`` pairs, or a :class:`JsonlScan`.
+    or a :class:`Scan` of a Phoenix export (with ``id_key`` and ``node_id_key``).
+    ``incoming``: ``(source_id or None, content_hash)`` pairs, or a :class:`Scan`.
     An incoming example with an id matches only by that id (as a node id if it is a
     ``DatasetExample`` GlobalID); one without matches the first unmatched previous example
     with the same hash. Unmatched previous examples are deleted unless ``merge``.

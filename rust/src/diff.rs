@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 use rayon::prelude::*;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{py_repr, Error, ErrorKind, Result};
 use crate::node_id::{example_node_id, example_row_id, NodeId};
 
 /// A previous (server-side) example.
@@ -54,52 +54,64 @@ type Map<K, V> = HashMap<K, V, RandomState>;
 /// Previous examples by content hash: (cursor past the matched ones, candidates in order).
 type HashBuckets = Map<[u8; 16], (usize, Vec<u32>)>;
 
-/// Fail if an id occurs on more than one incoming example; the error lists them.
-pub fn check_unique_ids(incoming: &[Incoming<'_>]) -> Result<()> {
-    let mut first: Map<&str, u32> =
-        Map::with_capacity_and_hasher(incoming.len(), RandomState::default());
-    let mut duplicates: Vec<(u32, u32)> = Vec::new(); // (first index, later index)
-    for (i, ex) in incoming.iter().enumerate() {
-        if let Some(id) = ex.id {
-            if let Some(&f) = first.get(id) {
-                duplicates.push((f, i as u32));
-            } else {
-                first.insert(id, i as u32);
+/// Fail if a source id occurs on more than one example; the error lists them with their
+/// places (`place(i)`: `example 3`, `line 7`), at most ten ids and four places each, and
+/// points at the first repeat. The one rule and message for every source.
+pub fn check_unique_ids<'a>(
+    ids: impl IntoIterator<Item = Option<&'a str>>,
+    place: impl Fn(usize) -> String,
+) -> Result<()> {
+    let mut first: Map<&str, usize> = Map::default();
+    // In order of first occurrence: the id and where it occurs.
+    let mut repeats: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut repeat_of: Map<&str, usize> = Map::default();
+    for (i, id) in ids.into_iter().enumerate() {
+        let Some(id) = id else { continue };
+        match first.get(id) {
+            None => {
+                first.insert(id, i);
+            }
+            Some(&f) => {
+                let k = *repeat_of.entry(id).or_insert_with(|| {
+                    repeats.push((id, vec![f]));
+                    repeats.len() - 1
+                });
+                repeats[k].1.push(i);
             }
         }
     }
-    if duplicates.is_empty() {
+    if repeats.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<String> = Vec::new();
-    let mut shown = Vec::new();
-    for &(f, later) in &duplicates {
-        let id = incoming[f as usize].id.unwrap_or_default();
-        if !ids.iter().any(|x| x == id) {
-            ids.push(id.to_owned());
-            if shown.len() < 10 {
-                shown.push(format!(
-                    "{} (examples {f} and {later})",
-                    serde_json::to_string(id).unwrap_or_default()
-                ));
-            }
-        }
-    }
-    let more = if ids.len() > shown.len() {
-        format!(" and {} more", ids.len() - shown.len())
+    let shown: Vec<String> = repeats
+        .iter()
+        .take(10)
+        .map(|(id, places)| {
+            let at: Vec<String> = places.iter().take(4).map(|&i| place(i)).collect();
+            format!("{} ({})", py_repr(id), at.join(", "))
+        })
+        .collect();
+    let more = if repeats.len() > 10 {
+        format!(" and {} more", repeats.len() - 10)
     } else {
         String::new()
     };
+    let (index, id) = repeats
+        .iter()
+        .map(|(id, places)| (places[1], *id))
+        .min()
+        .unwrap_or_default();
     let mut err = Error::new(
         ErrorKind::DuplicateId,
         format!(
             "{} source id(s) occur more than once: {}{more}",
-            ids.len(),
+            repeats.len(),
             shown.join(", ")
         ),
     );
-    err.ids = ids;
-    err.index = Some(duplicates[0].1 as usize);
+    err.ids = repeats.iter().map(|(id, _)| (*id).to_owned()).collect();
+    err.index = Some(index);
+    err.source_id = Some(id.to_owned());
     Err(err)
 }
 
@@ -127,7 +139,7 @@ pub fn diff(
     }
     // The two big indexes are independent: build them at the same time.
     let (unique, by_external) = rayon::join(
-        || check_unique_ids(incoming),
+        || check_unique_ids(incoming.iter().map(|e| e.id), |i| format!("example {i}")),
         || {
             let mut m: Map<&str, u32> =
                 Map::with_capacity_and_hasher(previous.len(), RandomState::default());
@@ -357,7 +369,8 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::DuplicateId);
         assert_eq!(e.ids, vec!["x".to_owned()]);
         assert!(
-            e.message.contains("\"x\" (examples 0 and 2)"),
+            e.message
+                .ends_with("1 source id(s) occur more than once: 'x' (example 0, example 2)"),
             "{}",
             e.message
         );

@@ -33,9 +33,13 @@ pub enum ErrorKind {
     /// A source id that cannot be used: of the wrong type, a non-integer number, empty, or
     /// (when syncing) holding U+0000.
     InvalidSourceId,
-    /// A JSONL line that is not valid JSON.
+    /// When syncing with an id key: an example without a source id.
+    MissingSourceId,
+    /// A line read again for an upload no longer holds what was scanned.
+    SourceChanged,
+    /// A JSON text (a JSONL line) that is not valid JSON.
     JsonSyntax,
-    /// A JSONL line that is not valid UTF-8.
+    /// A JSON text (a JSONL line) that is not valid UTF-8.
     InvalidUtf8,
     /// A JSONL line longer than the configured maximum.
     LineTooLong,
@@ -95,6 +99,19 @@ impl Error {
             ids: Vec::new(),
             source_id: None,
         }))
+    }
+
+    /// The error for a panic caught in the core: a bug, with the panic's message.
+    pub fn from_panic(panic: &(dyn std::any::Any + Send)) -> Self {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Error::new(
+            ErrorKind::Internal,
+            format!("bug in phoenix-upsert's native core (please report it): {what}"),
+        )
     }
 
     /// Prepend a path step (called by each enclosing container while unwinding).

@@ -1,21 +1,21 @@
 //! Streaming, parallel hashing of JSONL.
 //!
 //! The calling thread reads the input in blocks and cuts them at the last newline; each
-//! chunk of whole lines goes to the rayon pool, where one job parses, canonicalizes and
+//! chunk of whole lines is a job of the ordered [`Pool`], which parses, canonicalizes and
 //! hashes its lines with buffers of its own. At most a few chunks are in flight, so memory
-//! stays bounded whatever the size of the file; results are put back in file order.
+//! stays bounded whatever the size of the file; results come back in file order.
 //!
 //! Lines are separated by `\n` (a trailing `\r` is whitespace). Blank lines are skipped.
 //! A UTF-8 byte order mark at the start of the input is skipped.
 
 use std::io::Read;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use crate::canon::Canonicalizer;
 use crate::error::{Error, ErrorKind, Result};
-use crate::json::{parse_line_with, LineKeys};
+pub use crate::example::ScanResult;
+use crate::example::{missing_source_id, parse_line_with, LineKeys};
+use crate::pool::Pool;
 use crate::storable;
 use crate::tape::Tape;
 
@@ -29,7 +29,9 @@ pub struct ScanOptions {
     pub keep_positions: bool,
     /// Bytes read per block; a chunk holds the whole lines of one or more blocks.
     pub block_bytes: usize,
-    /// Reject what Phoenix cannot store ([`crate::storable`]), as a sync must.
+    /// Read the input as a sync's source: reject what Phoenix cannot store
+    /// ([`crate::storable`]), and with an id key, require a source id on every example and
+    /// no id twice.
     pub storable: bool,
 }
 
@@ -45,45 +47,6 @@ impl Default for ScanOptions {
             block_bytes: 1 << 20,
             storable: false,
         }
-    }
-}
-
-/// Per-example results of a scan, in file order. Columns of fields that were not asked
-/// for are empty.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct ScanResult {
-    pub hashes: Vec<[u8; 16]>,
-    pub ids: Vec<Option<Box<str>>>,
-    pub node_ids: Vec<Option<Box<str>>>,
-    /// `None` where the line has no splits key.
-    pub splits: Vec<Option<Box<[Box<str>]>>>,
-    pub span_ids: Vec<Option<Box<str>>>,
-    /// 1-based line numbers (with `keep_positions`).
-    pub line_numbers: Vec<u64>,
-    /// Byte offset of each line in the input (with `keep_positions`).
-    pub offsets: Vec<u64>,
-    /// Byte length of each line, without the newline (with `keep_positions`).
-    pub lengths: Vec<u64>,
-}
-
-impl ScanResult {
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
-
-    fn append(&mut self, other: &mut ScanResult) {
-        self.hashes.append(&mut other.hashes);
-        self.ids.append(&mut other.ids);
-        self.node_ids.append(&mut other.node_ids);
-        self.splits.append(&mut other.splits);
-        self.span_ids.append(&mut other.span_ids);
-        self.line_numbers.append(&mut other.line_numbers);
-        self.offsets.append(&mut other.offsets);
-        self.lengths.append(&mut other.lengths);
     }
 }
 
@@ -131,6 +94,9 @@ impl LineHasher {
             let err = storable::find_nul_in_example(&self.tape, input, output, fields.metadata)
                 .unwrap_or_else(storable::nul_in_string);
             return Err(err.with_source_id(fields.id.as_deref()));
+        }
+        if opts.storable && opts.keys.id.is_some() && fields.id.is_none() {
+            return Err(missing_source_id());
         }
         out.hashes.push(hash);
         let boxed = |s: Option<String>| s.map(String::into_boxed_str);
@@ -203,30 +169,16 @@ fn line_too_long(max: usize) -> Error {
     )
 }
 
-/// The error for a panic caught in the core: a bug, with the panic's message.
-pub fn internal_error(panic: &(dyn std::any::Any + Send)) -> Error {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    Error::new(
-        ErrorKind::Internal,
-        format!("bug in phoenix-upsert's native core (please report it): {what}"),
-    )
-}
-
 /// Why a scan stopped early on the caller's request.
 pub struct Cancelled;
 
-type ChunkOutcome = (usize, u64, Result<ScanResult>);
-
-/// Scan JSONL from `reader`. `keep_going` is asked between blocks; when it says no, the scan
-/// stops and returns `Ok(Err(Cancelled))`.
+/// Scan JSONL from `reader`. `keep_going` is asked before each block is read, with the
+/// number of bytes read so far (and once more at the end); when it says no, the scan stops
+/// and returns `Ok(Err(Cancelled))`.
 pub fn scan_reader<R: Read>(
     mut reader: R,
     opts: &ScanOptions,
-    mut keep_going: impl FnMut() -> bool,
+    mut keep_going: impl FnMut(u64) -> bool,
 ) -> Result<std::result::Result<ScanResult, Cancelled>> {
     if opts.block_bytes == 0 || opts.max_line_bytes == 0 {
         return Err(Error::new(
@@ -235,12 +187,7 @@ pub fn scan_reader<R: Read>(
         ));
     }
     let opts = Arc::new(opts.clone());
-    let max_in_flight = rayon::current_num_threads().max(1) * 2 + 1;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel::<ChunkOutcome>();
-    let mut outcomes: Vec<ChunkOutcome> = Vec::new();
-    let mut in_flight = 0usize;
-    let mut next_index = 0usize;
+    let mut pool: Pool<ScanResult> = Pool::new();
 
     let mut pending: Vec<u8> = Vec::new();
     let mut pending_offset = 0u64; // input offset of pending[0]
@@ -250,9 +197,10 @@ pub fn scan_reader<R: Read>(
     let mut eof = false;
     let mut failure: Option<Error> = None;
     let mut cancelled = false;
+    let mut bytes_read = 0u64;
 
     while !eof {
-        if !keep_going() {
+        if !keep_going(bytes_read) {
             cancelled = true;
             break;
         }
@@ -266,7 +214,10 @@ pub fn scan_reader<R: Read>(
                     eof = true;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    bytes_read += n as u64;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     failure = Some(Error::new(ErrorKind::Io, e.to_string()));
@@ -320,62 +271,34 @@ pub fn scan_reader<R: Read>(
             continue;
         }
 
-        // Dispatch, after making room if too many chunks are in flight.
-        while in_flight >= max_in_flight {
-            if let Ok(outcome) = rx.recv() {
-                in_flight -= 1;
-                outcomes.push(outcome);
-            }
-        }
-        if stop.load(Ordering::Relaxed) {
+        // Stop reading once a chunk failed: no later line can be the first bad one.
+        pool.make_room();
+        if pool.failed() {
             break;
         }
-        let (tx, opts, stop) = (tx.clone(), Arc::clone(&opts), Arc::clone(&stop));
-        let index = next_index;
-        next_index += 1;
-        in_flight += 1;
-        rayon::spawn(move || {
-            let result = if stop.load(Ordering::Relaxed) {
-                Ok(ScanResult::default())
-            } else {
-                // A panic must not unwind out of a rayon job (that aborts the process).
-                catch_unwind(AssertUnwindSafe(|| {
-                    scan_chunk(&chunk, offset, first_line, &opts, &mut LineHasher::new())
-                }))
-                .unwrap_or_else(|panic| Err(internal_error(&*panic)))
-            };
-            if result.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            let _ = tx.send((index, first_line, result));
-        });
-    }
-    drop(tx);
-    while in_flight > 0 {
-        match rx.recv() {
-            Ok(outcome) => {
-                in_flight -= 1;
-                outcomes.push(outcome);
-            }
-            Err(_) => break,
-        }
+        let opts = Arc::clone(&opts);
+        pool.submit(move || scan_chunk(&chunk, offset, first_line, &opts, &mut LineHasher::new()));
     }
 
-    // The first bad line of the input wins: chunks are dispatched in order and every
-    // dispatched chunk has reported back, so no earlier error can be missing.
-    outcomes.sort_by_key(|o| o.0);
+    // The first bad line of the input wins: a failed chunk comes before the place where
+    // reading stopped (a read error, a line too long).
+    if failure.is_none() && !cancelled && !keep_going(bytes_read) {
+        cancelled = true;
+    }
     let mut result = ScanResult::default();
-    for (_, _, outcome) in outcomes {
-        match outcome {
-            Ok(mut part) => result.append(&mut part),
-            Err(e) => {
-                failure = Some(match failure {
-                    Some(f) if f.line <= e.line => f,
-                    _ => e,
-                });
-                break;
+    match pool.finish() {
+        Err(e) => return Err(e),
+        Ok(parts) => {
+            for mut part in parts {
+                result.append(&mut part);
             }
         }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if opts.storable && opts.keys.id.is_some() {
+        result.check_unique_ids()?;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -388,7 +311,7 @@ pub fn scan_reader<R: Read>(
 
 /// Scan in-memory JSONL (e.g. a server's export).
 pub fn scan_bytes(data: &[u8], opts: &ScanOptions) -> Result<ScanResult> {
-    match scan_reader(data, opts, || true)? {
+    match scan_reader(data, opts, |_| true)? {
         Ok(r) => Ok(r),
         Err(Cancelled) => Err(Error::new(ErrorKind::Io, "cancelled")),
     }
@@ -513,22 +436,10 @@ mod tests {
         // key overrides it (Python's json keeps the last, so it is never sent).
         assert_eq!(scan_bytes(data.as_bytes(), &opts()).unwrap().len(), 3);
         let r = scan_bytes(
-            b"{\"input\": {\"a\": \"\\u0000\", \"a\": 1}, \"output\": {}}",
+            b"{\"id\": \"z\", \"input\": {\"a\": \"\\u0000\", \"a\": 1}, \"output\": {}}",
             &o,
         );
         assert_eq!(r.unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_panic_becomes_an_internal_error() {
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {})); // keep the test output quiet
-        let caught = catch_unwind(|| -> usize { panic!("index {} out of range", 7) });
-        std::panic::set_hook(hook);
-        let e = internal_error(&*caught.unwrap_err());
-        assert_eq!(e.kind, ErrorKind::Internal);
-        assert!(e.message.starts_with("bug in phoenix-upsert's native core"));
-        assert!(e.message.ends_with("index 7 out of range"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Native core of phoenix-upsert.
 //!
 //! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
-//! - [`json`] and [`jsonl`]: JSON text and JSONL files into the [`tape`], hashed in parallel;
+//! - [`json`]: JSON values (text) into the [`tape`];
+//! - [`example`]: the example schema of a JSONL line (content, source id, splits, span id);
+//! - [`jsonl`]: JSONL files scanned and hashed in parallel, on the ordered [`pool`];
 //! - [`storable`]: what a sync rejects because Phoenix cannot store it (numbers, U+0000),
 //!   and what a source id means;
 //! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
@@ -15,9 +17,11 @@
 pub mod canon;
 pub mod diff;
 pub mod error;
+pub mod example;
 pub mod json;
 pub mod jsonl;
 pub mod node_id;
+pub mod pool;
 pub mod storable;
 pub mod tape;
 

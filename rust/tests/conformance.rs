@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use phoenix_upsert_native::json::{parse_line, LineKeys};
+use phoenix_upsert_native::example::{parse_line, LineKeys};
 use phoenix_upsert_native::tape::Tape;
 use phoenix_upsert_native::{canonicalize_text, hash_hex, Canonicalizer, ErrorKind};
 use serde_json::Value;

@@ -97,7 +97,7 @@ def test_duplicate_ids_are_an_error_listing_them() -> None:
     with pytest.raises(pu.DuplicateSourceIdError) as info:
         pu.diff([], incoming)
     assert info.value.ids == ["a", "b"]
-    assert '"a" (examples 0 and 2)' in str(info.value)
+    assert "2 source id(s) occur more than once: 'a' (example 0, example 2)" in str(info.value)
 
 
 def test_unknown_node_ids_are_reported() -> None:

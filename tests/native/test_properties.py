@@ -95,21 +95,17 @@ def test_whatever_we_accept_phoenix_agrees_with(value: Any) -> None:
 
 @SETTINGS
 @given(st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=5))
-def test_split_names_normalize_alike_in_rust_and_python(names: list[str | None]) -> None:
-    """JSONL splits are normalized in Rust, Python sources' in Python: same names, as the
-    server would store them (str.strip, non-empty, a set)."""
-    from phoenix_upsert._sources.source import normalize_splits
+def test_split_names_are_what_the_server_stores(names: list[str | None]) -> None:
+    """The core's split rule, from both front ends: the names as the server would store them
+    (str.strip, non-empty, a set; sorted here)."""
+    from phoenix_upsert._native import scan_examples
 
-    row = {"input": {}, "output": {}, "splits": names}
-    data = (json.dumps(row) + "\n").encode()
-    try:
-        expected = list(normalize_splits(names, "example 0"))
-    except pu.InvalidInputError:
-        return
-    splits = pu.scan_jsonl(data, splits_key="splits").splits
-    assert splits == [expected]
-    server = sorted({str(s).strip() for s in names if s and str(s).strip()})
-    assert expected == server
+    data = (json.dumps({"input": {}, "output": {}, "splits": names}) + "\n").encode()
+    server = sorted({s.strip() for s in names if s is not None and s.strip()})
+    for value in (names, tuple(names), set(names), frozenset(names)):
+        row = {"input": {}, "output": {}, "splits": value}
+        assert scan_examples([row], splits_key="splits").splits == [server]
+    assert pu.scan_jsonl(data, splits_key="splits").splits == [server]
 
 
 @SETTINGS

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use phoenix_upsert_native::json::LineKeys;
+use phoenix_upsert_native::example::LineKeys;
 use phoenix_upsert_native::jsonl::{scan_bytes, ScanOptions};
 
 fuzz_target!(|data: &[u8]| {

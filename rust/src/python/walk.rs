@@ -4,7 +4,9 @@
 //! `str` keys, `list`, `tuple`, `str`, `int`, `float`, `bool`, `None` (subclasses included,
 //! read by value: no user code runs during the walk). Anything else is an error naming the
 //! path to the value. With `storable`, numbers Phoenix cannot store are errors too
-//! ([`crate::storable`]; U+0000 in strings is found while hashing, see `python/mod.rs`).
+//! ([`crate::storable`]; U+0000 in strings is found while hashing, see `scanning.rs`).
+//! The fields of an example besides content (source id, splits, span id) are read here
+//! from Python values and checked by the same core rules as a JSONL line's.
 
 use std::os::raw::c_char;
 
@@ -13,9 +15,12 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple, PyType,
+};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::example;
 use crate::storable;
 use crate::tape::Tape;
 use crate::MAX_DEPTH;
@@ -324,6 +329,16 @@ pub fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
         .unwrap_or(false)
 }
 
+fn not_a_mapping(obj: &Bound<'_, PyAny>) -> Error {
+    Error::new(
+        ErrorKind::InvalidExample,
+        format!(
+            "an example must be a mapping with \"input\" and \"output\", got {}",
+            type_name(obj)
+        ),
+    )
+}
+
 /// Look up `key` in a mapping: `Ok(None)` if absent.
 fn lookup<'py>(
     obj: &Bound<'py, PyAny>,
@@ -352,13 +367,7 @@ impl Walker<'_> {
     /// `metadata` (absent means `{}`).
     pub fn example(&mut self, obj: &Bound<'_, PyAny>) -> Result<ExampleRoots> {
         if !is_mapping(obj) {
-            return Err(Error::new(
-                ErrorKind::InvalidExample,
-                format!(
-                    "an example must be a mapping with \"input\" and \"output\", got {}",
-                    type_name(obj)
-                ),
-            ));
+            return Err(not_a_mapping(obj));
         }
         let py = obj.py();
         let mut roots = [0usize; 2];
@@ -385,7 +394,7 @@ impl Walker<'_> {
 }
 
 /// The source id a Python value stands for, by the rule every source follows (see
-/// [`crate::json::source_id_of_json`] for JSON text): a `str` as it is, an `int` (not a
+/// [`crate::example::source_id_of_json`] for JSON text): a `str` as it is, an `int` (not a
 /// `bool`) as its decimal text (`int.__repr__`, so a subclass's own `__str__` is not used);
 /// anything else, an empty str, a lone surrogate or U+0000 is an error.
 pub fn source_id_of_py(obj: &Bound<'_, PyAny>) -> Result<String> {
@@ -420,4 +429,155 @@ pub fn source_id_of_py(obj: &Bound<'_, PyAny>) -> Result<String> {
             type_name(obj)
         ),
     ))
+}
+
+/// Where an example's source id comes from.
+pub enum IdFrom<'a, 'py> {
+    /// The source has no ids.
+    Nothing,
+    /// The value under this key of the example.
+    Key(&'a Bound<'py, PyString>),
+    /// A value computed by the caller (a Python callable's result).
+    Value(Bound<'py, PyAny>),
+}
+
+/// The keys of the fields besides content that a source names.
+#[derive(Default)]
+pub struct FieldKeys<'py> {
+    pub splits: Option<Bound<'py, PyString>>,
+    pub span_id: Option<Bound<'py, PyString>>,
+}
+
+/// The fields of one example besides its content, read by the core's rules
+/// ([`crate::example`], [`crate::storable`]): the same as for a JSONL line.
+#[derive(Default)]
+pub struct ExampleFields {
+    pub id: Option<String>,
+    /// `None`: the example has no splits key.
+    pub splits: Option<Vec<String>>,
+    pub span_id: Option<String>,
+}
+
+/// A str field's text, or a lone-surrogate error.
+fn text_of<'a>(s: &'a Bound<'_, PyString>, what: &str) -> Result<&'a str> {
+    utf8(s).ok_or_else(|| lone_surrogate_error(s, what))
+}
+
+/// Read the source id, split names and span id of `obj` (a mapping). With `storable` (a
+/// sync's source), an example without a source id is an error when the source has ids, and
+/// U+0000 in a split name or span id is one.
+pub fn example_fields(
+    obj: &Bound<'_, PyAny>,
+    id: IdFrom<'_, '_>,
+    keys: &FieldKeys<'_>,
+    storable: bool,
+) -> Result<ExampleFields> {
+    if !is_mapping(obj) {
+        return Err(not_a_mapping(obj));
+    }
+    let mut out = ExampleFields::default();
+    let raw_id = match id {
+        IdFrom::Nothing => None,
+        IdFrom::Key(key) => Some(lookup(obj, key)?),
+        IdFrom::Value(v) => Some(Some(v)),
+    };
+    if let Some(raw) = raw_id {
+        match raw {
+            Some(v) if !v.is_none() => out.id = Some(source_id_of_py(&v)?),
+            _ if storable => return Err(example::missing_source_id()),
+            _ => {}
+        }
+    }
+    let named = |e: Error| e.with_source_id(out.id.as_deref());
+    if let Some(key) = &keys.splits {
+        let name = key.to_string();
+        if let Some(v) = lookup(obj, key).map_err(named)? {
+            out.splits = Some(py_splits(&v, storable).map_err(|e| named(e.at_key(&name)))?);
+        }
+    }
+    if let Some(key) = &keys.span_id {
+        let name = key.to_string();
+        if let Some(v) = lookup(obj, key).map_err(named)? {
+            out.span_id = py_span_id(&v, storable).map_err(|e| named(e.at_key(&name)))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Split names from a Python value: a str, a list, tuple, set or frozenset of str (or
+/// None, skipped), or None; normalized by [`example::normalize_splits`].
+fn py_splits(v: &Bound<'_, PyAny>, storable: bool) -> Result<Vec<String>> {
+    const WHAT: &str = "a split name";
+    let name = |s: &Bound<'_, PyString>| -> Result<String> {
+        let t = text_of(s, WHAT)?;
+        if storable {
+            storable::check_name(t, WHAT)?;
+        }
+        Ok(t.to_owned())
+    };
+    if v.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(example::normalize_splits([name(s)?]));
+    }
+    let is_collection = v.is_instance_of::<PyList>()
+        || v.is_instance_of::<PyTuple>()
+        || v.is_instance_of::<PySet>()
+        || v.is_instance_of::<PyFrozenSet>();
+    if !is_collection {
+        return Err(Error::new(
+            ErrorKind::InvalidExample,
+            format!(
+                "splits must be a str, a list of str or None, got {}",
+                type_name(v)
+            ),
+        ));
+    }
+    let mut names = Vec::new();
+    let items = v.try_iter().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidExample,
+            format!("reading the split names failed: {e}"),
+        )
+    })?;
+    for (k, item) in items.enumerate() {
+        let item = item.map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidExample,
+                format!("reading the split names failed: {e}"),
+            )
+        })?;
+        if item.is_none() {
+            continue;
+        }
+        let Ok(s) = item.cast::<PyString>() else {
+            return Err(Error::new(
+                ErrorKind::InvalidExample,
+                format!("split names must be str, got {}", type_name(&item)),
+            )
+            .at_index(k));
+        };
+        names.push(name(s).map_err(|e| e.at_index(k))?);
+    }
+    Ok(example::normalize_splits(names))
+}
+
+/// A span id from a Python value: a str ([`example::span_id`]) or None.
+fn py_span_id(v: &Bound<'_, PyAny>, storable: bool) -> Result<Option<String>> {
+    const WHAT: &str = "the span id";
+    if v.is_none() {
+        return Ok(None);
+    }
+    let Ok(s) = v.cast::<PyString>() else {
+        return Err(Error::new(
+            ErrorKind::InvalidExample,
+            format!("{WHAT} must be a str or None, got {}", type_name(v)),
+        ));
+    };
+    let t = text_of(s, WHAT)?;
+    if storable {
+        storable::check_name(t, WHAT)?;
+    }
+    Ok(example::span_id(t))
 }

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -174,9 +175,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
     hashes = commands.add_parser(
-        "hash", help="print the content hash Phoenix computes for each example of a JSONL file"
+        "hash",
+        help="print the content hash Phoenix computes for each example of a source (a JSONL "
+        "or Parquet file or URL, plain or compressed), as a sync reads it",
     )
-    hashes.add_argument("file")
+    hashes.add_argument("file", help="path or URL")
     hashes.add_argument("--id-key", default="id")
 
     versions = commands.add_parser(
@@ -601,12 +604,13 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _hash(args: argparse.Namespace) -> int:
-    from phoenix_upsert._native import scan_jsonl
+    from phoenix_upsert._sources.source import read_source
 
-    scan = scan_jsonl(args.file, id_key=args.id_key or None)
-    ids = scan.ids or [None] * len(scan)
-    for line, source_id, content_hash in zip(scan.line_numbers, ids, scan.hashes):
-        print(f"{content_hash}  {source_id if source_id is not None else f'line {line}'}")
+    source = read_source(
+        args.file, source_id_key=args.id_key or None, splits_key=None, span_id_key=None
+    )
+    for i, content_hash in enumerate(source.hashes):
+        print(f"{content_hash}  {source.ids[i] if source.ids[i] is not None else source.where(i)}")
     return EXIT_OK
 
 
@@ -685,6 +689,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except KeyboardInterrupt as e:
         return _fail(args, e, EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # Whoever read our output stopped reading (`phoenix-upsert hash … | head`): not an
+        # error of ours. Quiet the flush at exit, which would fail the same way.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:
         code = _error_code(e)
         if code is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -94,6 +95,33 @@ def test_hash_command_and_module_entry_point(tmp_path: Path) -> None:
         text=True,
     ).stdout.split("\n")
     assert out[0].endswith("  r0") and len(out[0].split()[0]) == 32
+
+
+def test_hash_reads_any_source_and_stops_quietly_when_the_reader_does(tmp_path: Path) -> None:
+    plain = write(tmp_path / "h.jsonl", rows(3000))
+    packed = tmp_path / "h.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "phoenix_upsert", "hash", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for path in (plain, packed)
+    ]
+    assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) == 3000
+    # `| head -1`: the reader goes away after one line
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phoenix_upsert", "hash", str(plain)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
 
 
 def cli(*args: str, **kw: object) -> subprocess.Popen[str]:

@@ -13,7 +13,8 @@ import httpx
 from phoenix_upsert._engine import manifest as _manifest
 from phoenix_upsert._engine.server import RetryPolicy, Server
 from phoenix_upsert._engine.sync import Engine
-from phoenix_upsert._sources.source import SourceIdKey, read_source
+from phoenix_upsert._sources.options import SourceOptions
+from phoenix_upsert._sources.source import SourceIdKey, read
 from phoenix_upsert.errors import EmptySourceError
 from phoenix_upsert.results import Mode, SyncPlan, SyncResult
 
@@ -66,15 +67,17 @@ def upsert_dataset(
         raise ValueError(f"mode must be 'mirror' or 'merge', not {mode!r}")
     if retries < 1:
         raise ValueError("retries must be at least 1")
-    source = read_source(
+    source = read(
         examples,
-        source_id_key=source_id_key,
-        splits_key=splits_key,
-        span_id_key=span_id_key,
-        input_keys=input_keys,
-        output_keys=output_keys,
-        metadata_keys=metadata_keys,
-        progress=progress,
+        SourceOptions(
+            source_id_key=source_id_key,
+            splits_key=splits_key,
+            span_id_key=span_id_key,
+            input_keys=input_keys,
+            output_keys=output_keys,
+            metadata_keys=metadata_keys,
+            progress=progress,
+        ),
     )
     if len(source) == 0 and mode == "mirror" and not allow_empty:
         raise EmptySourceError(

@@ -470,45 +470,20 @@ class Engine:
                 writes += 1
                 wrote = plan
                 result = self.write(plan, source, description)
-                problem_text = self.check_counts(plan, result)
-                resolved_id = str(result.get("dataset_id") or state.dataset_id)
-                if source.splits is not None:
-                    # Split assignments are not versioned: read the dataset back; an empty
-                    # plan from it is the proof.
-                    if problem_text is None:
-                        back = self.read_state(None, resolved_id, trust_manifest=False)
-                        again, _ = make_plan(source, back, name=dataset_name, mode=mode)
-                        if again.action == "none":
-                            return self.finish(
-                                plan,
-                                back,
-                                examples=back.examples,
-                                proven_at=back.read_at,
-                                attempts=writes,
-                                concurrent=concurrent,
-                            )
-                        problem_text = "the dataset read back differs from the source"
-                else:
-                    versions: list[dict[str, Any]] = []
-                    if problem_text is None:
-                        problem_text, versions = self.check_versions(
-                            plan, result, state, resolved_id
-                        )
-                    if problem_text is None:
-                        proven_at = self.server.clock
-                        info = self.server.get_dataset(resolved_id)
-                        after = State(info, versions, state_after(plan, state, source, matches))
-                        return self.finish(
-                            plan,
-                            after,
-                            examples=after.examples,
-                            proven_at=proven_at,
-                            attempts=writes,
-                            concurrent=concurrent,
-                        )
+                proven = self.prove(plan, result, state, source, matches, mode=mode)
+                if isinstance(proven, tuple):
+                    after, examples, proven_at = proven
+                    return self.finish(
+                        plan,
+                        after,
+                        examples=examples,
+                        proven_at=proven_at,
+                        attempts=writes,
+                        concurrent=concurrent,
+                    )
                 concurrent = True
                 problem = ConcurrentWriteError(
-                    f"dataset {dataset_name!r} changed while syncing: {problem_text}"
+                    f"dataset {dataset_name!r} changed while syncing: {proven}"
                 )
                 delay = self.server.retry.delay(writes - 1, jitter="full")
                 logger.warning(
@@ -549,6 +524,41 @@ class Engine:
                     time.sleep(delay)
                 problem = exc
                 state = None
+
+    def prove(
+        self,
+        plan: SyncPlan,
+        result: dict[str, Any],
+        state: State,
+        source: Source,
+        matches: Diff,
+        *,
+        mode: Mode,
+    ) -> tuple[State, ServerExamples, datetime | None] | str:
+        """Prove that the write ``result`` reports made the dataset hold the source: the
+        state after it, the examples it holds and when that was seen; or why not.
+
+        The server's counts must be the plan's. Then, for a source with splits (which
+        Phoenix does not version), the dataset read back must need no write; for one
+        without, the newest version must be this write's, right on the plan's base, with
+        the versions below unchanged (``check_versions``)."""
+        problem = self.check_counts(plan, result)
+        if problem is not None:
+            return problem
+        dataset_id = str(result.get("dataset_id") or state.dataset_id)
+        if source.splits is not None:
+            back = self.read_state(None, dataset_id, trust_manifest=False)
+            again, _ = make_plan(source, back, name=plan.dataset_name, mode=mode)
+            if again.action != "none":
+                return "the dataset read back differs from the source"
+            return back, back.examples, back.read_at
+        problem, versions = self.check_versions(plan, result, state, dataset_id)
+        if problem is not None:
+            return problem
+        proven_at = self.server.clock
+        info = self.server.get_dataset(dataset_id)
+        after = State(info, versions, state_after(plan, state, source, matches))
+        return after, after.examples, proven_at
 
     def give_up(self, problem: BaseException | None, writes: int) -> BaseException:
         """The error that ends a sync whose last allowed write did not prove out."""

@@ -188,3 +188,70 @@ def test_peak_rss_hashing_1gb(benchmark: Any, jsonl: Path, tmp_path: Path) -> No
         f"{float(seconds):.2f} s"
     )
     assert int(peak_kb) / 1024 <= 256
+
+
+BODY_SCRIPT = textwrap.dedent(
+    """
+    import re, sys, time, types
+    sys.path.insert(0, sys.argv[4])
+    from benches._data import make_examples
+    from phoenix_upsert._engine.sync import Engine
+    from phoenix_upsert._sources.source import from_examples, from_jsonl
+
+    def kb(field):
+        status = open("/proc/self/status").read()
+        return int(re.search(field + r":\\s+(\\d+) kB", status).group(1))
+
+    kind, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if kind == "jsonl":
+        source = from_jsonl(path, source_id_key="id", splits_key=None, span_id_key=None)
+    else:
+        examples = make_examples(n)
+        source = from_examples(examples, source_id_key="id", splits_key=None, span_id_key=None)
+    plan = types.SimpleNamespace(action="create", dataset_name="bench")
+    engine = Engine.__new__(Engine)
+    indices = list(range(len(source)))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak RSS (VmHWM) starts again from here
+    base = kb("VmRSS")
+    t = time.perf_counter()
+    size = 0
+    for chunk in engine.body(plan, source, indices, None):
+        size += len(chunk)
+    print(size, time.perf_counter() - t, kb("VmHWM") - base)
+    """
+)
+
+
+@pytest.mark.parametrize("n", [scaled(20_000), scaled(100_000)], ids=["20k", "100k"])
+@pytest.mark.parametrize("kind", ["jsonl", "list"])
+@pytest.mark.benchmark(group="upload body")
+def test_upload_body(benchmark: Any, kind: str, n: int, tmp_path: Path) -> None:
+    """Build the whole upload body of ``n`` examples (all of them, as a create sends) in a
+    fresh interpreter: the time, and the peak RSS above the RSS before (the source already
+    read), from /proc (Rust's allocations count; tracemalloc would miss them)."""
+    benchmark.extra_info["role"] = "memory"
+    path = tmp_path / "body.jsonl"
+    if kind == "jsonl":
+        write_jsonl(path, make_examples(n))
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def run() -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", BODY_SCRIPT, kind, str(n), str(path), root],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+
+    size, seconds, peak_kb = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        examples=n,
+        body_mb=round(int(size) / 1e6, 1),
+        seconds=round(float(seconds), 3),
+        peak_rss_above_start_mb=round(int(peak_kb) / 1024, 1),
+    )
+    print(
+        f"\nupload body of {n:,} examples from a {kind}: {int(size) / 1e6:,.1f} MB in "
+        f"{float(seconds):.2f} s, peak RSS +{int(peak_kb) / 1024:,.1f} MB"
+    )

@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension module (rust/src/python)."""
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Any, final
 
@@ -111,6 +111,17 @@ class Scan:
     @property
     def lengths(self) -> list[int]:
         """Byte length of each example's line, without its newline."""
+    def jsonl_rows(
+        self, path: str | PathLike[str], indices: Sequence[int], part: int
+    ) -> list[bytes]:
+        """The upload JSON of part ``part`` (0 input, 1 output, 2 metadata; ``{}`` for
+        absent metadata) of the examples at ``indices`` of this JSONL scan, one text per
+        example, key order kept: their lines read again from ``path`` and checked to hash
+        as scanned, else :class:`phoenix_upsert.SourceChangedError` naming the line."""
+    def example_rows(
+        self, examples: Sequence[Mapping[str, Any]], indices: Sequence[int], part: int
+    ) -> list[bytes]:
+        """The same for the Python examples this scan was made of, walked again."""
 
 JsonlScan = Scan
 

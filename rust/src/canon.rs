@@ -51,7 +51,7 @@ pub fn cmp_utf16(a: &str, b: &str) -> Ordering {
 }
 
 /// Bytes that must be escaped inside a JSON string: C0 controls, `"` and `\`.
-const fn escape_table(line_separators: bool) -> [bool; 256] {
+const fn escape_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -60,16 +60,10 @@ const fn escape_table(line_separators: bool) -> [bool; 256] {
     }
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
-    if line_separators {
-        // Lead bytes of U+0085 (C2 85) and U+2028/U+2029 (E2 80 A8/A9); checked further below.
-        t[0xC2] = true;
-        t[0xE2] = true;
-    }
     t
 }
 
-static CANONICAL_ESCAPES: [bool; 256] = escape_table(false);
-static UPLOAD_ESCAPES: [bool; 256] = escape_table(true);
+static ESCAPES: [bool; 256] = escape_table();
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -78,30 +72,20 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Bytes of an 8-byte word that may need escaping: the lowest set high bit marks the first
 /// byte below 0x20, `"` or `\\` (the zero-byte trick: no false positive below the first
-/// true one). With `line_separators`, every non-ASCII byte is flagged for a closer look.
+/// true one).
 #[inline]
-fn attention(x: u64, line_separators: bool) -> u64 {
+fn attention(x: u64) -> u64 {
     let control = x.wrapping_sub(ONES * 0x20) & !x;
     let q = x ^ (ONES * u64::from(b'"'));
     let quote = q.wrapping_sub(ONES) & !q;
     let b = x ^ (ONES * u64::from(b'\\'));
     let backslash = b.wrapping_sub(ONES) & !b;
-    let mut mask = (control | quote | backslash) & HIGHS;
-    if line_separators {
-        mask |= x & HIGHS;
-    }
-    mask
+    (control | quote | backslash) & HIGHS
 }
 
-/// Write `s` as a JSON string. With `line_separators`, U+0085, U+2028 and U+2029 are also
-/// escaped: Python's `str.splitlines()`, which Phoenix uses to split uploaded JSONL, breaks
-/// lines on them. Returns whether `s` holds U+0000 (found by the escape scan, for free).
-fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
-    let table = if line_separators {
-        &UPLOAD_ESCAPES
-    } else {
-        &CANONICAL_ESCAPES
-    };
+/// Write `s` as a JSON string, escaping what RFC 8785 (and Python's `json.dumps`) escapes.
+/// Returns whether `s` holds U+0000 (found by the escape scan, for free).
+fn write_string(out: &mut Vec<u8>, s: &str) -> bool {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -111,7 +95,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
     while i < bytes.len() {
         // Skip eight bytes at a time while none of them needs a look.
         while let Some(word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-            let mask = attention(u64::from_le_bytes(*word), line_separators);
+            let mask = attention(u64::from_le_bytes(*word));
             if mask == 0 {
                 i += 8;
             } else {
@@ -122,23 +106,10 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
         let Some(&b) = bytes.get(i) else {
             break;
         };
-        if !table[b as usize] {
+        if !ESCAPES[b as usize] {
             i += 1;
             continue;
         }
-        let width = match b {
-            0xC2 if bytes.get(i + 1) == Some(&0x85) => 2,
-            0xE2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
-            {
-                3
-            }
-            0xC2 | 0xE2 => {
-                i += 1;
-                continue;
-            }
-            _ => 1,
-        };
         out.extend_from_slice(&bytes[run..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -148,9 +119,6 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0xC2 => out.extend_from_slice(b"\\u0085"),
-            0xE2 if bytes.get(i + 2) == Some(&0xA8) => out.extend_from_slice(b"\\u2028"),
-            0xE2 => out.extend_from_slice(b"\\u2029"),
             _ => {
                 nul |= b == 0;
                 out.extend_from_slice(b"\\u00");
@@ -158,7 +126,7 @@ fn write_string(out: &mut Vec<u8>, s: &str, line_separators: bool) -> bool {
                 out.push(HEX[(b & 0xF) as usize]);
             }
         }
-        i += width;
+        i += 1;
         run = i;
     }
     out.extend_from_slice(&bytes[run..]);
@@ -224,7 +192,7 @@ impl Canonicalizer {
                 out.push(b'"');
             }
             Node::Str { span, clean: false } => {
-                self.nul |= write_string(out, tape.str_at(span), false);
+                self.nul |= write_string(out, tape.str_at(span));
             }
             Node::Array { len, .. } => {
                 out.push(b'[');
@@ -270,7 +238,7 @@ impl Canonicalizer {
                 out.extend_from_slice(tape.str_at(key).as_bytes());
                 out.push(b'"');
             } else {
-                self.nul |= write_string(out, tape.str_at(key), false);
+                self.nul |= write_string(out, tape.str_at(key));
             }
             out.push(b':');
             self.write(tape, value as usize, out);
@@ -337,8 +305,9 @@ pub fn parse_hash_hex(s: &str) -> Option<[u8; 16]> {
 }
 
 /// Write the value at `index` as compact JSON that a JSON parser reads back to the same
-/// value: key order kept, integers exact (also beyond 2^53), floats written so that they
-/// stay floats (`5.0`, not `5`), and U+0085/U+2028/U+2029 escaped (see [`write_string`]).
+/// value: key order kept (duplicate keys too: the reader keeps the last, as the hash did),
+/// integers exact (also beyond 2^53), floats written so that they stay floats (`5.0`, not
+/// `5`; `-0.0` keeps its sign).
 pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
     match tape.node(index) {
         Node::Null => out.extend_from_slice(b"null"),
@@ -347,6 +316,7 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
         Node::Int(i) => write_int(out, i),
         Node::UInt(u) => write_int(out, u),
         Node::BigInt { text, .. } => out.extend_from_slice(tape.str_at(text).as_bytes()),
+        Node::Float(f) if f == 0.0 && f.is_sign_negative() => out.extend_from_slice(b"-0.0"),
         Node::Float(f) => {
             let start = out.len();
             write_double(out, f);
@@ -354,8 +324,13 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
                 out.extend_from_slice(b".0");
             }
         }
-        Node::Str { span, .. } => {
-            write_string(out, tape.str_at(span), true);
+        Node::Str { span, clean: true } => {
+            out.push(b'"');
+            out.extend_from_slice(tape.str_at(span).as_bytes());
+            out.push(b'"');
+        }
+        Node::Str { span, clean: false } => {
+            write_string(out, tape.str_at(span));
         }
         Node::Array { len, .. } => {
             out.push(b'[');
@@ -386,47 +361,13 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
     }
 }
 
-/// Write a plain string as a JSON string for an upload line (escaping line separators).
-pub fn write_upload_string(out: &mut Vec<u8>, s: &str) {
-    write_string(out, s, true);
-}
-
-/// Copy raw JSON text from a source line into an upload line, making it safe for
-/// `str.splitlines()`: `\r` can only be whitespace in valid JSON (becomes a space), and
-/// U+0085/U+2028/U+2029 can only sit inside strings (become `\u` escapes).
-pub fn write_raw_json_for_upload(out: &mut Vec<u8>, raw: &[u8]) {
-    let mut run = 0;
-    let mut i = 0;
-    while i < raw.len() {
-        let (width, replacement): (usize, &[u8]) = match raw[i] {
-            b'\r' => (1, b" "),
-            0xC2 if raw.get(i + 1) == Some(&0x85) => (2, b"\\u0085"),
-            0xE2 if raw.get(i + 1) == Some(&0x80) && raw.get(i + 2) == Some(&0xA8) => {
-                (3, b"\\u2028")
-            }
-            0xE2 if raw.get(i + 1) == Some(&0x80) && raw.get(i + 2) == Some(&0xA9) => {
-                (3, b"\\u2029")
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&raw[run..i]);
-        out.extend_from_slice(replacement);
-        i += width;
-        run = i;
-    }
-    out.extend_from_slice(&raw[run..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn canon_str(s: &str) -> String {
         let mut out = Vec::new();
-        write_string(&mut out, s, false);
+        write_string(&mut out, s);
         String::from_utf8(out).unwrap()
     }
 
@@ -447,26 +388,6 @@ mod tests {
         assert_eq!(canon_str("\u{8}\u{c}\n\r\t"), r#""\b\f\n\r\t""#);
         assert_eq!(canon_str("\u{1}\u{1f}"), r#""\u0001\u001f""#);
         assert_eq!(canon_str("\u{7f}\u{2028}€"), "\"\u{7f}\u{2028}€\"");
-    }
-
-    #[test]
-    fn upload_strings_escape_line_separators() {
-        let mut out = Vec::new();
-        write_string(&mut out, "a\u{2028}b\u{2029}c\u{85}d\u{e9}\u{20ac}", true);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\"a\\u2028b\\u2029c\\u0085d\u{e9}\u{20ac}\""
-        );
-    }
-
-    #[test]
-    fn raw_json_is_made_line_safe() {
-        let mut out = Vec::new();
-        write_raw_json_for_upload(&mut out, "{\"a\":\r\"x\u{2028}\u{85}\u{e2}\"}".as_bytes());
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"a\": \"x\\u2028\\u0085\u{e2}\"}"
-        );
     }
 
     fn num(node: Node) -> String {

@@ -13,6 +13,14 @@ use crate::json::{Ctx, Step, ValueSeed};
 use crate::storable;
 use crate::tape::Tape;
 
+/// Roots of one example's content in a tape (`metadata` absent means `{}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roots {
+    pub input: usize,
+    pub output: usize,
+    pub metadata: Option<usize>,
+}
+
 /// Which fields of a JSONL line to pick out besides input/output/metadata.
 #[derive(Debug, Clone, Default)]
 pub struct LineKeys {

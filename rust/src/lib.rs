@@ -4,6 +4,7 @@
 //! - [`json`]: JSON values (text) into the [`tape`];
 //! - [`example`]: the example schema of a JSONL line (content, source id, splits, span id);
 //! - [`jsonl`]: JSONL files scanned and hashed in parallel, on the ordered [`pool`];
+//! - [`upload`]: upload bodies written from what was parsed, checked against the scan;
 //! - [`storable`]: what a sync rejects because Phoenix cannot store it (numbers, U+0000),
 //!   and what a source id means;
 //! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
@@ -24,6 +25,7 @@ pub mod node_id;
 pub mod pool;
 pub mod storable;
 pub mod tape;
+pub mod upload;
 
 #[cfg(feature = "python")]
 mod python;

@@ -307,14 +307,18 @@ class Engine:
             head["description"] = description
         yield json.dumps(head, ensure_ascii=False)[:-1].encode()
         for part, key in enumerate(("inputs", "outputs", "metadata")):
+            # The parts are written by the native core from what it scanned (key order
+            # kept, each example checked to hash as planned); here only joined.
             yield f',"{key}":['.encode()
-            batch: list[str] = []
-            for k, text in enumerate(source.rows(indices, part)):
-                batch.append(text if k == 0 else "," + text)
+            batch: list[bytes] = []
+            comma = b""
+            for text in source.rows(indices, part):
+                batch.append(text)
                 if len(batch) >= 512:
-                    yield "".join(batch).encode()
+                    yield comma + b",".join(batch)
                     batch.clear()
-            yield ("".join(batch) + "]").encode()
+                    comma = b","
+            yield (comma + b",".join(batch) if batch else b"") + b"]"
         extras: dict[str, Any] = {}
         if source.has_ids:
             extras["example_ids"] = [source.ids[i] for i in indices]

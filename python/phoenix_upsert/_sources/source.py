@@ -7,7 +7,6 @@ chosen examples for an upload. Everything is validated here, before any request 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from phoenix_upsert._native import Scan, scan_examples, scan_jsonl
-from phoenix_upsert.errors import InvalidInputError, InvalidSourceIdError, SourceChangedError
+from phoenix_upsert.errors import InvalidSourceIdError
 
 if TYPE_CHECKING:
     from phoenix_upsert._sources.options import SourceOptions
@@ -25,11 +24,9 @@ SourceIdKey = Union[str, Callable[[Mapping[str, Any]], Any], None]
 field of a JSONL line), a callable that returns it, or ``None`` to match by content only."""
 
 Splits = tuple[str, ...]
-PARTS = ("input", "output", "metadata")
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+#: Examples whose upload JSON the native core writes per call (bounded memory).
+ROWS_BATCH = 4096
 
 
 @dataclass
@@ -43,8 +40,10 @@ class Source:
     splits: list[Splits] | None
     span_ids: list[str | None] | None
     #: JSON texts of one part (0 input, 1 output, 2 metadata) of the examples at the given
-    #: indices; called once per part so that an upload body can be streamed.
-    rows: Callable[[Sequence[int], int], Iterator[str]]
+    #: indices, written by the native core from what it scanned (key order kept, each
+    #: example checked to hash as planned); called once per part so that an upload body can
+    #: be streamed.
+    rows: Callable[[Sequence[int], int], Iterator[bytes]]
     #: 1-based line numbers, for JSONL sources.
     lines: list[int] | None = None
     name: str = "examples"
@@ -73,7 +72,7 @@ class Source:
 
 def _from_scan(
     scan: Scan,
-    rows: Callable[[Sequence[int], int], Iterator[str]],
+    rows: Callable[[Sequence[int], int], Iterator[bytes]],
     *,
     lines: list[int] | None = None,
     name: str = "examples",
@@ -133,10 +132,9 @@ def from_examples(
         storable=True,  # what Phoenix cannot store is an error, with its example and path
     )
 
-    def rows(indices: Sequence[int], part: int) -> Iterator[str]:
-        key = PARTS[part]
-        for i in indices:
-            yield _dumps(items[i].get(key, {}))
+    def rows(indices: Sequence[int], part: int) -> Iterator[bytes]:
+        for start in range(0, len(indices), ROWS_BATCH):
+            yield from scan.example_rows(items, indices[start : start + ROWS_BATCH], part)
 
     return _from_scan(scan, rows)
 
@@ -158,49 +156,16 @@ def from_jsonl(
         span_id_key=span_id_key,
         storable=True,  # what Phoenix cannot store is an error, with its line and path
     )
-    lines = scan.line_numbers
-    offsets, lengths, hashes = scan.offsets, scan.lengths, scan.hashes
     file_path = Path(path)
 
-    def rows(indices: Sequence[int], part: int) -> Iterator[str]:
+    def rows(indices: Sequence[int], part: int) -> Iterator[bytes]:
         """The lines are read again for an upload, and hashed again: what is sent is what
         was hashed and planned, or the upload stops half-sent (the server then rejects the
         truncated body as a whole) with :class:`SourceChangedError`."""
-        key = PARTS[part]
-        with file_path.open("rb") as f:
-            for start in range(0, len(indices), 512):
-                batch = indices[start : start + 512]
-                texts = []
-                for i in batch:
-                    f.seek(offsets[i])
-                    texts.append(f.read(lengths[i]))
-                _check_unchanged(file_path, texts, [hashes[i] for i in batch], batch, lines)
-                for text in texts:
-                    yield _dumps(json.loads(text).get(key, {}))
+        for start in range(0, len(indices), ROWS_BATCH):
+            yield from scan.jsonl_rows(file_path, indices[start : start + ROWS_BATCH], part)
 
-    return _from_scan(scan, rows, lines=lines, name=str(path), sizes=lengths)
-
-
-def _check_unchanged(
-    path: Path,
-    texts: Sequence[bytes],
-    expected: Sequence[str],
-    indices: Sequence[int],
-    lines: Sequence[int],
-) -> None:
-    """Fail if lines read again do not hash as they did when the file was scanned."""
-    try:
-        again = scan_jsonl(b"\n".join(texts)).hashes
-    except InvalidInputError:
-        again = []
-    for k, i in enumerate(indices):
-        if k >= len(again) or again[k] != expected[k] or b"\n" in texts[k]:
-            raise SourceChangedError(
-                f"{path}: the file changed while syncing (line {lines[i]} no longer holds "
-                "what was read and planned); nothing was written — run the sync again",
-                index=i,
-                line=lines[i],
-            )
+    return _from_scan(scan, rows, lines=scan.line_numbers, name=str(path), sizes=scan.lengths)
 
 
 def read_source(examples: Any, **options: Any) -> Source:

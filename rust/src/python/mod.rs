@@ -1,12 +1,14 @@
 //! The `phoenix_upsert._native` extension module: thin wrappers over the core, one file per
 //! concern — [`errors`] (kinds → exception classes, panics → `InternalError`), [`hashing`]
 //! (canonical JSON, content hashes), [`scanning`] (JSONL and Python objects into one
-//! `Scan`), [`diff`] (Phoenix's matching rules); [`walk`] reads Python values.
+//! `Scan`), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules);
+//! [`walk`] reads Python values.
 
 mod diff;
 mod errors;
 mod hashing;
 mod scanning;
+mod upload;
 mod walk;
 
 use pyo3::prelude::*;

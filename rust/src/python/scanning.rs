@@ -117,6 +117,35 @@ impl Scan {
     fn lengths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, &self.result.lengths)
     }
+
+    /// `jsonl_rows(path, indices, part) -> list[bytes]`: the JSON of part `part` (0 input,
+    /// 1 output, 2 metadata) of the examples at `indices`, their lines read again from
+    /// `path` and checked to hash as scanned (else `SourceChangedError`).
+    fn jsonl_rows<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        indices: Vec<usize>,
+        part: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        guarded(py, || {
+            super::upload::jsonl_rows(py, self, path, indices, part)
+        })
+    }
+
+    /// `example_rows(examples, indices, part) -> list[bytes]`: the same for the Python
+    /// examples this scan was made of (a sequence), walked again.
+    fn example_rows<'py>(
+        &self,
+        py: Python<'py>,
+        examples: &Bound<'py, PyAny>,
+        indices: Vec<usize>,
+        part: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        guarded(py, || {
+            super::upload::example_rows(py, self, examples, indices, part)
+        })
+    }
 }
 
 pub fn scan_options(

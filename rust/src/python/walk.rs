@@ -308,13 +308,7 @@ impl<'t> Walker<'t> {
     }
 }
 
-/// Roots of one example in a tape.
-#[derive(Debug, Clone, Copy)]
-pub struct ExampleRoots {
-    pub input: usize,
-    pub output: usize,
-    pub metadata: Option<usize>,
-}
+pub use crate::example::Roots as ExampleRoots;
 
 static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 

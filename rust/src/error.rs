@@ -238,6 +238,9 @@ fn is_identifier(key: &str) -> bool {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == ErrorKind::DuplicateId {
+            return f.write_str(&self.message); // it names every place itself
+        }
         let mut wrote = false;
         if let Some(line) = self.line {
             write!(f, "line {line}")?;

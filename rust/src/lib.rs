@@ -9,7 +9,8 @@
 //!   and what a source id means;
 //! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
 //!   node ids, run on the client;
-//! - `python` (feature `python`): the `phoenix_upsert._native` extension module.
+//! - `python` (feature `python`): the `phoenix_upsert._native` extension module;
+//! - `wasm` (feature `wasm`): the WebAssembly module of the `js/` package (wasm-bindgen).
 //!
 //! The pure-Rust parts build and test without Python (`cargo test`).
 
@@ -29,6 +30,8 @@ pub mod upload;
 
 #[cfg(feature = "python")]
 mod python;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 /// Deepest nesting of arrays and objects accepted inside an example's `input`, `output` or
 /// `metadata` (that object itself is level 1), and inside a value given to `canonicalize`.

@@ -107,7 +107,7 @@ impl<T: Send + 'static> Pool<T> {
         self.in_flight += 1;
         let tx = self.tx.clone();
         let failed_at = Arc::clone(&self.failed_at);
-        rayon::spawn(move || {
+        spawn(move || {
             let result = if failed_at.load(Ordering::Relaxed) < position {
                 Err(Error::new(
                     ErrorKind::Internal,
@@ -141,6 +141,15 @@ impl<T: Send + 'static> Pool<T> {
             .collect()
     }
 }
+
+/// On wasm32 (no threads) a job runs on the calling thread as it is submitted: its result is
+/// in the channel before anyone waits for it.
+#[cfg(target_arch = "wasm32")]
+fn spawn(job: impl FnOnce() + Send + 'static) {
+    job()
+}
+#[cfg(not(target_arch = "wasm32"))]
+use rayon::spawn;
 
 #[cfg(test)]
 mod tests {

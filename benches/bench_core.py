@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -255,3 +256,54 @@ def test_upload_body(benchmark: Any, kind: str, n: int, tmp_path: Path) -> None:
         f"\nupload body of {n:,} examples from a {kind}: {int(size) / 1e6:,.1f} MB in "
         f"{float(seconds):.2f} s, peak RSS +{int(peak_kb) / 1024:,.1f} MB"
     )
+
+
+LLM_PIECES = [
+    "Sure! Here's a step-by-step explanation:\n\n1. First, ",
+    'the function returns "None" when the key is missing;\n',
+    '```python\nprint("hello, world")\n```\n',
+    "これは日本語の説明です。",
+    "中文回答 模型的输出应该简洁明了。",
+    "한국어 답변입니다. ",
+    "🚀✨ Great question! 😊 ",
+    "\tIndented line with a tab and a backslash \\ here.\n",
+    "- bullet one\n- bullet two\n",
+    "The answer is 42 — “quoted” text, café, naïve.\n",
+]
+
+
+def make_llm_examples(n: int, seed: int = 2) -> list[dict[str, Any]]:
+    """Chat-model answers: newlines, quotes, code, emoji, CJK — text that needs escapes."""
+    rnd = random.Random(seed)
+
+    def text(k: int) -> str:
+        return "".join(rnd.choice(LLM_PIECES) for _ in range(k))
+
+    return [
+        {
+            "id": f"q{i}",
+            "input": {"messages": [{"role": "user", "content": text(rnd.randint(1, 4))}]},
+            "output": {"answer": text(rnd.randint(4, 20)), "tokens": rnd.randint(10, 900)},
+            "metadata": {"model": "gpt-x", "temperature": 0.2},
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def llm_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("llm") / "llm.jsonl"
+    return write_jsonl(path, make_llm_examples(N))
+
+
+@pytest.mark.benchmark(group="hash JSONL file, LLM-like text")
+def test_hash_llm_jsonl_sha256_raw_bytes(benchmark: Any, llm_jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "baseline"
+    benchmark.pedantic(sha256_file, args=(llm_jsonl,), rounds=10, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash JSONL file, LLM-like text")
+def test_hash_llm_jsonl_native(benchmark: Any, llm_jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(pu.hash_jsonl, args=(llm_jsonl,), rounds=10, iterations=1)
+    assert hashes[:50] == phoenix_hash_file(llm_jsonl)[:50]

@@ -1,0 +1,88 @@
+// How users get the package: `npm pack` gives a tarball that installs into an empty Node
+// project next to @arizeai/phoenix-client (its peer), and works there — JavaScript and types.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const pkg = fileURLToPath(new URL("../", import.meta.url));
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+test("npm pack installs into an empty project and imports there", { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "phoenix-upsert-pack-"));
+  try {
+    // Built already (scripts/test js); --ignore-scripts keeps prepack from rebuilding under
+    // the other test files running now.
+    const packed = JSON.parse(
+      run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], pkg),
+    );
+    const files = packed[0].files.map((f) => f.path).sort();
+    assert.ok(files.includes("wasm/phoenix_upsert_native_bg.wasm"), files.join(", "));
+    assert.ok(files.includes("dist/index.d.ts"));
+    assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("src/")), files.join(", "));
+    const tarball = join(
+      dir,
+      readdirSync(dir).find((f) => f.endsWith(".tgz")),
+    );
+
+    const app = join(dir, "app");
+    run("mkdir", ["-p", app]);
+    writeFileSync(
+      join(app, "package.json"),
+      JSON.stringify({ name: "app", private: true, type: "module" }),
+    );
+    run(
+      npm,
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", tarball],
+      app,
+    );
+
+    const script = `
+      import { canonicalize, contentHash, scanExamples, InvalidInputError } from "phoenix-upsert";
+      import { createClient } from "@arizeai/phoenix-client";
+      if (typeof createClient !== "function") throw new Error("no phoenix-client next to it");
+      console.log(JSON.stringify({
+        canonical: canonicalize({ b: [1e21, "é"], a: null }),
+        hash: contentHash({ input: {}, output: {}, metadata: {} }),
+        ids: scanExamples([{ id: 7, input: {}, output: {} }], { sourceIdKey: "id" }).ids,
+        typed: (() => { try { canonicalize(NaN); } catch (e) { return e instanceof InvalidInputError; } })(),
+      }));`;
+    const out = JSON.parse(run(process.execPath, ["--input-type=module", "-e", script], app));
+    assert.deepEqual(out, {
+      canonical: '{"a":null,"b":[1e+21,"é"]}',
+      hash: "755f1dad6868eecae6602826e8f73558",
+      ids: ["7"],
+      typed: true,
+    });
+
+    // The types resolve for a TypeScript user (strict, NodeNext).
+    writeFileSync(
+      join(app, "main.ts"),
+      `import { scanJsonl, type Scan, NonFiniteNumberError } from "phoenix-upsert";\n` +
+        `const s: Scan = scanJsonl("", { idKey: "id" });\n` +
+        `const n: number = s.hashes.length;\n` +
+        `export { n, NonFiniteNumberError };\n`,
+    );
+    writeFileSync(
+      join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          noEmit: true,
+          types: [],
+        },
+        files: ["main.ts"],
+      }),
+    );
+    run(process.execPath, [join(pkg, "node_modules/typescript/bin/tsc"), "-p", app], app);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

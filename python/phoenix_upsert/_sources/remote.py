@@ -121,7 +121,7 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
         kind = _sniff_file(local)
         if kind == "jsonl":
             options.no_column_keys("a JSONL file")
-            return _jsonl(examples if scheme is None else local, options)
+            return _jsonl(examples if scheme is None else local, options, name=text)
         if kind == "parquet":
             return _tables.from_parquet(local, options, name=text)
         name = text
@@ -150,8 +150,7 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
                 copy.remove()
         else:
             options.no_column_keys("a JSONL source")
-            source = _jsonl(copy.path, options)
-            source.name = name
+            source = _jsonl(copy.path, options, name=name)
     except BaseException:
         copy.remove()
         raise
@@ -160,7 +159,7 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
     return source
 
 
-def _jsonl(path: str | os.PathLike[str], options: SourceOptions) -> Source:
+def _jsonl(path: str | os.PathLike[str], options: SourceOptions, *, name: str) -> Source:
     from phoenix_upsert._sources.source import from_jsonl
 
     return from_jsonl(
@@ -168,6 +167,8 @@ def _jsonl(path: str | os.PathLike[str], options: SourceOptions) -> Source:
         source_id_key=options.source_id_key,
         splits_key=options.splits_key,
         span_id_key=options.span_id_key,
+        progress=options.progress,
+        name=name,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from phoenix_upsert import _progress
 from phoenix_upsert._native import Scan, scan_examples, scan_jsonl
 from phoenix_upsert.errors import InvalidSourceIdError
 
@@ -115,22 +116,28 @@ def from_examples(
     source_id_key: SourceIdKey,
     splits_key: str | None,
     span_id_key: str | None,
+    progress: bool | None = False,
 ) -> Source:
-    """A source of mappings with ``input``, ``output`` and optional ``metadata``."""
+    """A source of mappings with ``input``, ``output`` and optional ``metadata``;
+    ``progress`` as for a sync (a bar while hashing, for more than 1,000 examples)."""
     if isinstance(examples, Mapping):
         raise TypeError("examples: expected an iterable of examples, got a single mapping")
     items: list[Any] = examples if isinstance(examples, list) else list(examples)
     raw_ids = None
     if callable(source_id_key):
         raw_ids = [_call_source_id_key(source_id_key, ex, i) for i, ex in enumerate(items)]
-    scan = scan_examples(
-        items,
-        id_key=source_id_key if isinstance(source_id_key, str) else None,
-        ids=raw_ids,
-        splits_key=splits_key,
-        span_id_key=span_id_key or None,
-        storable=True,  # what Phoenix cannot store is an error, with its example and path
-    )
+    with _progress.bar(
+        progress, long=len(items) > 1000, total=len(items), desc="hashing", unit=" examples"
+    ) as bar:
+        scan = scan_examples(
+            items,
+            id_key=source_id_key if isinstance(source_id_key, str) else None,
+            ids=raw_ids,
+            splits_key=splits_key,
+            span_id_key=span_id_key or None,
+            storable=True,  # what Phoenix cannot store is an error, with its example and path
+            progress=None if bar.disable else lambda done: bar.update(done - bar.n),
+        )
 
     def rows(indices: Sequence[int], part: int) -> Iterator[bytes]:
         for start in range(0, len(indices), ROWS_BATCH):
@@ -145,17 +152,30 @@ def from_jsonl(
     source_id_key: SourceIdKey,
     splits_key: str | None,
     span_id_key: str | None,
+    progress: bool | None = False,
+    name: str | None = None,
 ) -> Source:
-    """A JSONL file, hashed by the native core without Python objects per line."""
+    """A JSONL file, hashed by the native core without Python objects per line.
+    ``progress`` as for a sync (a bar while hashing a file of 1 MiB or more); ``name``: how
+    to show the file (default: its path)."""
     if callable(source_id_key):
         raise TypeError("source_id_key must be a key (str) or None for a JSONL file")
-    scan = scan_jsonl(
-        path,
-        id_key=source_id_key,
-        splits_key=splits_key,
-        span_id_key=span_id_key,
-        storable=True,  # what Phoenix cannot store is an error, with its line and path
-    )
+    name = str(path) if name is None else name
+    try:
+        size: int | None = os.path.getsize(path)
+    except OSError:
+        size = None  # the scan says what is wrong with the path
+    with _progress.byte_bar(
+        progress, total=size, desc=f"hashing {name}", long=(size or 0) >= 1 << 20
+    ) as bar:
+        scan = scan_jsonl(
+            path,
+            id_key=source_id_key,
+            splits_key=splits_key,
+            span_id_key=span_id_key,
+            storable=True,  # what Phoenix cannot store is an error, with its line and path
+            progress=None if bar.disable else lambda done: bar.update(done - bar.n),
+        )
     file_path = Path(path)
 
     def rows(indices: Sequence[int], part: int) -> Iterator[bytes]:
@@ -165,7 +185,7 @@ def from_jsonl(
         for start in range(0, len(indices), ROWS_BATCH):
             yield from scan.jsonl_rows(file_path, indices[start : start + ROWS_BATCH], part)
 
-    return _from_scan(scan, rows, lines=scan.line_numbers, name=str(path), sizes=scan.lengths)
+    return _from_scan(scan, rows, lines=scan.line_numbers, name=name, sizes=scan.lengths)
 
 
 def read_source(examples: Any, **options: Any) -> Source:
@@ -198,4 +218,5 @@ def read(examples: Any, options: SourceOptions) -> Source:
         source_id_key=options.source_id_key,
         splits_key=options.splits_key,
         span_id_key=options.span_id_key,
+        progress=options.progress,
     )

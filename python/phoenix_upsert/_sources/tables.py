@@ -159,6 +159,7 @@ def _source(
         source_id_key="__source_id__" if source_id_key is not None else None,
         splits_key="splits" if splits_key is not None else None,
         span_id_key="span_id",
+        progress=options.progress,
     )
     source.name = name
     return source

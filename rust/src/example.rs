@@ -30,6 +30,28 @@ pub struct LineKeys {
     pub node_id: Option<String>,
 }
 
+impl LineKeys {
+    /// A key that names example content (`input`, `output`, `metadata`) cannot also name
+    /// an id, splits or span id.
+    pub fn check(&self) -> Result<()> {
+        for key in [&self.id, &self.splits, &self.span_id, &self.node_id]
+            .into_iter()
+            .flatten()
+        {
+            if matches!(key.as_str(), "input" | "output" | "metadata") {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{key:?} holds example content and cannot also be an id, splits or \
+                         span id key"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The fields of one parsed JSONL line.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct LineFields {

@@ -157,26 +157,19 @@ pub fn scan_options(
     keep_positions: bool,
     storable: bool,
 ) -> PyResult<ScanOptions> {
-    for key in [&id_key, &splits_key, &span_id_key, &node_id_key]
-        .into_iter()
-        .flatten()
-    {
-        if matches!(key.as_str(), "input" | "output" | "metadata") {
-            return Err(PyValueError::new_err(format!(
-                "{key:?} holds example content and cannot also be an id, splits or span id key"
-            )));
-        }
-    }
     if max_line_bytes == 0 {
         return Err(PyValueError::new_err("max_line_bytes must be positive"));
     }
+    let keys = LineKeys {
+        id: id_key,
+        splits: splits_key,
+        span_id: span_id_key,
+        node_id: node_id_key,
+    };
+    keys.check()
+        .map_err(|e| PyValueError::new_err(e.message.clone()))?;
     Ok(ScanOptions {
-        keys: LineKeys {
-            id: id_key,
-            splits: splits_key,
-            span_id: span_id_key,
-            node_id: node_id_key,
-        },
+        keys,
         max_line_bytes,
         keep_positions,
         storable,

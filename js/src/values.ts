@@ -30,26 +30,15 @@ import {
   NonJSONTypeError,
 } from "./errors.js";
 
-/** One step of the path from the example to a container: its parent and its key there. */
-interface Step {
-  readonly parent: Step | null;
-  readonly key: string | number;
-  readonly value: object;
-  readonly depth: number;
-}
-
 /** Deeper than this, a value is refused here, before `JSON.stringify` runs out of stack. */
 const DEPTH_GUARD = 1000;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The JSON path of a key under a step, written as the core writes it. */
-export function formatPath(step: Step | null, key?: string | number): string {
-  const keys: (string | number)[] = [];
-  if (key !== undefined) keys.push(key);
-  for (let s = step; s !== null; s = s.parent) keys.push(s.key);
+/** A JSON path written as the core writes it: `input.turns[3].score`, `metadata["a key"]`. */
+export function formatPath(keys: readonly (string | number)[]): string {
   let out = "";
-  for (const k of keys.reverse()) {
+  for (const k of keys) {
     if (typeof k === "number") out += `[${k}]`;
     else if (IDENTIFIER.test(k)) out += out === "" ? k : `.${k}`;
     else out += `[${JSON.stringify(k)}]`;
@@ -78,100 +67,90 @@ function describe(v: object): string {
   return typeof name === "string" && name !== "" ? name : "object";
 }
 
+type Location = { path: string; index: number | null };
+type InputErrorClass = new (message: string, location: Location) => InvalidInputError;
+
 /**
  * The JSON text of `value` by the rule above; `index` (the example's, or `null`) is named in
- * errors.
+ * errors. The value is walked first as `JSON.stringify` walks it (own enumerable keys,
+ * `toJSON`, boxed primitives), then written by `JSON.stringify` itself.
  */
 export function toJsonText(value: unknown, index: number | null): string {
-  // The step of each container seen (null: the example itself, whose path is empty).
-  const steps = new Map<object, Step | null>();
-  let rootValue: unknown;
-  let first = true;
-  function fail(
-    cls: new (
-      message: string,
-      location: { path: string; index: number | null },
-    ) => InvalidInputError,
-    message: string,
-    path: string,
-  ): never {
-    throw new cls(placed(message, index, path), { path, index });
-  }
-  function replacer(this: unknown, key: string, v: unknown): unknown {
-    const holder = this as object;
-    const isRoot = first;
-    first = false;
-    const parent = isRoot ? null : (steps.get(holder) ?? null);
-    const k: string | number = Array.isArray(holder) ? Number(key) : key;
-    const path = () => (isRoot ? "" : formatPath(parent, k));
+  const path: (string | number)[] = [];
+  const ancestors: object[] = [];
+  const fail = (cls: InputErrorClass, message: string): never => {
+    const where = formatPath(path);
+    throw new cls(placed(message, index, where), { path: where, index });
+  };
+  const walk = (v: unknown, key: string, inArray: boolean): void => {
+    if ((typeof v === "object" && v !== null) || typeof v === "bigint") {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") v = toJSON.call(v, key) as unknown;
+    }
     switch (typeof v) {
       case "string":
       case "boolean":
-        return v;
+        return;
       case "number":
-        if (!Number.isFinite(v)) fail(NonFiniteNumberError, `${v} is not a JSON number`, path());
-        return v;
+        if (!Number.isFinite(v)) fail(NonFiniteNumberError, `${v} is not a JSON number`);
+        return;
       case "bigint":
         return fail(
           NonJSONTypeError,
           "BigInt is not a JSON value (convert it to a number or a string)",
-          path(),
         );
       case "undefined":
-        if (Array.isArray(holder)) {
+        if (inArray) {
           fail(
             NonJSONTypeError,
             "undefined in an array is not a JSON value (JSON.stringify would write null)",
-            path(),
           );
         }
-        return v;
+        return;
       case "function":
       case "symbol":
-        return fail(NonJSONTypeError, `a ${typeof v} is not a JSON value`, path());
+        return fail(NonJSONTypeError, `a ${typeof v} is not a JSON value`);
       case "object": {
-        if (v === null) return v;
-        if (v instanceof Number && !Number.isFinite(v.valueOf())) {
-          fail(NonFiniteNumberError, `${v.valueOf()} is not a JSON number`, path());
+        if (v === null || v instanceof String || v instanceof Boolean) return;
+        if (v instanceof Number) {
+          if (!Number.isFinite(v.valueOf())) {
+            fail(NonFiniteNumberError, `${v.valueOf()} is not a JSON number`);
+          }
+          return;
         }
         for (const [name, test] of DROPPED) {
-          if (test(v)) fail(NonJSONTypeError, `${name} is not a JSON value`, path());
+          if (test(v)) fail(NonJSONTypeError, `${name} is not a JSON value`);
         }
-        if (isRoot) {
-          rootValue = v;
-          steps.set(v, null);
-          return v;
+        if (ancestors.includes(v)) fail(CircularReferenceError, `${describe(v)} contains itself`);
+        if (ancestors.length >= DEPTH_GUARD) {
+          fail(NestingTooDeepError, `nested deeper than ${DEPTH_GUARD} levels`);
         }
-        if (v === rootValue) fail(CircularReferenceError, `${describe(v)} contains itself`, path());
-        for (let s = parent; s !== null; s = s.parent) {
-          if (s.value === v) fail(CircularReferenceError, `${describe(v)} contains itself`, path());
+        ancestors.push(v);
+        if (Array.isArray(v)) {
+          const items = v as unknown[];
+          for (let i = 0; i < items.length; i++) {
+            path.push(i);
+            walk(items[i], String(i), true);
+            path.pop();
+          }
+        } else {
+          const record = v as Record<string, unknown>;
+          for (const k of Object.keys(record)) {
+            path.push(k);
+            walk(record[k], k, false);
+            path.pop();
+          }
         }
-        const depth = (parent?.depth ?? 0) + 1;
-        if (depth > DEPTH_GUARD) {
-          fail(NestingTooDeepError, `nested deeper than ${DEPTH_GUARD} levels`, path());
-        }
-        steps.set(v, { parent, key: k, value: v, depth });
-        return v;
+        ancestors.pop();
+        return;
       }
     }
-  }
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value, replacer);
-  } catch (e) {
-    if (e instanceof InvalidInputError) throw e;
-    if (e instanceof TypeError && /circular/i.test(e.message)) {
-      throw new CircularReferenceError(placed("value contains itself", index, ""), { index });
-    }
-    if (e instanceof RangeError) {
-      throw new NestingTooDeepError(placed("nested too deep", index, ""), { index });
-    }
-    throw e;
-  }
+  };
+  walk(value, "", false);
+  const text = JSON.stringify(value) as string | undefined;
   if (text === undefined) {
-    throw new InvalidExampleError(placed(`${typeof value} is not a JSON value`, index, ""), {
-      index,
-    });
+    const cls = index === null ? NonJSONTypeError : InvalidExampleError;
+    throw new cls(placed(`${typeof value} is not a JSON value`, index, ""), { index });
   }
   return text;
 }

@@ -139,7 +139,7 @@ test("JSONL errors name the line and column", () => {
 test("wrong arguments are TypeErrors and RangeErrors", () => {
   assert.throws(() => pu.diff([["n", null]], []), TypeError);
   assert.throws(() => pu.diff([], [[null, "not a hash"]]), TypeError);
-  assert.throws(() => pu.scanJsonl("", { idKey: "input" }), TypeError);
+  assert.throws(() => pu.scanJsonl("", { idKey: "input" }), RangeError);
   assert.throws(() => pu.scanJsonl("", { maxLineBytes: 0 }), RangeError);
 });
 

@@ -73,16 +73,6 @@ fn options(
     keep_positions: bool,
     storable: bool,
 ) -> Result<ScanOptions, JsValue> {
-    for key in [&id_key, &splits_key, &span_id_key, &node_id_key]
-        .into_iter()
-        .flatten()
-    {
-        if matches!(key.as_str(), "input" | "output" | "metadata") {
-            return Err(type_error(&format!(
-                "{key:?} holds example content and cannot also be an id, splits or span id key"
-            )));
-        }
-    }
     let max_line_bytes = match max_line_bytes {
         None => jsonl::DEFAULT_MAX_LINE_BYTES,
         Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= usize::MAX as f64 => n as usize,
@@ -90,13 +80,15 @@ fn options(
             return Err(js_sys::RangeError::new("maxLineBytes must be a positive integer").into())
         }
     };
+    let keys = LineKeys {
+        id: id_key,
+        splits: splits_key,
+        span_id: span_id_key,
+        node_id: node_id_key,
+    };
+    keys.check().map_err(|e| to_js(e, Input::Examples))?;
     Ok(ScanOptions {
-        keys: LineKeys {
-            id: id_key,
-            splits: splits_key,
-            span_id: span_id_key,
-            node_id: node_id_key,
-        },
+        keys,
         max_line_bytes,
         keep_positions,
         storable,

@@ -55,6 +55,10 @@ fn opt_number(n: Option<u64>) -> JsValue {
 
 /// A native [`Error`] as a JavaScript `Error` named after its class, with its location.
 pub fn to_js(err: Error, input: Input) -> JsValue {
+    if err.kind == ErrorKind::InvalidArgument {
+        // An argument outside its range: a JavaScript RangeError (Python's ValueError).
+        return js_sys::RangeError::new(&err.to_string()).into();
+    }
     let js = js_sys::Error::new(&err.to_string());
     js.set_name(class_name(err.kind, input));
     let value: JsValue = js.into();

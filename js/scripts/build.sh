@@ -21,4 +21,4 @@ rm -rf wasm
   "$target_dir/wasm32-unknown-unknown/release/phoenix_upsert_native.wasm"
 rm -f wasm/phoenix_upsert_native_bg.wasm.d.ts
 rm -rf dist
-npx --no-install tsc -p .
+node_modules/.bin/tsc -p .

@@ -51,6 +51,11 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** UTF-8 of a JSON or JSONL text; a string holding a lone surrogate has none. */
 function utf8(text: string | Uint8Array, what: "text" | "lines"): Uint8Array {
   if (typeof text !== "string") return text;
+  // String.prototype.isWellFormed (Node 20+) is the fast check; the regex finds the place.
+  const wellFormed = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  if (typeof wellFormed === "function" && wellFormed.call(text)) {
+    return new TextEncoder().encode(text);
+  }
   const match = LONE_SURROGATE.exec(text);
   if (match !== null) {
     const before = text.slice(0, match.index);

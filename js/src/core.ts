@@ -182,6 +182,17 @@ export interface ScanExamplesOptions {
 export function scanExamples(examples: Iterable<unknown>, options: ScanExamplesOptions = {}): Scan {
   const texts: string[] = [];
   for (const example of examples) texts.push(toJsonText(example, texts.length));
+  return scanExampleTexts(texts, options);
+}
+
+/**
+ * `scanExamples` over the JSON texts `toJsonText` wrote for the examples (one per example, in
+ * order): what `upsertDataset` hashes, and then sends.
+ */
+export function scanExampleTexts(
+  texts: readonly string[],
+  options: ScanExamplesOptions = {},
+): Scan {
   const bytes = new TextEncoder().encode(texts.join("\n"));
   const json = call(() =>
     native.scanExamples(

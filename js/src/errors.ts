@@ -85,8 +85,51 @@ export class InvalidSourceIdError extends InvalidInputError {}
 /** The same source id on more than one example. */
 export class DuplicateSourceIdError extends InvalidInputError {}
 
+/**
+ * A mirror sync of a source without examples: it would delete every example of the dataset
+ * (a failed export, an empty file). Pass `allowEmpty: true` if that is meant.
+ */
+export class EmptySourceError extends InvalidInputError {}
+
 /** A bug in phoenix-upsert (the native core panicked); never the input's fault. */
 export class InternalError extends PhoenixUpsertError {}
+
+/** The Phoenix server answered with an error, or could not be reached. */
+export class ServerError extends PhoenixUpsertError {
+  /** The HTTP status, or `null` if no response arrived. */
+  readonly statusCode: number | null;
+  /** The server's explanation, if it gave one. */
+  readonly detail: string;
+  /** Seconds the server asked to wait (HTTP 429 `Retry-After`), if it did. */
+  retryAfter: number | null = null;
+  /** Whether this error ended a series of retries. */
+  exhausted = false;
+
+  constructor(message: string, options: { statusCode?: number | null; detail?: string } = {}) {
+    super(message);
+    this.statusCode = options.statusCode ?? null;
+    this.detail = options.detail ?? "";
+  }
+}
+
+/** The server refused the credentials (HTTP 401/403): set `PHOENIX_API_KEY` or the client's headers. */
+export class AuthenticationError extends ServerError {}
+/** No dataset with the given id exists on the server. */
+export class DatasetNotFoundError extends ServerError {}
+/** The server is too old for phoenix-upsert (it needs `action=update` uploads with example ids). */
+export class ServerTooOldError extends ServerError {}
+
+/**
+ * A write could not be proven to have made the dataset hold the source, and reading the
+ * dataset again and writing again, as many times as allowed, did not prove it either.
+ * Raised as `ConcurrentWriteError`, its one cause seen in practice.
+ */
+export class SyncVerificationError extends PhoenixUpsertError {}
+/**
+ * Another writer kept changing the dataset while this sync ran; the dataset may hold the
+ * other writer's content. Run the sync again.
+ */
+export class ConcurrentWriteError extends SyncVerificationError {}
 
 /** The classes the native core names, by name. */
 const NATIVE_CLASSES = {

@@ -1,7 +1,8 @@
 /**
  * phoenix-upsert for TypeScript: the Rust core of the Python package, compiled to WebAssembly.
- * This phase exposes the core (canonical JSON, content hashes, scans, the diff) and the typed
- * errors; `upsertDataset` builds on them.
+ * `upsertDataset` keeps a Phoenix dataset in sync with a source for `@arizeai/phoenix-client`
+ * users; the core (canonical JSON, content hashes, scans, the diff) and the typed errors are
+ * exported as well.
  */
 
 export {
@@ -24,3 +25,16 @@ export type {
   ScanJsonlOptions,
 } from "./core.js";
 export * from "./errors.js";
+export { upsertDataset } from "./upsert.js";
+export type {
+  Action,
+  DatasetSelector,
+  DryRunResult,
+  ExamplesSource,
+  Mode,
+  SourceIdKey,
+  SyncPlan,
+  SyncSummary,
+  UpsertDatasetOptions,
+  UpsertResult,
+} from "./upsert.js";

@@ -1,0 +1,372 @@
+/**
+ * The few Phoenix REST calls a sync needs, over the `@arizeai/phoenix-client` client's own
+ * `GET`/`POST` (its base URL, headers and middleware), with timeouts sized to the payload,
+ * retries and typed errors — as Python's `_engine/server.py`.
+ *
+ * Reads are retried with backoff on connection errors, timeouts, 429 and 5xx. The upload is
+ * never repeated blindly: the engine reads the server's state again and plans again instead,
+ * so that a write whose answer was lost is not applied twice. Nothing here logs or repeats
+ * request headers.
+ */
+
+import {
+  AuthenticationError,
+  DatasetNotFoundError,
+  ServerError,
+  ServerTooOldError,
+} from "./errors.js";
+
+/** A JSON object of the server's. */
+export type Json = Record<string, unknown>;
+
+interface FetchResult {
+  data?: unknown;
+  error?: unknown;
+  response: Response;
+}
+
+/** The part of an openapi-fetch client (`createClient()` of `@arizeai/phoenix-client`) used. */
+export interface HttpClient {
+  GET(path: string, init?: Record<string, unknown>): Promise<FetchResult>;
+  POST(path: string, init?: Record<string, unknown>): Promise<FetchResult>;
+}
+
+/** A request that got no answer (connection trouble, a timeout): worth another try later. */
+export class TransportError extends Error {
+  override name = "TransportError";
+}
+
+/** How often and how patiently to retry what is safe to retry. */
+export class RetryPolicy {
+  constructor(
+    readonly attempts = 5,
+    readonly backoff = 0.5,
+    readonly maxBackoff = 15.0,
+  ) {}
+
+  /** Seconds to wait before try `attempt + 1` (jitter "full" for contending writers). */
+  delay(
+    attempt: number,
+    retryAfter: number | null = null,
+    jitter: "half" | "full" = "half",
+  ): number {
+    if (retryAfter !== null) return Math.min(Math.max(retryAfter, 0), 60);
+    const base = Math.min(this.maxBackoff, this.backoff * 2 ** attempt);
+    return jitter === "full" ? base * Math.random() : base * (0.5 + Math.random() / 2);
+  }
+}
+
+/** Connection trouble, timeouts, 429 and 5xx: worth another try later. */
+export function isRetryable(e: unknown): boolean {
+  if (e instanceof TransportError) return true;
+  if (
+    e instanceof ServerError &&
+    !(e instanceof AuthenticationError || e instanceof ServerTooOldError)
+  ) {
+    return e.statusCode !== null && (e.statusCode === 429 || e.statusCode >= 500);
+  }
+  return false;
+}
+
+export function describe(e: unknown): string {
+  if (e instanceof ServerError)
+    return e.statusCode !== null ? `HTTP ${String(e.statusCode)}` : e.message;
+  if (e instanceof Error) return e.message ? `${e.name}: ${e.message}` : e.name;
+  return String(e);
+}
+
+/** Wait, or stop at once with the signal's reason when it aborts. */
+export function sleep(seconds: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, seconds * 1000);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function detailOf(error: unknown): string {
+  if (typeof error === "string") return error.trim().slice(0, 2000);
+  if (error !== null && typeof error === "object" && "detail" in error) {
+    const d = (error as { detail: unknown }).detail;
+    return (typeof d === "string" ? d : JSON.stringify(d)).slice(0, 2000);
+  }
+  return error === undefined ? "" : JSON.stringify(error).slice(0, 2000);
+}
+
+/** A typed error for an unsuccessful response. */
+function failure(response: Response, error: unknown, what: string): ServerError {
+  const status = response.status;
+  const detail = detailOf(error);
+  let err: ServerError;
+  if (status === 401 || status === 403) {
+    err = new AuthenticationError(
+      `${what}: the server refused the credentials (HTTP ${String(status)}); set PHOENIX_API_KEY or the client's headers`,
+      { statusCode: status, detail },
+    );
+  } else if (
+    status === 422 &&
+    (detail.includes("Invalid dateset action") || detail.includes("Invalid dataset action"))
+  ) {
+    err = new ServerTooOldError(
+      `${what}: this Phoenix server does not support declarative dataset updates; phoenix-upsert needs Phoenix >= 15.0.0`,
+      { statusCode: status, detail },
+    );
+  } else {
+    err = new ServerError(`${what}: HTTP ${String(status)}${detail ? `: ${detail}` : ""}`, {
+      statusCode: status,
+      detail,
+    });
+  }
+  if (status === 429) {
+    const after = Number.parseFloat(response.headers.get("retry-after") ?? "");
+    if (Number.isFinite(after)) err.retryAfter = after;
+  }
+  return err;
+}
+
+function dataOf(body: Json, what: string): unknown {
+  if (!("data" in body)) {
+    throw new ServerError(`${what}: the answer has no 'data' (is this a Phoenix server?)`);
+  }
+  return body.data;
+}
+
+interface Call {
+  method: "GET" | "POST";
+  path: string;
+  what: string;
+  pathId?: string;
+  query?: Record<string, string | number | boolean>;
+  parseAs: "text" | "arrayBuffer";
+  /** Default seconds (the caller's `timeoutMs` wins). */
+  seconds: number;
+  body?: string;
+}
+
+/** Phoenix's dataset endpoints over the client's own `GET`/`POST`. */
+export class Server {
+  constructor(
+    readonly http: HttpClient,
+    readonly retry: RetryPolicy,
+    readonly timeoutMs: number | null,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** One request, bounded by its timeout and the caller's signal; a typed error for a non-2xx. */
+  async send(call: Call): Promise<{ data: unknown; response: Response }> {
+    const ms = this.timeoutMs ?? call.seconds * 1000;
+    const controller = new AbortController();
+    const signal = this.signal;
+    signal?.throwIfAborted();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, ms);
+    const init: Record<string, unknown> = {
+      params: {
+        ...(call.pathId !== undefined ? { path: { id: call.pathId } } : {}),
+        ...(call.query !== undefined ? { query: call.query } : {}),
+      },
+      parseAs: call.parseAs,
+      signal: controller.signal,
+      headers: { accept: "application/json" },
+    };
+    if (call.body !== undefined) {
+      init.body = call.body;
+      init.bodySerializer = (b: unknown) => b;
+      init.headers = { accept: "application/json", "content-type": "application/json" };
+    }
+    let result: FetchResult;
+    try {
+      result =
+        call.method === "GET"
+          ? await this.http.GET(call.path, init)
+          : await this.http.POST(call.path, init);
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      if (timedOut) {
+        throw new TransportError(`${call.what}: no answer within ${String(ms / 1000)} s`);
+      }
+      const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : "";
+      throw new TransportError(
+        `${call.what}: ${e instanceof Error ? e.message : String(e)}${cause}`,
+      );
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+    if (!result.response.ok) throw failure(result.response, result.error, call.what);
+    return { data: result.data, response: result.response };
+  }
+
+  /** A JSON object answer (a web page answering 200 is not Phoenix's REST API). */
+  async json(call: Omit<Call, "parseAs">): Promise<Json> {
+    const { data, response } = await this.send({ ...call, parseAs: "text" });
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof data === "string" ? data : "");
+    } catch {
+      body = undefined;
+    }
+    if (body === null || typeof body !== "object" || Array.isArray(body)) {
+      const kind = (response.headers.get("content-type") ?? "no content type").split(";")[0];
+      throw new ServerError(
+        `${call.what}: the server is not a Phoenix REST API: ${new URL(response.url || "http://x/").pathname} answered HTTP ${String(response.status)} with ${String(kind)} instead of a JSON object (give the client the server's base URL, e.g. http://localhost:6006, without /v1)`,
+        { statusCode: response.status },
+      );
+    }
+    return body as Json;
+  }
+
+  /** Run a repeatable call, retrying what is worth retrying. */
+  async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        return await call();
+      } catch (e) {
+        if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
+        attempt += 1;
+        if (!isRetryable(e) || attempt >= this.retry.attempts) {
+          if (e instanceof ServerError) {
+            e.exhausted = true;
+            throw e;
+          }
+          const err = new ServerError(e.message);
+          err.exhausted = true;
+          throw err;
+        }
+        const retryAfter = e instanceof ServerError ? e.retryAfter : null;
+        await sleep(this.retry.delay(attempt - 1, retryAfter), this.signal);
+        void what;
+      }
+    }
+  }
+
+  getJson(call: Omit<Call, "parseAs" | "method">): Promise<Json> {
+    return this.withRetries(call.what, () => this.json({ ...call, method: "GET" }));
+  }
+
+  async findDataset(name: string): Promise<Json | null> {
+    const what = `looking up dataset ${JSON.stringify(name)}`;
+    const body = await this.getJson({ path: "/v1/datasets", what, query: { name }, seconds: 30 });
+    const list = dataOf(body, what);
+    const match = Array.isArray(list)
+      ? (list as Json[]).find((d) => d !== null && typeof d === "object" && d.name === name)
+      : undefined;
+    return match ?? null;
+  }
+
+  async getDataset(datasetId: string): Promise<Json> {
+    const what = "reading the dataset";
+    try {
+      return await this.withRetries(what, async () => {
+        try {
+          const body = await this.json({
+            method: "GET",
+            path: "/v1/datasets/{id}",
+            pathId: datasetId,
+            what,
+            seconds: 30,
+          });
+          return dataOf(body, what) as Json;
+        } catch (e) {
+          if (e instanceof ServerError && e.statusCode === 500) {
+            // Phoenix answers 500 for a dataset that never had examples; its list has it.
+            const listed = await this.findListed(datasetId);
+            if (listed !== null) return listed;
+          }
+          throw e;
+        }
+      });
+    } catch (e) {
+      if (e instanceof ServerError && (e.statusCode === 404 || e.statusCode === 422)) {
+        throw new DatasetNotFoundError(`no dataset with id ${JSON.stringify(datasetId)}`, {
+          statusCode: e.statusCode,
+          detail: e.detail,
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** The dataset with this id from the list of all datasets (page by page). */
+  private async findListed(datasetId: string): Promise<Json | null> {
+    let cursor: string | null = null;
+    for (;;) {
+      const query: Record<string, string | number> = { limit: 100 };
+      if (cursor) query.cursor = cursor;
+      const body = await this.getJson({
+        path: "/v1/datasets",
+        what: "listing datasets",
+        query,
+        seconds: 30,
+      });
+      const list = dataOf(body, "listing datasets");
+      for (const d of Array.isArray(list) ? (list as Json[]) : []) {
+        if (d.id === datasetId) return d;
+      }
+      cursor = typeof body.next_cursor === "string" ? body.next_cursor : null;
+      if (!cursor) return null;
+    }
+  }
+
+  async versions(datasetId: string, limit: number): Promise<Json[]> {
+    const what = "listing dataset versions";
+    const body = await this.getJson({
+      path: "/v1/datasets/{id}/versions",
+      pathId: datasetId,
+      what,
+      query: { limit },
+      seconds: 30,
+    });
+    const list = dataOf(body, what);
+    return Array.isArray(list) ? (list as Json[]) : [];
+  }
+
+  /** The examples of one version as Phoenix's JSONL export (ids, node ids, splits). */
+  exportJsonl(datasetId: string, versionId: string, expectedExamples: number): Promise<Uint8Array> {
+    const what = "downloading the dataset";
+    return this.withRetries(what, async () => {
+      const { data } = await this.send({
+        method: "GET",
+        path: "/v1/datasets/{id}/jsonl",
+        pathId: datasetId,
+        query: { version_id: versionId },
+        what,
+        parseAs: "arrayBuffer",
+        seconds: 60 + 0.005 * expectedExamples,
+      });
+      return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array();
+    });
+  }
+
+  /** POST one upload (never retried here). */
+  async upload(body: string, examples: number, snapshot: number): Promise<Json> {
+    // Phoenix inserts about 2 ms per example on SQLite and hashes every example of the
+    // snapshot: give the request time in proportion.
+    const what = "uploading examples";
+    const answer = await this.json({
+      method: "POST",
+      path: "/v1/datasets/upload",
+      query: { sync: true },
+      what,
+      body,
+      seconds: 60 + 0.02 * examples + 0.002 * snapshot,
+    });
+    return dataOf(answer, what) as Json;
+  }
+}

@@ -1,0 +1,584 @@
+/**
+ * `upsertDataset`: make a Phoenix dataset hold exactly the given examples, writing the least
+ * — the sync engine of Python's `phoenix_upsert._engine.sync`, over the `@arizeai/phoenix-client`
+ * client. The same plan, the same traffic, the same proof:
+ *
+ * 1. State: the dataset (by name or id), its latest versions and its examples, from Phoenix's
+ *    JSONL export of the newest version, scanned by the core. (There is no local manifest as
+ *    in Python: every sync reads the export.)
+ * 2. Plan: `makePlan`, the core's diff plus the split changes.
+ * 3. Write, in one request: nothing if nothing changed; `append` with the new and changed
+ *    examples if nothing is deleted; `update` with the full snapshot if something is; `create`
+ *    for a new dataset.
+ * 4. Prove: the counts the server reports must be the plan's, and the newest version must be
+ *    ours, right on the version the plan was made from (a source with splits: the dataset read
+ *    back must plan empty). Otherwise read again and plan again (a mirror sync then writes the
+ *    full snapshot), up to the retry budget, then `ConcurrentWriteError`.
+ */
+
+import { diff, type Diff } from "./core.js";
+import {
+  ConcurrentWriteError,
+  DuplicateSourceIdError,
+  EmptySourceError,
+  InvalidInputError,
+  InvalidSourceIdError,
+  ServerError,
+} from "./errors.js";
+import {
+  RetryPolicy,
+  Server,
+  TransportError,
+  isRetryable,
+  sleep,
+  type HttpClient,
+  type Json,
+} from "./server.js";
+import { scanJsonl } from "./core.js";
+import {
+  hasIds,
+  readSource,
+  sourceLength,
+  where,
+  type ExamplesSource,
+  type Source,
+  type SourceIdKey,
+} from "./source.js";
+
+export type { ExamplesSource, SourceIdKey } from "./source.js";
+
+/** `"mirror"`: the dataset becomes the source; `"merge"`: add and update, never delete. */
+export type Mode = "mirror" | "merge";
+/** What a sync writes: nothing, a new dataset, the changed examples, or the full snapshot. */
+export type Action = "none" | "create" | "append" | "update";
+
+/** How many examples fell in each class (`updated` includes split-only changes). */
+export interface SyncSummary {
+  added: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+}
+
+/**
+ * What a sync does (or, in a dry run, would do), by source id: ids are the examples' source
+ * ids (`null` for examples synced by content only); for deleted examples the external id on
+ * the server, or the node id if it has none. `*Indices` are 0-based positions in the source.
+ */
+export interface SyncPlan {
+  datasetName: string;
+  datasetId: string | null;
+  baseVersionId: string | null;
+  mode: Mode;
+  action: Action;
+  added: (string | null)[];
+  updated: (string | null)[];
+  splitChanges: (string | null)[];
+  deleted: string[];
+  unchanged: number;
+  addedIndices: number[];
+  updatedIndices: number[];
+  splitChangeIndices: number[];
+  summary: SyncSummary;
+}
+
+/** Where a sync left the dataset. */
+export interface UpsertResult {
+  datasetId: string;
+  datasetName: string;
+  /** The dataset's version holding the source (the latest; `""` for a dataset without versions). */
+  versionId: string;
+  summary: SyncSummary;
+  plan: SyncPlan;
+  action: Action;
+  /** Writes the sync made (at least 1; more after a failure or a race). */
+  attempts: number;
+  /** Whether another writer was seen changing the dataset during the sync. */
+  concurrentWriter: boolean;
+  dryRun: false;
+}
+
+/** What a dry run found: the plan, nothing written. */
+export interface DryRunResult {
+  /** `null` if the dataset does not exist yet. */
+  datasetId: string | null;
+  datasetName: string;
+  /** The version the plan was made from (`null`: no dataset or no version yet). */
+  versionId: string | null;
+  summary: SyncSummary;
+  plan: SyncPlan;
+  action: Action;
+  dryRun: true;
+}
+
+/** The dataset: by name (created if absent) or by id. */
+export type DatasetSelector = { datasetName: string } | { datasetId: string };
+
+export interface UpsertDatasetOptions {
+  /** A client of `@arizeai/phoenix-client` (`createClient()`): base URL, headers, middleware. */
+  client: object;
+  dataset: DatasetSelector;
+  /** An array, (async) iterable of `{input, output, metadata?}` objects, or a JSONL path. */
+  examples: ExamplesSource;
+  /** Key of the source id (default `"id"`), a function of the example, or `null`. */
+  sourceIdKey?: SourceIdKey;
+  mode?: Mode;
+  /** Plan only: read the server, write nothing, return the plan. */
+  dryRun?: boolean;
+  /** Key of each example's split names (a string or an array of strings). */
+  splitsKey?: string | null;
+  /** Key of each example's span id. */
+  spanIdKey?: string | null;
+  /** Description of a dataset this sync creates. */
+  datasetDescription?: string | null;
+  /** Attempts for steps that are safe to repeat (reads, re-planning after a failed write); default 4. */
+  retries?: number;
+  /** Milliseconds per request; by default each request gets time in proportion to its payload. */
+  timeoutMs?: number | null;
+  /** Stops the sync (between and during requests) with the signal's reason. */
+  signal?: AbortSignal;
+  /** Allow a mirror sync of no examples (it deletes every example). */
+  allowEmpty?: boolean;
+}
+
+interface ServerExamples {
+  nodeIds: string[];
+  externalIds: (string | null)[];
+  hashes: string[];
+  splits: string[][];
+}
+
+interface State {
+  info: Json | null;
+  versions: Json[];
+  examples: ServerExamples;
+}
+
+const EMPTY = (): ServerExamples => ({ nodeIds: [], externalIds: [], hashes: [], splits: [] });
+const datasetIdOf = (s: State): string | null => (s.info === null ? null : String(s.info.id));
+const versionIdOf = (s: State): string | null =>
+  s.versions[0] === undefined ? null : String(s.versions[0].version_id);
+
+function sameSplits(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** What it takes to make `state` hold `source` (pure: no I/O). */
+export function makePlan(
+  source: Source,
+  state: State,
+  name: string,
+  mode: Mode,
+  snapshot = false,
+): [SyncPlan, Diff] {
+  const prev = state.examples;
+  const d = diff(
+    prev.nodeIds.map((n, p) => [n, prev.externalIds[p] ?? null, prev.hashes[p] ?? ""] as const),
+    source.hashes.map((h, i) => [source.ids[i] ?? null, h] as const),
+    { merge: mode === "merge" },
+  );
+  if (d.unknownNodeIds.length > 0) {
+    const shown = d.unknownNodeIds
+      .slice(0, 5)
+      .map((i) => `${where(source, i)}: ${JSON.stringify(source.ids[i])}`)
+      .join(", ");
+    const first = d.unknownNodeIds[0] ?? 0;
+    throw new InvalidSourceIdError(
+      `source ids that are Phoenix node ids must name examples of this dataset; these do not: ${shown}`,
+      { index: first, sourceId: source.ids[first] ?? null },
+    );
+  }
+  const taken = new Map<number, number>();
+  for (const [i, p] of [...d.unchanged, ...d.updated]) {
+    const j = taken.get(p);
+    if (j === undefined) taken.set(p, i);
+    else if (j !== i) {
+      const [first, second] = i < j ? [i, j] : [j, i];
+      throw new DuplicateSourceIdError(
+        `${where(source, first)} and ${where(source, second)} name the same example of the dataset (${String(prev.nodeIds[p])})`,
+        {
+          ids: [String(source.ids[first]), String(source.ids[second])],
+          index: second,
+          sourceId: source.ids[second] ?? null,
+        },
+      );
+    }
+  }
+  let splitChanges: number[] = [];
+  let unchanged = d.unchanged.length;
+  if (source.splits !== null) {
+    const next = source.splits;
+    splitChanges = d.unchanged
+      .filter(([i, p]) => !sameSplits(next[i], prev.splits[p]))
+      .map(([i]) => i);
+    unchanged -= splitChanges.length;
+  }
+  const added = d.added;
+  const updated = d.updated.map(([i]) => i);
+  const deleted = d.deleted;
+  let action: Action;
+  if (state.info === null) action = "create";
+  else if (!(added.length || updated.length || deleted.length || splitChanges.length))
+    action = "none";
+  else if (deleted.length || (snapshot && mode === "mirror")) action = "update";
+  else action = "append";
+  const ids = source.ids;
+  const pick = (list: number[]) => list.map((i) => ids[i] ?? null);
+  const plan: SyncPlan = {
+    datasetName: name,
+    datasetId: datasetIdOf(state),
+    baseVersionId: versionIdOf(state),
+    mode,
+    action,
+    added: pick(added),
+    updated: pick(updated),
+    splitChanges: pick(splitChanges),
+    deleted: deleted.map((p) => prev.externalIds[p] ?? prev.nodeIds[p] ?? ""),
+    unchanged,
+    addedIndices: added,
+    updatedIndices: updated,
+    splitChangeIndices: splitChanges,
+    summary: {
+      added: added.length,
+      updated: updated.length + splitChanges.length,
+      deleted: deleted.length,
+      unchanged,
+    },
+  };
+  return [plan, d];
+}
+
+/** Another writer wrote after this sync's write. */
+const OVERTAKEN = "another writer wrote after this sync's write";
+/** Writes a sync may make while other writers keep changing the dataset (at least `retries`). */
+const CONFLICT_WRITES = 8;
+/** How many of a dataset's latest versions a sync reads, and checks again after writing. */
+const VERSION_WINDOW = 10;
+
+/** The upload body, as Python's `Engine.body` builds it (the same keys, in the same order). */
+export function uploadBody(
+  plan: SyncPlan,
+  source: Source,
+  indices: readonly number[],
+  description: string | null,
+): string {
+  const head: Record<string, string> = { action: plan.action, name: plan.datasetName };
+  if (description !== null && plan.action === "create") head.description = description;
+  const out: string[] = [JSON.stringify(head).slice(0, -1)];
+  (["inputs", "outputs", "metadata"] as const).forEach((key, part) => {
+    out.push(`,"${key}":[`);
+    out.push(indices.map((i) => source.part(i, part as 0 | 1 | 2)).join(","));
+    out.push("]");
+  });
+  if (hasIds(source))
+    out.push(`,"example_ids":${JSON.stringify(indices.map((i) => source.ids[i] ?? null))}`);
+  if (source.splits !== null) {
+    const splits = source.splits;
+    out.push(`,"splits":${JSON.stringify(indices.map((i) => splits[i] ?? []))}`);
+  }
+  if (source.spanIds !== null) {
+    const spans = source.spanIds;
+    out.push(`,"span_ids":${JSON.stringify(indices.map((i) => spans[i] ?? null))}`);
+  }
+  out.push("}");
+  return out.join("");
+}
+
+class Engine {
+  constructor(
+    readonly server: Server,
+    readonly maxAttempts: number,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async readState(name: string | null, datasetId: string | null): Promise<State> {
+    const info =
+      datasetId !== null
+        ? await this.server.getDataset(datasetId)
+        : await this.server.findDataset(name ?? "");
+    if (info === null) return { info: null, versions: [], examples: EMPTY() };
+    const versions = await this.server.versions(String(info.id), VERSION_WINDOW);
+    const newest = versions[0];
+    if (newest === undefined) return { info, versions, examples: EMPTY() };
+    return { info, versions, examples: await this.download(info, newest) };
+  }
+
+  async download(info: Json, version: Json): Promise<ServerExamples> {
+    const count = Number(info.example_count ?? 0) || 0;
+    const data = await this.server.exportJsonl(String(info.id), String(version.version_id), count);
+    let scan;
+    try {
+      scan = scanJsonl(data, { idKey: "id", nodeIdKey: "node_id", splitsKey: "splits" });
+    } catch (e) {
+      if (e instanceof InvalidInputError) {
+        throw new ServerError(
+          `reading dataset ${JSON.stringify(info.name)}: the server's export is not Phoenix JSONL (${e.message}); is this a Phoenix server?`,
+        );
+      }
+      throw e;
+    }
+    const nodeIds = (scan.nodeIds ?? []).map((n) => n ?? "");
+    const ids = scan.ids ?? [];
+    return {
+      nodeIds,
+      // Phoenix exports the external id, or the node id if there is none.
+      externalIds: ids.map((i, k) => (i !== nodeIds[k] ? i : null)),
+      hashes: scan.hashes,
+      splits: (scan.splits ?? []).map((s) => s ?? []),
+    };
+  }
+
+  async write(plan: SyncPlan, source: Source, description: string | null): Promise<Json> {
+    const indices =
+      plan.action === "create" || plan.action === "update"
+        ? source.hashes.map((_, i) => i)
+        : [...plan.addedIndices, ...plan.updatedIndices, ...plan.splitChangeIndices].sort(
+            (a, b) => a - b,
+          );
+    const body = uploadBody(plan, source, indices, description);
+    return this.server.upload(body, indices.length, sourceLength(source));
+  }
+
+  checkCounts(plan: SyncPlan, result: Json): string | null {
+    const s = plan.summary;
+    const num = (k: string) => {
+      const v = Number(result[k] ?? -1);
+      return Number.isFinite(v) ? v : -1;
+    };
+    const got = [
+      num("num_created_examples"),
+      num("num_updated_examples"),
+      num("num_deleted_examples"),
+    ];
+    const expected = [s.added, s.updated, s.deleted];
+    if (got.some((g, i) => g !== expected[i])) {
+      return `the server reports ${String(got[0])} created, ${String(got[1])} updated, ${String(got[2])} deleted; the plan had ${String(expected[0])}, ${String(expected[1])}, ${String(expected[2])}`;
+    }
+    if (plan.datasetId !== null && result.dataset_id !== plan.datasetId) {
+      return `the upload went to dataset ${JSON.stringify(result.dataset_id)}`;
+    }
+    return null;
+  }
+
+  async checkVersions(
+    plan: SyncPlan,
+    result: Json,
+    state: State,
+    datasetId: string,
+  ): Promise<[string | null, Json[]]> {
+    const ours = result.version_id;
+    const versions = await this.server.versions(datasetId, VERSION_WINDOW + 1);
+    const ids = versions.map((v) => v.version_id);
+    if (ids.length === 0 || ids[0] !== ours) return [OVERTAKEN, versions];
+    const below = ids.slice(1);
+    const before = state.versions.map((v) => v.version_id);
+    if ((below[0] ?? null) !== plan.baseVersionId) {
+      return ["another version was written between reading the dataset and writing it", versions];
+    }
+    const k = Math.min(below.length, before.length);
+    for (let i = 0; i < k; i++) {
+      if (below[i] !== before[i]) {
+        return ["another writer's version appeared below the one the plan was made from", versions];
+      }
+    }
+    return [null, versions];
+  }
+
+  /** The state after the write, or why the write is not proven. */
+  async prove(
+    plan: SyncPlan,
+    result: Json,
+    state: State,
+    source: Source,
+    mode: Mode,
+  ): Promise<State | string> {
+    const problem = this.checkCounts(plan, result);
+    if (problem !== null) return problem;
+    const datasetId = String(result.dataset_id ?? datasetIdOf(state));
+    if (source.splits !== null) {
+      const back = await this.readState(null, datasetId);
+      const [again] = makePlan(source, back, plan.datasetName, mode);
+      if (again.action !== "none") return "the dataset read back differs from the source";
+      return back;
+    }
+    const [bad, versions] = await this.checkVersions(plan, result, state, datasetId);
+    if (bad !== null) return bad;
+    const info = await this.server.getDataset(datasetId);
+    return { info, versions, examples: EMPTY() };
+  }
+
+  giveUp(problem: unknown, writes: number): unknown {
+    if (problem instanceof ConcurrentWriteError) {
+      return new ConcurrentWriteError(
+        `${problem.message} — gave up after ${String(writes)} writes; the dataset may hold another writer's content: run the sync again`,
+      );
+    }
+    if (problem instanceof ServerError) {
+      problem.exhausted = true;
+      return problem;
+    }
+    const message = problem instanceof Error ? problem.message : String(problem);
+    return new ServerError(`sync failed after ${String(writes)} attempts: ${message}`);
+  }
+
+  finish(plan: SyncPlan, state: State, attempts: number, concurrent: boolean): UpsertResult {
+    const info = state.info ?? {};
+    return {
+      datasetId: String(info.id),
+      datasetName: String(info.name),
+      versionId: versionIdOf(state) ?? "",
+      summary: plan.summary,
+      plan,
+      action: plan.action,
+      attempts: Math.max(attempts, 1),
+      concurrentWriter: concurrent,
+      dryRun: false,
+    };
+  }
+
+  /** Read, plan, write, prove; again after a failure or another writer's change. */
+  async run(
+    source: Source,
+    name: string | null,
+    datasetId: string | null,
+    mode: Mode,
+    dryRun: boolean,
+    description: string | null,
+  ): Promise<UpsertResult | DryRunResult> {
+    let state: State | null = null;
+    let wrote: SyncPlan | null = null;
+    let writes = 0;
+    let concurrent = false;
+    let problem: unknown = null;
+    for (;;) {
+      try {
+        state ??= await this.readState(name, datasetId);
+        const datasetName = state.info !== null ? String(state.info.name) : (name ?? "");
+        const [plan] = makePlan(source, state, datasetName, mode, problem !== null);
+        if (dryRun) {
+          return {
+            datasetId: plan.datasetId,
+            datasetName,
+            versionId: plan.baseVersionId,
+            summary: plan.summary,
+            plan,
+            action: plan.action,
+            dryRun: true,
+          };
+        }
+        if (plan.action === "none") return this.finish(wrote ?? plan, state, writes, concurrent);
+        const conflict = problem instanceof ConcurrentWriteError;
+        if (writes >= (conflict ? Math.max(this.maxAttempts, CONFLICT_WRITES) : this.maxAttempts)) {
+          throw this.giveUp(problem, writes);
+        }
+        writes += 1;
+        wrote = plan;
+        const result = await this.write(plan, source, description);
+        const proven = await this.prove(plan, result, state, source, mode);
+        if (typeof proven !== "string") return this.finish(plan, proven, writes, concurrent);
+        concurrent = true;
+        problem = new ConcurrentWriteError(
+          `dataset ${JSON.stringify(datasetName)} changed while syncing: ${proven}`,
+        );
+        await sleep(this.server.retry.delay(writes - 1, null, "full"), this.signal);
+        state = null;
+      } catch (e) {
+        if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
+        if (e instanceof ServerError && e.exhausted) throw e;
+        const status = e instanceof ServerError ? e.statusCode : null;
+        if (wrote !== null && wrote.action === "create" && (status === 409 || status === 500)) {
+          // Another writer created the dataset first (PostgreSQL answers 500 for the
+          // unique-name violation): sync into theirs. Nothing of this write landed.
+          wrote = null;
+          concurrent = true;
+        } else if (!isRetryable(e)) {
+          throw e;
+        } else {
+          const retryAfter = e instanceof ServerError ? e.retryAfter : null;
+          await sleep(this.server.retry.delay(writes - 1, retryAfter), this.signal);
+        }
+        problem = e;
+        state = null;
+      }
+    }
+  }
+}
+
+/**
+ * Make a Phoenix dataset hold exactly `examples` (mode `"mirror"`), or add and update them
+ * (`"merge"`), writing the least: nothing for a no-op, one new version otherwise. Bad input is
+ * a typed error (`InvalidInputError` and its subclasses) before any request.
+ */
+export async function upsertDataset(
+  options: UpsertDatasetOptions & { dryRun: true },
+): Promise<DryRunResult>;
+export async function upsertDataset(
+  options: UpsertDatasetOptions & { dryRun?: false },
+): Promise<UpsertResult>;
+export async function upsertDataset(
+  options: UpsertDatasetOptions,
+): Promise<UpsertResult | DryRunResult>;
+export async function upsertDataset(
+  options: UpsertDatasetOptions,
+): Promise<UpsertResult | DryRunResult> {
+  const { client, dataset, examples } = options;
+  const http = client as Partial<HttpClient> | null;
+  if (
+    http === null ||
+    typeof http !== "object" ||
+    typeof http.GET !== "function" ||
+    typeof http.POST !== "function"
+  ) {
+    throw new TypeError("client must be a client of @arizeai/phoenix-client (createClient())");
+  }
+  const sel = (dataset ?? {}) as { datasetName?: unknown; datasetId?: unknown };
+  const hasName = sel.datasetName !== undefined;
+  const hasId = sel.datasetId !== undefined;
+  if (hasName === hasId)
+    throw new TypeError("dataset: give exactly one of { datasetName } or { datasetId }");
+  if (hasName && (typeof sel.datasetName !== "string" || !sel.datasetName.trim())) {
+    throw new TypeError("dataset.datasetName must be a non-empty name");
+  }
+  if (hasId && (typeof sel.datasetId !== "string" || !sel.datasetId)) {
+    throw new TypeError("dataset.datasetId must be a non-empty id");
+  }
+  const mode = options.mode ?? "mirror";
+  if (mode !== "mirror" && mode !== "merge") {
+    throw new RangeError(`mode must be "mirror" or "merge", not ${JSON.stringify(mode)}`);
+  }
+  const retries = options.retries ?? 4;
+  if (!Number.isInteger(retries) || retries < 1)
+    throw new RangeError("retries must be an integer of at least 1");
+  const timeoutMs = options.timeoutMs ?? null;
+  if (timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
+    throw new RangeError("timeoutMs must be a positive number of milliseconds");
+  }
+  const sourceIdKey = options.sourceIdKey === undefined ? "id" : options.sourceIdKey;
+  const source = await readSource(examples, {
+    sourceIdKey,
+    splitsKey: options.splitsKey ?? null,
+    spanIdKey: options.spanIdKey ?? null,
+  });
+  if (sourceLength(source) === 0 && mode === "mirror" && !options.allowEmpty) {
+    throw new EmptySourceError(
+      `${source.name}: the source has no examples; a mirror sync would delete every example of the dataset (pass allowEmpty: true if that is what you want)`,
+    );
+  }
+  options.signal?.throwIfAborted();
+  const server = new Server(
+    http as HttpClient,
+    new RetryPolicy(retries),
+    timeoutMs,
+    options.signal,
+  );
+  const engine = new Engine(server, retries, options.signal);
+  return engine.run(
+    source,
+    hasName ? (sel.datasetName as string) : null,
+    hasId ? (sel.datasetId as string) : null,
+    mode,
+    options.dryRun ?? false,
+    options.datasetDescription ?? null,
+  );
+}

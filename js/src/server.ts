@@ -197,6 +197,23 @@ export class Server {
           : await this.http.POST(call.path, init);
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
+      // The phoenix-client's own middleware throws an HttpError, with the response, for a
+      // non-2xx answer: the same typed error as for one returned.
+      const response = (e as { response?: unknown } | null)?.response;
+      if (response instanceof Response && !response.ok) {
+        let error: unknown;
+        try {
+          const text = await response.text();
+          try {
+            error = JSON.parse(text) as unknown;
+          } catch {
+            error = text;
+          }
+        } catch {
+          error = undefined;
+        }
+        throw failure(response, error, call.what);
+      }
       if (timedOut) {
         throw new TransportError(`${call.what}: no answer within ${String(ms / 1000)} s`);
       }

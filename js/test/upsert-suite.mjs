@@ -1,0 +1,491 @@
+// upsertDataset against a real Phoenix (one per backend; the *.test.mjs files name it): the
+// seed flow, no-op, dry run, merge, deletion, splits, JSONL files, bad input, faults, a race
+// with another writer, and the cross-SDK no-ops with Python's client on the same server.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import {
+  DuplicateSourceIdError,
+  EmptySourceError,
+  InvalidSourceIdError,
+  MissingSourceIdError,
+  NonFiniteNumberError,
+  ServerError,
+  upsertDataset,
+} from "phoenix-upsert";
+import { exported, pythonUpsert, recordingClient, skipServer, startPhoenix } from "./phoenix.mjs";
+
+let counter = 0;
+const unique = (what) => `js-${what}-${process.pid}-${++counter}`;
+
+/** `n` examples with ids q0..q{n-1}; the output of each depends on `version`. */
+function examples(n, version = 1) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `q${i}`,
+    input: { question: `what is ${i} + ${i}?`, nested: { z: 1, a: [i, "é", null] } },
+    output: { answer: String(2 * i), version },
+    metadata: { i },
+  }));
+}
+
+const strip = ({ input, output, metadata }) => ({ input, output, metadata });
+
+export function suite(backend) {
+  describe(`upsertDataset on ${backend}`, { skip: skipServer }, () => {
+    let phoenix;
+    let url;
+    let dir;
+    before(async () => {
+      phoenix = await startPhoenix(backend);
+      url = phoenix.url;
+      dir = mkdtempSync(join(tmpdir(), "phoenix-upsert-js-"));
+    });
+    after(async () => {
+      await phoenix?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("seed flow: create, then a no-op writes nothing and keeps the version", async () => {
+      const { client, requests, writes } = recordingClient(url);
+      const name = unique("seed");
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(5),
+      });
+      assert.equal(v1.action, "create");
+      assert.deepEqual(v1.summary, { added: 5, updated: 0, deleted: 0, unchanged: 0 });
+      assert.equal(v1.plan.baseVersionId, null);
+      assert.equal(v1.datasetName, name);
+      assert.ok(v1.versionId);
+      assert.equal(writes().length, 1);
+      const rows = await exported(url, v1.datasetId);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        ["q0", "q1", "q2", "q3", "q4"],
+      );
+      assert.deepEqual(
+        rows.map((r) => ({ input: r.input, output: r.output, metadata: r.metadata })),
+        examples(5).map(strip),
+      );
+      // The key order of the source is the one stored (PostgreSQL's jsonb sorts keys).
+      if (backend === "sqlite") assert.deepEqual(Object.keys(rows[0].input.nested), ["z", "a"]);
+
+      requests.length = 0;
+      const again = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(5),
+      });
+      assert.equal(again.action, "none");
+      assert.equal(again.versionId, v1.versionId);
+      assert.equal(again.datasetId, v1.datasetId);
+      assert.deepEqual(again.summary, { added: 0, updated: 0, deleted: 0, unchanged: 5 });
+      assert.deepEqual(writes(), []);
+      assert.deepEqual(requests, [
+        "GET /v1/datasets",
+        `GET /v1/datasets/${v1.datasetId}/versions`,
+        `GET /v1/datasets/${v1.datasetId}/jsonl`,
+      ]);
+    });
+
+    test("append for new and changed examples, on the version it read; by id as well", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("append");
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(4),
+      });
+      const next = examples(5);
+      next[1].output.answer = "changed";
+      const v2 = await upsertDataset({
+        client,
+        dataset: { datasetId: v1.datasetId },
+        examples: next,
+      });
+      assert.equal(v2.action, "append");
+      assert.deepEqual(v2.summary, { added: 1, updated: 1, deleted: 0, unchanged: 3 });
+      assert.deepEqual(v2.plan.added, ["q4"]);
+      assert.deepEqual(v2.plan.updated, ["q1"]);
+      assert.equal(v2.plan.baseVersionId, v1.versionId);
+      assert.notEqual(v2.versionId, v1.versionId);
+      assert.equal(v2.attempts, 1);
+      assert.equal(v2.concurrentWriter, false);
+      assert.equal(writes().length, 2);
+      const rows = await exported(url, v1.datasetId);
+      assert.deepEqual(rows.map(strip), next.map(strip));
+    });
+
+    test("a deletion is one update with the full snapshot", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("delete");
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(6),
+      });
+      const fewer = examples(6).filter((_, i) => i !== 2 && i !== 4);
+      const v2 = await upsertDataset({ client, dataset: { datasetName: name }, examples: fewer });
+      assert.equal(v2.action, "update");
+      assert.deepEqual(v2.summary, { added: 0, updated: 0, deleted: 2, unchanged: 4 });
+      assert.deepEqual(v2.plan.deleted.sort(), ["q2", "q4"]);
+      assert.equal(writes().length, 2);
+      const rows = await exported(url, v1.datasetId);
+      assert.deepEqual(rows.map((r) => r.id).sort(), ["q0", "q1", "q3", "q5"]);
+      const v3 = await upsertDataset({ client, dataset: { datasetName: name }, examples: fewer });
+      assert.equal(v3.action, "none");
+      assert.equal(v3.versionId, v2.versionId);
+      assert.equal(writes().length, 2);
+    });
+
+    test("merge adds and updates, never deletes", async () => {
+      const { client } = recordingClient(url);
+      const name = unique("merge");
+      await upsertDataset({ client, dataset: { datasetName: name }, examples: examples(4) });
+      const some = [examples(6)[5], { ...examples(4)[0], output: { answer: "new" } }];
+      const v2 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: some,
+        mode: "merge",
+      });
+      assert.equal(v2.action, "append");
+      assert.deepEqual(v2.summary, { added: 1, updated: 1, deleted: 0, unchanged: 0 });
+      const rows = await exported(url, v2.datasetId);
+      assert.deepEqual(rows.map((r) => r.id).sort(), ["q0", "q1", "q2", "q3", "q5"]);
+      const v3 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: some,
+        mode: "merge",
+      });
+      assert.equal(v3.action, "none");
+      assert.equal(v3.versionId, v2.versionId);
+    });
+
+    test("dry run: the plan, nothing written", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("dry");
+      const plan0 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(3),
+        dryRun: true,
+      });
+      assert.equal(plan0.dryRun, true);
+      assert.equal(plan0.action, "create");
+      assert.equal(plan0.datasetId, null);
+      assert.equal(plan0.versionId, null);
+      assert.deepEqual(plan0.summary, { added: 3, updated: 0, deleted: 0, unchanged: 0 });
+      assert.deepEqual(writes(), []);
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(3),
+      });
+      assert.equal(v1.action, "create"); // the dry run created nothing
+      const plan1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(2),
+        dryRun: true,
+      });
+      assert.equal(plan1.action, "update");
+      assert.deepEqual(plan1.plan.deleted, ["q2"]);
+      assert.equal(plan1.versionId, v1.versionId);
+      assert.equal(writes().length, 1);
+      assert.equal((await exported(url, v1.datasetId)).length, 3);
+    });
+
+    test("splits: written, a split-only change is an update of that example, then a no-op", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("splits");
+      const source = examples(4).map((e, i) => ({
+        ...e,
+        split: i % 2 ? ["test", " train "] : "train",
+      }));
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: source,
+        splitsKey: "split",
+      });
+      assert.equal(v1.action, "create");
+      let rows = await exported(url, v1.datasetId);
+      assert.deepEqual(
+        rows.map((r) => [...r.splits].sort()),
+        [["train"], ["test", "train"], ["train"], ["test", "train"]],
+      );
+      source[0].split = ["dev"];
+      const v2 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: source,
+        splitsKey: "split",
+      });
+      assert.equal(v2.action, "append");
+      assert.deepEqual(v2.plan.splitChanges, ["q0"]);
+      assert.deepEqual(v2.summary, { added: 0, updated: 1, deleted: 0, unchanged: 3 });
+      rows = await exported(url, v1.datasetId);
+      assert.deepEqual(rows.find((r) => r.id === "q0").splits, ["dev"]);
+      const v3 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: source,
+        splitsKey: "split",
+      });
+      assert.equal(v3.action, "none");
+      assert.equal(writes().length, 2);
+      // Without a splits key, the server's splits stay as they are.
+      const v4 = await upsertDataset({ client, dataset: { datasetName: name }, examples: source });
+      assert.equal(v4.action, "none");
+    });
+
+    test("a JSONL file, an async iterable and a sourceIdKey function sync alike", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("jsonl");
+      const path = join(dir, `${name}.jsonl`);
+      // As written: key order, number forms and escapes (the upload sends the line's parts).
+      const lines = examples(3).map((e) => JSON.stringify(e));
+      lines[1] = lines[1].replace('"answer":"2"', '"answer":"\\u0032","f":1.50,"g":1e2');
+      writeFileSync(path, lines.join("\r\n") + "\n");
+      const v1 = await upsertDataset({ client, dataset: { datasetName: name }, examples: path });
+      assert.equal(v1.action, "create");
+      const rows = await exported(url, v1.datasetId);
+      assert.deepEqual(rows[1].output, { answer: "2", version: 1, f: 1.5, g: 100 });
+      async function* generate() {
+        for (const line of lines) yield JSON.parse(line);
+      }
+      const v2 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: generate(),
+      });
+      assert.equal(v2.action, "none");
+      const byFunction = lines.map((l) => {
+        const { id, ...rest } = JSON.parse(l);
+        return { ...rest, key: id.toUpperCase() };
+      });
+      const v3 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: byFunction,
+        sourceIdKey: (e) => e.key.toLowerCase(),
+      });
+      assert.equal(v3.action, "none");
+      assert.equal(v3.versionId, v1.versionId);
+      assert.equal(writes().length, 1);
+    });
+
+    test("without source ids, examples are matched by content", async () => {
+      const { client } = recordingClient(url);
+      const name = unique("content");
+      const source = examples(3).map(strip);
+      await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: source,
+        sourceIdKey: null,
+      });
+      const v2 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: [source[2], source[0], { input: { q: 1 }, output: { a: 2 } }],
+        sourceIdKey: null,
+      });
+      assert.equal(v2.action, "update");
+      assert.deepEqual(v2.summary, { added: 1, updated: 0, deleted: 1, unchanged: 2 });
+    });
+
+    test("bad input is a typed error before any request", async () => {
+      const { client, requests } = recordingClient(url);
+      const dataset = { datasetName: unique("bad") };
+      const bad = [
+        [{ examples: [{ id: "a", input: { x: NaN }, output: {} }] }, NonFiniteNumberError],
+        [{ examples: [examples(1)[0], examples(1)[0]] }, DuplicateSourceIdError],
+        [{ examples: [{ input: {}, output: {} }] }, MissingSourceIdError],
+        [{ examples: [{ id: 1.5, input: {}, output: {} }] }, InvalidSourceIdError],
+        [
+          {
+            examples: examples(2),
+            sourceIdKey: () => {
+              throw new Error("no id");
+            },
+          },
+          InvalidSourceIdError,
+        ],
+        [{ examples: [] }, EmptySourceError],
+        [{ examples: examples(1), mode: "replace" }, RangeError],
+        [{ examples: examples(1), retries: 0 }, RangeError],
+        [{ examples: { input: {}, output: {} } }, TypeError],
+        [{ examples: join(dir, "no such file.jsonl") }, Error],
+      ];
+      for (const [options, cls] of bad) {
+        await assert.rejects(upsertDataset({ client, dataset, ...options }), cls);
+      }
+      await assert.rejects(
+        upsertDataset({ client, dataset: {}, examples: examples(1) }),
+        TypeError,
+      );
+      const e = await upsertDataset({
+        client,
+        dataset,
+        examples: [
+          ...examples(2),
+          { id: "x", input: { turns: [{ score: Infinity }] }, output: {} },
+        ],
+      }).catch((err) => err);
+      assert.ok(e instanceof NonFiniteNumberError);
+      assert.equal(e.index, 2);
+      assert.equal(e.path, "input.turns[0].score");
+      assert.deepEqual(requests, []);
+    });
+
+    test("faults: an unknown dataset id, a timeout, an abort", async () => {
+      const { client, writes } = recordingClient(url);
+      await assert.rejects(
+        upsertDataset({
+          client,
+          dataset: { datasetId: "RGF0YXNldDo5OTk5OTk=" },
+          examples: examples(1),
+        }),
+        (e) => e instanceof ServerError && e.name === "DatasetNotFoundError",
+      );
+      await assert.rejects(
+        upsertDataset({
+          client,
+          dataset: { datasetName: unique("timeout") },
+          examples: examples(1),
+          timeoutMs: 1,
+          retries: 1,
+        }),
+        (e) => e instanceof ServerError && e.exhausted && /no answer within/.test(e.message),
+      );
+      const controller = new AbortController();
+      controller.abort(new Error("stopped by the test"));
+      await assert.rejects(
+        upsertDataset({
+          client,
+          dataset: { datasetName: unique("abort") },
+          examples: examples(1),
+          signal: controller.signal,
+        }),
+        /stopped by the test/,
+      );
+      assert.deepEqual(writes(), []);
+    });
+
+    test("another writer's version between reading and writing: read again, plan again, proven", async () => {
+      const { client, writes } = recordingClient(url);
+      const name = unique("race");
+      const v1 = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: examples(3),
+      });
+      // Right before this sync's upload, another writer appends an example.
+      let raced = false;
+      client.use({
+        async onRequest({ request }) {
+          if (!raced && request.method === "POST") {
+            raced = true;
+            const other = await fetch(`${url}/v1/datasets/upload?sync=true`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({
+                action: "append",
+                name,
+                inputs: [{ other: 1 }],
+                outputs: [{}],
+                metadata: [{}],
+                example_ids: ["other"],
+              }),
+            });
+            assert.equal(other.status, 200);
+          }
+        },
+      });
+      const next = examples(4, 2);
+      const v2 = await upsertDataset({ client, dataset: { datasetName: name }, examples: next });
+      assert.equal(v2.concurrentWriter, true);
+      assert.equal(v2.attempts, 2);
+      assert.equal(v2.action, "update"); // after a conflict, a mirror sync writes the snapshot
+      assert.equal(writes().length, 3);
+      const rows = await exported(url, v1.datasetId);
+      assert.deepEqual(rows.map(strip), next.map(strip));
+      const v3 = await upsertDataset({ client, dataset: { datasetName: name }, examples: next });
+      assert.equal(v3.action, "none");
+      assert.equal(v3.versionId, v2.versionId);
+    });
+
+    test("cross-SDK: Python then TypeScript, TypeScript then Python — the second is a no-op", async () => {
+      const { client, writes } = recordingClient(url);
+      const path = join(dir, "cross.jsonl");
+      const source = examples(20).map((e, i) => ({ ...e, splits: i % 3 ? "train" : ["test"] }));
+      source[3].input.unicode = '😀 \u2028 ß \\ "';
+      source[4].output.number = [1.25e-7, 123456.789, -0.5, 2 ** 53];
+      writeFileSync(path, source.map((e) => JSON.stringify(e)).join("\n") + "\n");
+
+      const a = unique("py-then-ts");
+      const py = pythonUpsert(url, a, path, { splits_key: "splits" });
+      assert.equal(py.action, "create");
+      const ts = await upsertDataset({
+        client,
+        dataset: { datasetName: a },
+        examples: path,
+        splitsKey: "splits",
+      });
+      assert.equal(ts.action, "none");
+      assert.equal(ts.versionId, py.versionId);
+      const tsList = await upsertDataset({
+        client,
+        dataset: { datasetName: a },
+        examples: source,
+        splitsKey: "splits",
+      });
+      assert.equal(tsList.action, "none");
+      assert.deepEqual(writes(), []);
+
+      const b = unique("ts-then-py");
+      const first = await upsertDataset({
+        client,
+        dataset: { datasetName: b },
+        examples: source,
+        splitsKey: "splits",
+      });
+      assert.equal(first.action, "create");
+      const second = pythonUpsert(url, b, path, { splits_key: "splits" });
+      assert.equal(second.action, "none");
+      assert.equal(second.versionId, first.versionId);
+      assert.equal(second.datasetId, first.datasetId);
+
+      // And a change made by one is planned alike by the other.
+      source[5].output.answer = "edited";
+      writeFileSync(path, source.map((e) => JSON.stringify(e)).join("\n") + "\n");
+      const planTs = await upsertDataset({
+        client,
+        dataset: { datasetName: b },
+        examples: path,
+        splitsKey: "splits",
+        dryRun: true,
+      });
+      assert.equal(planTs.action, "append");
+      assert.deepEqual(planTs.plan.updated, ["q5"]);
+      const third = pythonUpsert(url, b, path, { splits_key: "splits" });
+      assert.equal(third.action, "append");
+      assert.deepEqual(third.summary, planTs.summary);
+      const fourth = await upsertDataset({
+        client,
+        dataset: { datasetName: b },
+        examples: path,
+        splitsKey: "splits",
+      });
+      assert.equal(fourth.action, "none");
+      assert.equal(fourth.versionId, third.versionId);
+    });
+  });
+}

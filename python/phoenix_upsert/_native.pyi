@@ -98,6 +98,11 @@ class Scan:
     @property
     def node_ids(self) -> list[str | None] | None: ...
     @property
+    def external_ids(self) -> list[str | None] | None:
+        """Of a Phoenix export scanned with ``id_key`` and ``node_id_key``: each example's
+        external id — its ``id``, unless that is its node id (Phoenix's way of saying it has
+        none); ``None`` unless both keys were given."""
+    @property
     def span_ids(self) -> list[str | None] | None: ...
     @property
     def splits(self) -> list[list[str] | None] | None:

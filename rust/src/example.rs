@@ -595,6 +595,15 @@ impl ScanResult {
         }
     }
 
+    /// The external id of example `index` of a Phoenix export scanned with both an id key
+    /// (`id`) and a node id key (`node_id`): Phoenix exports `id` as the external id, or as
+    /// the node id when the example has none.
+    pub fn external_id(&self, index: usize) -> Option<&str> {
+        let id = self.ids.get(index)?.as_deref()?;
+        let node = self.node_ids.get(index).and_then(|n| n.as_deref());
+        (Some(id) != node).then_some(id)
+    }
+
     /// The source-id rule over a whole source: no id on two examples.
     pub fn check_unique_ids(&self) -> Result<()> {
         crate::diff::check_unique_ids(self.ids.iter().map(|i| i.as_deref()), |i| self.place(i))

@@ -278,13 +278,10 @@ class Engine:
                 f"reading dataset {info['name']!r}: the server's export is not Phoenix JSONL "
                 f"({e}); is {self.server.base_url} a Phoenix server?"
             ) from e
-        node_ids = [n or "" for n in scan.node_ids or []]
-        ids = scan.ids or []
         splits = scan.splits or []
         return ServerExamples(
-            node_ids=node_ids,
-            # Phoenix exports the external id, or the node id if there is none.
-            external_ids=[i if i != n else None for i, n in zip(ids, node_ids)],
+            node_ids=[n or "" for n in scan.node_ids or []],
+            external_ids=scan.external_ids or [],
             hashes=scan.hashes,
             splits=[tuple(s or ()) for s in splits],
         )

@@ -175,18 +175,15 @@ fn previous_from_scan(scan: &Scan) -> PyResult<Vec<Previous<'_>>> {
     let r = &scan.result;
     r.node_ids
         .iter()
-        .zip(&r.ids)
         .zip(&r.hashes)
         .enumerate()
-        .map(|(i, ((node, id), hash))| {
+        .map(|(i, (node, hash))| {
             let node = node.as_deref().ok_or_else(|| {
                 PyValueError::new_err(format!("previous example {i} has no node id"))
             })?;
-            // Phoenix exports `id` as the external id, or the node id when there is none.
-            let external_id = id.as_deref().filter(|id| *id != node);
             Ok(Previous {
                 node_id: node,
-                external_id,
+                external_id: r.external_id(i),
                 hash: *hash,
             })
         })

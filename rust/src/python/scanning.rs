@@ -72,6 +72,20 @@ impl Scan {
             .transpose()
     }
 
+    /// Of a Phoenix export scanned with an id key and a node id key: each example's
+    /// external id (its `id` unless that is its node id, Phoenix's spelling of "none").
+    #[getter]
+    fn external_ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        (self.has_ids && self.has_node_ids)
+            .then(|| {
+                PyList::new(
+                    py,
+                    (0..self.result.len()).map(|i| self.result.external_id(i)),
+                )
+            })
+            .transpose()
+    }
+
     /// Values under `span_id_key`.
     #[getter]
     fn span_ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {

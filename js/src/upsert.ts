@@ -125,9 +125,9 @@ export interface UpsertDatasetOptions {
   mode?: Mode;
   /** Plan only: read the server, write nothing, return the plan. */
   dryRun?: boolean;
-  /** Key of each example's split names (a string or an array of strings). */
+  /** Key of each example's split names (a string or an array of strings); default `"splits"`, `null` for none. */
   splitsKey?: string | null;
-  /** Key of each example's span id. */
+  /** Key of each example's span id; default `"span_id"`, `null` for none. */
   spanIdKey?: string | null;
   /** Description of a dataset this sync creates. */
   datasetDescription?: string | null;
@@ -557,8 +557,8 @@ export async function upsertDataset(
   const sourceIdKey = options.sourceIdKey === undefined ? "id" : options.sourceIdKey;
   const source = await readSource(examples, {
     sourceIdKey,
-    splitsKey: options.splitsKey ?? null,
-    spanIdKey: options.spanIdKey ?? null,
+    splitsKey: options.splitsKey === undefined ? "splits" : options.splitsKey,
+    spanIdKey: options.spanIdKey === undefined ? "span_id" : options.spanIdKey,
   });
   if (sourceLength(source) === 0 && mode === "mirror" && !options.allowEmpty) {
     throw new EmptySourceError(

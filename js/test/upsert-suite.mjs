@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { execFileSync } from "node:child_process";
 
 import {
   DuplicateSourceIdError,
@@ -486,6 +488,23 @@ export function suite(backend) {
       });
       assert.equal(fourth.action, "none");
       assert.equal(fourth.versionId, third.versionId);
+    });
+    test("examples/quickstart.ts: v1, experiment, v2, no-op, experiment on the new version", async () => {
+      const text = execFileSync(
+        process.execPath,
+        [fileURLToPath(new URL("../scripts/quickstart.mjs", import.meta.url)), "--endpoint", url],
+        { encoding: "utf8" },
+      );
+      const version = (step) => new RegExp(`^${step} +version (\\S+) +(.*)$`, "m").exec(text);
+      const [, v1, s1] = version("upsert v1");
+      const [, v2, s2] = version("upsert v2 \\(evolved data\\)");
+      const [, v3, s3] = version("upsert v2 again \\(no-op\\)");
+      assert.equal(s1, "+10 ~0 -0 =0  (create)");
+      assert.equal(s2, "+2 ~2 -1 =7  (update)");
+      assert.equal(s3, "+0 ~0 -0 =11  (none)");
+      assert.notEqual(v1, v2);
+      assert.equal(v3, v2);
+      assert.match(text, new RegExp(`experiment support-v2-ts +on version ${v2}: 11 runs`));
     });
   });
 }

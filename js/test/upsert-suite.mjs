@@ -18,6 +18,7 @@ import {
   ServerError,
   upsertDataset,
 } from "phoenix-upsert";
+import { runPython } from "./helpers.mjs";
 import { exported, pythonUpsert, recordingClient, skipServer, startPhoenix } from "./phoenix.mjs";
 
 let counter = 0;
@@ -505,6 +506,65 @@ export function suite(backend) {
       assert.notEqual(v1, v2);
       assert.equal(v3, v2);
       assert.match(text, new RegExp(`experiment support-v2-ts +on version ${v2}: 11 runs`));
+    });
+    test("the upload body is Python's Engine.body, key for key and in order", async () => {
+      const { client } = recordingClient(url);
+      const bodies = [];
+      client.use({
+        async onRequest({ request }) {
+          if (request.method === "POST") bodies.push(await request.clone().text());
+        },
+      });
+      const path = join(dir, "body.jsonl");
+      const source = examples(6).map((e, i) => ({
+        ...e,
+        splits: i % 2 ? [" b ", "a", "a"] : "train",
+        span_id: i % 3 ? ` span-${i} ` : null,
+      }));
+      source[1].id = 7; // an integer id is sent as its decimal text
+      source[2].input = { z: { y: [1.5, "\u2028", { b: 1, a: 2 }] }, a: -0.25, 1: true };
+      delete source[3].metadata;
+      writeFileSync(path, source.map((e) => JSON.stringify(e)).join("\n") + "\n");
+      const name = unique("body");
+      const description = "made by the test";
+      await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: path,
+        datasetDescription: description,
+      });
+      await upsertDataset({
+        client,
+        dataset: { datasetName: unique("body-list") },
+        examples: source,
+      });
+      const python = runPython(
+        `
+import json, sys
+from phoenix_upsert._engine.manifest import ServerExamples
+from phoenix_upsert._engine.sync import Engine, State, make_plan
+from phoenix_upsert._sources.source import read_source
+args = json.loads(sys.stdin.read())
+source = read_source(args["path"], source_id_key="id", splits_key="splits", span_id_key="span_id")
+plan, _ = make_plan(source, State(None, [], ServerExamples.empty()), name=args["name"], mode="mirror")
+body = b"".join(Engine.body(None, plan, source, list(range(len(source))), args["description"]))
+print(json.dumps(body.decode()))
+`,
+        JSON.stringify({ path, name, description }),
+      );
+      // The same keys and values in the same order (Python's json.dumps puts spaces after
+      // separators in the head and the lists; the parts are the core's or the line's text).
+      const ordered = (text) => JSON.stringify(JSON.parse(text));
+      assert.equal(bodies.length, 2);
+      assert.equal(ordered(bodies[0]), ordered(python));
+      const fromList = JSON.parse(bodies[1]);
+      fromList.name = name;
+      fromList.description = description;
+      const { action, name: n, description: d, ...rest } = fromList;
+      assert.equal(
+        ordered(JSON.stringify({ action, name: n, description: d, ...rest })),
+        ordered(python),
+      );
     });
   });
 }

@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-/// What kind of problem an [`Error`] is. The binding maps each kind to an exception class
-/// (`rust/src/python`); the core itself knows nothing of Python.
+/// What kind of problem an [`Error`] is. Each has the name of the error class both SDKs
+/// raise for it ([`ErrorKind::class_name`]); a binding raises that class (`rust/src/python`,
+/// `rust/src/wasm`) — the core itself knows nothing of Python or JavaScript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// NaN, Infinity or -Infinity: not representable in JSON.
@@ -51,6 +52,45 @@ pub enum ErrorKind {
     InvalidArgument,
     /// A bug: the core panicked (the message says where). Never the input's fault.
     Internal,
+}
+
+/// What a native error was found in: the text of one JSON value, or the examples of a source
+/// (JSONL lines, Python or JavaScript values). Only syntax and encoding errors are named
+/// differently for the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    JsonText,
+    Examples,
+}
+
+impl ErrorKind {
+    /// The name of the error class both SDKs raise for this kind — `phoenix_upsert.errors`
+    /// in Python, the errors of the `phoenix-upsert` npm package in TypeScript. `None` for
+    /// the kinds each binding maps to its platform's own errors (I/O, invalid arguments).
+    pub fn class_name(self, input: Input) -> Option<&'static str> {
+        Some(match (self, input) {
+            (ErrorKind::NonFiniteNumber, _) => "NonFiniteNumberError",
+            (ErrorKind::NumberOutOfRange, _) => "NumberOutOfRangeError",
+            (ErrorKind::LoneSurrogate, _) => "LoneSurrogateError",
+            (ErrorKind::NullCharacter, _) => "NullCharacterError",
+            (ErrorKind::NestingTooDeep, _) => "NestingTooDeepError",
+            (ErrorKind::CircularReference, _) => "CircularReferenceError",
+            (ErrorKind::NonJsonType, _) => "NonJSONTypeError",
+            (ErrorKind::NonStringKey, _) => "NonStringKeyError",
+            (ErrorKind::InvalidExample, _) => "InvalidExampleError",
+            (ErrorKind::InvalidSourceId, _) => "InvalidSourceIdError",
+            (ErrorKind::MissingSourceId, _) => "MissingSourceIdError",
+            (ErrorKind::SourceChanged, _) => "SourceChangedError",
+            (ErrorKind::JsonSyntax, Input::JsonText) => "JSONSyntaxError",
+            (ErrorKind::JsonSyntax, Input::Examples) => "JSONLSyntaxError",
+            (ErrorKind::InvalidUtf8, Input::JsonText) => "JSONEncodingError",
+            (ErrorKind::InvalidUtf8, Input::Examples) => "JSONLEncodingError",
+            (ErrorKind::LineTooLong, _) => "LineTooLongError",
+            (ErrorKind::DuplicateId, _) => "DuplicateSourceIdError",
+            (ErrorKind::Internal, _) => "InternalError",
+            (ErrorKind::Io | ErrorKind::InvalidArgument, _) => return None,
+        })
+    }
 }
 
 /// One step of a JSON path.

@@ -9,42 +9,15 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
+pub use crate::error::Input;
 use crate::error::{Error, ErrorKind};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// What the text in error was read as: the JSON of one value, or JSONL lines and Python
-/// objects (the examples of a source).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    JsonText,
-    Examples,
-}
-
-/// The class of `phoenix_upsert.errors` that stands for each kind of native error.
+/// The class of `phoenix_upsert.errors` for a kind of native error ("" for kinds raised as
+/// Python's own `OSError` / `ValueError`).
 fn class_name(kind: ErrorKind, input: Input) -> &'static str {
-    match (kind, input) {
-        (ErrorKind::NonFiniteNumber, _) => "NonFiniteNumberError",
-        (ErrorKind::NumberOutOfRange, _) => "NumberOutOfRangeError",
-        (ErrorKind::LoneSurrogate, _) => "LoneSurrogateError",
-        (ErrorKind::NullCharacter, _) => "NullCharacterError",
-        (ErrorKind::NestingTooDeep, _) => "NestingTooDeepError",
-        (ErrorKind::CircularReference, _) => "CircularReferenceError",
-        (ErrorKind::NonJsonType, _) => "NonJSONTypeError",
-        (ErrorKind::NonStringKey, _) => "NonStringKeyError",
-        (ErrorKind::InvalidExample, _) => "InvalidExampleError",
-        (ErrorKind::InvalidSourceId, _) => "InvalidSourceIdError",
-        (ErrorKind::MissingSourceId, _) => "MissingSourceIdError",
-        (ErrorKind::SourceChanged, _) => "SourceChangedError",
-        (ErrorKind::JsonSyntax, Input::JsonText) => "JSONSyntaxError",
-        (ErrorKind::JsonSyntax, Input::Examples) => "JSONLSyntaxError",
-        (ErrorKind::InvalidUtf8, Input::JsonText) => "JSONEncodingError",
-        (ErrorKind::InvalidUtf8, Input::Examples) => "JSONLEncodingError",
-        (ErrorKind::LineTooLong, _) => "LineTooLongError",
-        (ErrorKind::DuplicateId, _) => "DuplicateSourceIdError",
-        (ErrorKind::Internal, _) => "InternalError",
-        (ErrorKind::Io | ErrorKind::InvalidArgument, _) => "",
-    }
+    kind.class_name(input).unwrap_or("")
 }
 
 /// Raise a native [`Error`] about examples as the matching class of `phoenix_upsert.errors`.

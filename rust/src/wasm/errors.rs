@@ -6,42 +6,16 @@ use std::sync::Mutex;
 
 use wasm_bindgen::JsValue;
 
+pub use crate::error::Input;
 use crate::error::{Error, ErrorKind};
 
-/// What the text in error was read as: the JSON of one value, or examples (JSONL lines, or
-/// the JSON texts of JavaScript examples).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    JsonText,
-    Examples,
-}
-
-/// The class of `js/src/errors.ts` that stands for each kind of native error (the same
-/// names as Python's `phoenix_upsert.errors`).
+/// The class of `js/src/errors.ts` for a kind of native error (the core's names, as in
+/// Python), or JavaScript's own `RangeError` / `Error`.
 pub fn class_name(kind: ErrorKind, input: Input) -> &'static str {
-    match (kind, input) {
-        (ErrorKind::NonFiniteNumber, _) => "NonFiniteNumberError",
-        (ErrorKind::NumberOutOfRange, _) => "NumberOutOfRangeError",
-        (ErrorKind::LoneSurrogate, _) => "LoneSurrogateError",
-        (ErrorKind::NullCharacter, _) => "NullCharacterError",
-        (ErrorKind::NestingTooDeep, _) => "NestingTooDeepError",
-        (ErrorKind::CircularReference, _) => "CircularReferenceError",
-        (ErrorKind::NonJsonType, _) => "NonJSONTypeError",
-        (ErrorKind::NonStringKey, _) => "NonStringKeyError",
-        (ErrorKind::InvalidExample, _) => "InvalidExampleError",
-        (ErrorKind::InvalidSourceId, _) => "InvalidSourceIdError",
-        (ErrorKind::MissingSourceId, _) => "MissingSourceIdError",
-        (ErrorKind::SourceChanged, _) => "SourceChangedError",
-        (ErrorKind::JsonSyntax, Input::JsonText) => "JSONSyntaxError",
-        (ErrorKind::JsonSyntax, Input::Examples) => "JSONLSyntaxError",
-        (ErrorKind::InvalidUtf8, Input::JsonText) => "JSONEncodingError",
-        (ErrorKind::InvalidUtf8, Input::Examples) => "JSONLEncodingError",
-        (ErrorKind::LineTooLong, _) => "LineTooLongError",
-        (ErrorKind::DuplicateId, _) => "DuplicateSourceIdError",
-        (ErrorKind::Internal, _) => "InternalError",
-        (ErrorKind::InvalidArgument, _) => "RangeError",
-        (ErrorKind::Io, _) => "Error",
-    }
+    kind.class_name(input).unwrap_or(match kind {
+        ErrorKind::InvalidArgument => "RangeError",
+        _ => "Error",
+    })
 }
 
 fn set(target: &JsValue, key: &str, value: JsValue) {

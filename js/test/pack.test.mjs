@@ -43,7 +43,7 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
     );
 
     const script = `
-      import { canonicalize, contentHash, scanExamples, InvalidInputError } from "phoenix-upsert";
+      import { canonicalize, contentHash, scanExamples, upsertDataset, InvalidInputError, NonFiniteNumberError } from "phoenix-upsert";
       import { createClient } from "@arizeai/phoenix-client";
       if (typeof createClient !== "function") throw new Error("no phoenix-client next to it");
       console.log(JSON.stringify({
@@ -51,6 +51,11 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
         hash: contentHash({ input: {}, output: {}, metadata: {} }),
         ids: scanExamples([{ id: 7, input: {}, output: {} }], { sourceIdKey: "id" }).ids,
         typed: (() => { try { canonicalize(NaN); } catch (e) { return e instanceof InvalidInputError; } })(),
+        upsert: await upsertDataset({
+          client: createClient({ options: { baseUrl: "http://127.0.0.1:9" } }),
+          dataset: { datasetName: "x" },
+          examples: [{ id: 1, input: { x: NaN }, output: {} }],
+        }).catch((e) => e instanceof NonFiniteNumberError && e.path),
       }));`;
     const out = JSON.parse(run(process.execPath, ["--input-type=module", "-e", script], app));
     assert.deepEqual(out, {
@@ -58,6 +63,7 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
       hash: "755f1dad6868eecae6602826e8f73558",
       ids: ["7"],
       typed: true,
+      upsert: "input.x",
     });
 
     // The types resolve for a TypeScript user (strict, NodeNext).
@@ -79,6 +85,36 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
           types: [],
         },
         files: ["main.ts"],
+      }),
+    );
+    run(process.execPath, [join(pkg, "node_modules/typescript/bin/tsc"), "-p", app], app);
+
+    // upsertDataset with the phoenix-client's own client, typed (skipLibCheck: the client's
+    // declarations do not check under this TypeScript themselves).
+    writeFileSync(
+      join(app, "sync.ts"),
+      `import { createClient } from "@arizeai/phoenix-client";\n` +
+        `import { upsertDataset, type UpsertResult } from "phoenix-upsert";\n` +
+        `const client = createClient();\n` +
+        `export async function sync(): Promise<string> {\n` +
+        `  const r: UpsertResult = await upsertDataset({ client, dataset: { datasetName: "d" }, examples: [], allowEmpty: true });\n` +
+        `  const dry = await upsertDataset({ client, dataset: { datasetId: "i" }, examples: "f.jsonl", dryRun: true, mode: "merge" });\n` +
+        `  const id: string | null = dry.datasetId;\n` +
+        `  return r.versionId + String(id) + String(r.summary.added) + dry.plan.action;\n` +
+        `}\n`,
+    );
+    writeFileSync(
+      join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          noEmit: true,
+          types: [],
+          skipLibCheck: true,
+        },
+        files: ["sync.ts"],
       }),
     );
     run(process.execPath, [join(pkg, "node_modules/typescript/bin/tsc"), "-p", app], app);

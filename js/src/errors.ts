@@ -91,6 +91,13 @@ export class DuplicateSourceIdError extends InvalidInputError {}
  */
 export class EmptySourceError extends InvalidInputError {}
 
+/** The source file could not be read (the message names it); nothing was sent. */
+export class SourceReadError extends InvalidInputError {}
+/** The source file does not exist. */
+export class SourceNotFoundError extends SourceReadError {}
+/** The source file cannot be read with this process's permissions. */
+export class SourceAccessError extends SourceReadError {}
+
 /** A bug in phoenix-upsert (the native core panicked); never the input's fault. */
 export class InternalError extends PhoenixUpsertError {}
 

@@ -384,6 +384,10 @@ export class Server {
       body,
       seconds: 60 + 0.02 * examples + 0.002 * snapshot,
     });
-    return dataOf(answer, what) as Json;
+    const data = dataOf(answer, what);
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+      throw new ServerError(`${what}: the answer's 'data' is not the upload's report`);
+    }
+    return data as Json;
   }
 }

@@ -7,7 +7,12 @@
 import { readFile } from "node:fs/promises";
 
 import { scanExampleTexts, scanJsonl, type Scan } from "./core.js";
-import { InvalidSourceIdError } from "./errors.js";
+import {
+  InvalidSourceIdError,
+  SourceAccessError,
+  SourceNotFoundError,
+  SourceReadError,
+} from "./errors.js";
 import { toJsonText } from "./values.js";
 
 /**
@@ -171,7 +176,16 @@ export async function fromJsonl(path: string | URL, options: SourceOptions): Pro
   if (typeof options.sourceIdKey === "function") {
     throw new TypeError("sourceIdKey must be a key (string) or null for a JSONL file");
   }
-  const bytes = await readFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const message = `${String(path)}: ${e instanceof Error ? e.message : String(e)}`;
+    if (code === "ENOENT") throw new SourceNotFoundError(message);
+    if (code === "EACCES" || code === "EPERM") throw new SourceAccessError(message);
+    throw new SourceReadError(message);
+  }
   const scan = scanJsonl(bytes, {
     idKey: options.sourceIdKey,
     splitsKey: options.splitsKey,

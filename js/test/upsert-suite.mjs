@@ -16,6 +16,7 @@ import {
   MissingSourceIdError,
   NonFiniteNumberError,
   ServerError,
+  SourceNotFoundError,
   upsertDataset,
 } from "phoenix-upsert";
 import { runPython } from "./helpers.mjs";
@@ -325,7 +326,7 @@ export function suite(backend) {
         [{ examples: examples(1), mode: "replace" }, RangeError],
         [{ examples: examples(1), retries: 0 }, RangeError],
         [{ examples: { input: {}, output: {} } }, TypeError],
-        [{ examples: join(dir, "no such file.jsonl") }, Error],
+        [{ examples: join(dir, "no such file.jsonl") }, SourceNotFoundError],
       ];
       for (const [options, cls] of bad) {
         await assert.rejects(upsertDataset({ client, dataset, ...options }), cls);

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
 import { createClient } from "@arizeai/phoenix-client";
-import { hasPython, python, repo, runPython } from "./helpers.mjs";
+import { hasPython, python, repo } from "./helpers.mjs";
 
 /** The backends to test on: PU_TEST_BACKENDS (as for the Python tests), both by default. */
 export const backends = (process.env.PU_TEST_BACKENDS ?? "sqlite,postgresql")
@@ -47,18 +47,42 @@ export function recordingClient(url) {
   return { client, requests, writes: () => requests.filter((r) => r.startsWith("POST")) };
 }
 
-/** Python's client syncs `examples` (a JSONL path) into `name`: `{ action, versionId, summary }`. */
-export function pythonUpsert(url, name, path, options = {}) {
+/**
+ * Python's client in one process of its own (importing it takes seconds): `upsert(url, name,
+ * path, options)` syncs a JSONL file into `name` and resolves to `{ action, versionId,
+ * datasetId, summary }`; `stop()` ends the process.
+ */
+export function pythonClient() {
   const code = `
 import json, sys
 from phoenix_upsert import Client
-args = json.loads(sys.stdin.read())
-d = Client(base_url=args["url"]).datasets.upsert_dataset(
-    dataset=args["name"], examples=args["path"], manifest=False, progress=False, **args["options"])
-print(json.dumps({"action": d.plan.action, "versionId": d.version_id, "datasetId": d.id,
-                  "summary": d.summary.as_dict()}))
+for line in sys.stdin:
+    args = json.loads(line)
+    try:
+        d = Client(base_url=args["url"]).datasets.upsert_dataset(
+            dataset=args["name"], examples=args["path"], manifest=False, progress=False,
+            **args["options"])
+        out = {"action": d.plan.action, "versionId": d.version_id, "datasetId": d.id,
+               "summary": d.summary.as_dict()}
+    except Exception as e:
+        out = {"error": f"{type(e).__name__}: {e}"}
+    print(json.dumps(out), flush=True)
 `;
-  return runPython(code, JSON.stringify({ url, name, path, options }));
+  const child = spawn(python, ["-c", code], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    async upsert(url, name, path, options = {}) {
+      child.stdin.write(JSON.stringify({ url, name, path, options }) + "\n");
+      const { value, done } = await lines.next();
+      if (done) throw new Error("Python's client exited");
+      const out = JSON.parse(value);
+      if (out.error) throw new Error(`Python's client: ${out.error}`);
+      return out;
+    },
+    stop() {
+      child.stdin.end();
+    },
+  };
 }
 
 /** The dataset's examples as Phoenix exports them (JSONL of its newest version), in order. */

@@ -20,7 +20,7 @@ import {
   upsertDataset,
 } from "phoenix-upsert";
 import { runPython } from "./helpers.mjs";
-import { exported, pythonUpsert, recordingClient, skipServer, startPhoenix } from "./phoenix.mjs";
+import { exported, pythonClient, recordingClient, skipServer, startPhoenix } from "./phoenix.mjs";
 
 let counter = 0;
 const unique = (what) => `js-${what}-${process.pid}-${++counter}`;
@@ -426,7 +426,7 @@ export function suite(backend) {
       assert.equal(v3.versionId, v2.versionId);
     });
 
-    test("cross-SDK: Python then TypeScript, TypeScript then Python — the second is a no-op", async () => {
+    test("cross-SDK: Python then TypeScript, TypeScript then Python — the second is a no-op", async (t) => {
       const { client, writes } = recordingClient(url);
       const path = join(dir, "cross.jsonl");
       const source = examples(20).map((e, i) => ({ ...e, splits: i % 3 ? "train" : ["test"] }));
@@ -434,9 +434,11 @@ export function suite(backend) {
       source[4].output.number = [1.25e-7, 123456.789, -0.5, 2 ** 53];
       writeFileSync(path, source.map((e) => JSON.stringify(e)).join("\n") + "\n");
 
+      const py = pythonClient();
+      t.after(() => py.stop());
       const a = unique("py-then-ts");
-      const py = pythonUpsert(url, a, path, { splits_key: "splits" });
-      assert.equal(py.action, "create");
+      const byPython = await py.upsert(url, a, path, { splits_key: "splits" });
+      assert.equal(byPython.action, "create");
       const ts = await upsertDataset({
         client,
         dataset: { datasetName: a },
@@ -444,7 +446,7 @@ export function suite(backend) {
         splitsKey: "splits",
       });
       assert.equal(ts.action, "none");
-      assert.equal(ts.versionId, py.versionId);
+      assert.equal(ts.versionId, byPython.versionId);
       const tsList = await upsertDataset({
         client,
         dataset: { datasetName: a },
@@ -462,7 +464,7 @@ export function suite(backend) {
         splitsKey: "splits",
       });
       assert.equal(first.action, "create");
-      const second = pythonUpsert(url, b, path, { splits_key: "splits" });
+      const second = await py.upsert(url, b, path, { splits_key: "splits" });
       assert.equal(second.action, "none");
       assert.equal(second.versionId, first.versionId);
       assert.equal(second.datasetId, first.datasetId);
@@ -479,7 +481,7 @@ export function suite(backend) {
       });
       assert.equal(planTs.action, "append");
       assert.deepEqual(planTs.plan.updated, ["q5"]);
-      const third = pythonUpsert(url, b, path, { splits_key: "splits" });
+      const third = await py.upsert(url, b, path, { splits_key: "splits" });
       assert.equal(third.action, "append");
       assert.deepEqual(third.summary, planTs.summary);
       const fourth = await upsertDataset({

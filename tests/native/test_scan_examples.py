@@ -153,3 +153,26 @@ def test_upload_texts_keep_key_order_and_refuse_changed_examples(tmp_path: Path)
     with pytest.raises(pu.SourceChangedError, match=r"^line 2 \(id 'd'\): the file changed") as e:
         from_file.jsonl_rows(path, [1], 2)
     assert (e.value.index, e.value.line) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["shorter", "not JSON any more", "not an example any more", "other content"],
+)
+def test_a_list_changed_after_the_scan_is_source_changed(change: str) -> None:
+    """Whatever happened to the list between scan and upload, the upload says so as
+    SourceChangedError naming the example — not as the error the new value would give."""
+    from phoenix_upsert._sources.source import read_source
+
+    examples: list[Any] = [{"id": f"r{i}", "input": {"q": i}, "output": {}} for i in range(5)]
+    source = read_source(examples, source_id_key="id", splits_key=None, span_id_key=None)
+    if change == "shorter":
+        examples.pop()
+    elif change == "not JSON any more":
+        examples[4]["input"]["q"] = {1, 2}
+    elif change == "not an example any more":
+        examples[4] = "r4"
+    else:
+        examples[4]["input"]["q"] = 5
+    with pytest.raises(pu.SourceChangedError, match=r"^example 4 \(id 'r4'\): the example changed"):
+        b"".join(source.rows([0, 4], 0))

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyList};
 use super::errors::{no_panic, to_py_err};
 use super::scanning::Scan;
 use super::walk::Walker;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::pool::Pool;
 use crate::tape::Tape;
 use crate::upload::{self, Batch, LineRef, Part, Written};
@@ -103,13 +103,24 @@ pub fn example_rows<'py>(
             examples: Vec::with_capacity(chunk.len()),
         };
         for &i in chunk {
-            let item = examples.get_item(i)?;
+            // The example is gone (a shorter sequence) or no longer an example at all: it
+            // changed since the scan, whatever the walk would say of it now.
+            let changed = |detail: String| {
+                Error::new(ErrorKind::SourceChanged, format!("{CHANGED} ({detail})")).with_index(i)
+            };
+            let item = match examples.get_item(i) {
+                Ok(item) => item,
+                Err(e) => {
+                    failure = Some(changed(e.to_string()));
+                    break 'batches;
+                }
+            };
             let mut walker = Walker::new(&mut batch.tape);
             walker.storable = true;
             match walker.example(&item) {
                 Ok(roots) => batch.examples.push((i, roots, scan.result.hashes[i])),
                 Err(e) => {
-                    failure = Some(e.with_index(i));
+                    failure = Some(changed(e.to_string()));
                     break 'batches;
                 }
             }

@@ -48,6 +48,7 @@ from phoenix_upsert import __version__, _config
 from phoenix_upsert._config import Config, ConfigError, DatasetEntry
 from phoenix_upsert.errors import (
     InvalidInputError,
+    MissingSourceIdError,
     PhoenixUpsertError,
     ServerError,
     SourceUnreachableError,
@@ -180,7 +181,11 @@ def _parser() -> argparse.ArgumentParser:
         "or Parquet file or URL, plain or compressed), as a sync reads it",
     )
     hashes.add_argument("file", help="path or URL")
-    hashes.add_argument("--id-key", default="id")
+    hashes.add_argument(
+        "--id-key",
+        default=None,
+        help="key of each example's source id (default: id, if the examples have it; '' for none)",
+    )
 
     versions = commands.add_parser(
         "diff",
@@ -606,11 +611,25 @@ def _diff(args: argparse.Namespace) -> int:
 def _hash(args: argparse.Namespace) -> int:
     from phoenix_upsert._sources.source import read_source
 
-    source = read_source(
-        args.file, source_id_key=args.id_key or None, splits_key=None, span_id_key=None
-    )
-    for i, content_hash in enumerate(source.hashes):
-        print(f"{content_hash}  {source.ids[i] if source.ids[i] is not None else source.where(i)}")
+    def read(id_key: str | None) -> Any:
+        return read_source(args.file, source_id_key=id_key, splits_key=None, span_id_key=None)
+
+    if args.id_key is not None:
+        source = read(args.id_key or None)
+    else:
+        try:
+            source = read("id")
+        except MissingSourceIdError:
+            source = read(None)  # no --id-key and no ids under "id": by content only
+    try:
+        for i, content_hash in enumerate(source.hashes):
+            source_id = source.ids[i]
+            print(f"{content_hash}  {source_id if source_id is not None else source.where(i)}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read the hashes stopped reading (`phoenix-upsert hash … | head`): not an
+        # error of ours. Quiet the flush at exit, which would fail the same way.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
@@ -689,11 +708,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except KeyboardInterrupt as e:
         return _fail(args, e, EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # Whoever read our output stopped reading (`phoenix-upsert hash … | head`): not an
-        # error of ours. Quiet the flush at exit, which would fail the same way.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
     except Exception as e:
         code = _error_code(e)
         if code is None:

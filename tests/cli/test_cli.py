@@ -111,6 +111,19 @@ def test_hash_reads_any_source_and_stops_quietly_when_the_reader_does(tmp_path: 
         for path in (plain, packed)
     ]
     assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) == 3000
+    # examples without ids: by content, each named by its line (unless --id-key asks for ids)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text('{"input": {"a": 1}, "output": {}}\n')
+    hashed = subprocess.run(
+        [sys.executable, "-m", "phoenix_upsert", "hash", str(bare)], capture_output=True, text=True
+    )
+    assert hashed.returncode == 0 and hashed.stdout.endswith("  line 1\n"), hashed.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "phoenix_upsert", "hash", str(bare), "--id-key", "id"],
+        capture_output=True,
+        text=True,
+    )
+    assert asked.returncode == 2 and "line 1: no source id" in asked.stderr
     # `| head -1`: the reader goes away after one line
     proc = subprocess.Popen(
         [sys.executable, "-m", "phoenix_upsert", "hash", str(plain)],

@@ -121,6 +121,11 @@ export interface Scan {
   ids: (string | null)[] | null;
   /** Values under the node id key (Phoenix's exports). */
   nodeIds: (string | null)[] | null;
+  /**
+   * Of an export scanned with an id key and a node id key: each example's external id — its
+   * id, unless that is its node id (Phoenix's way of saying it has none). The core's rule.
+   */
+  externalIds?: (string | null)[] | null;
   /** Span ids under the span id key (stripped). */
   spanIds: (string | null)[] | null;
   /** Split names under the splits key: stripped, sorted, de-duplicated; `null` where absent. */

@@ -285,6 +285,9 @@ export function uploadBody(
   return out.join("");
 }
 
+/** An export with fewer (or more) examples than the dataset's newest version has. */
+class ExportCutShort extends ServerError {}
+
 class Engine {
   constructor(
     readonly server: Server,
@@ -292,7 +295,7 @@ class Engine {
     readonly signal: AbortSignal | undefined,
   ) {}
 
-  async readState(name: string | null, datasetId: string | null): Promise<State> {
+  async readState(name: string | null, datasetId: string | null, retry = false): Promise<State> {
     const info =
       datasetId !== null
         ? await this.server.getDataset(datasetId)
@@ -301,7 +304,14 @@ class Engine {
     const versions = await this.server.versions(String(info.id), VERSION_WINDOW);
     const newest = versions[0];
     if (newest === undefined) return { info, versions, examples: EMPTY() };
-    return { info, versions, examples: await this.download(info, newest) };
+    try {
+      return { info, versions, examples: await this.download(info, newest) };
+    } catch (e) {
+      // Another writer between the reads explains a short export once; a second one is
+      // an export cut short (a proxy, a broken stream), and an error.
+      if (!(e instanceof ExportCutShort) || retry) throw e;
+      return this.readState(name, String(info.id), true);
+    }
   }
 
   async download(info: Json, version: Json): Promise<ServerExamples> {
@@ -318,12 +328,16 @@ class Engine {
       }
       throw e;
     }
-    const nodeIds = (scan.nodeIds ?? []).map((n) => n ?? "");
-    const ids = scan.ids ?? [];
+    if (scan.hashes.length !== count) {
+      // The export must hold as many examples as the dataset says its newest version has;
+      // planning on a short one would re-add what it left out. readState reads once more.
+      throw new ExportCutShort(
+        `reading dataset ${JSON.stringify(info.name)}: the export of its newest version holds ${scan.hashes.length} examples, the server says ${count}; the export was cut short — run the sync again`,
+      );
+    }
     return {
-      nodeIds,
-      // Phoenix exports the external id, or the node id if there is none.
-      externalIds: ids.map((i, k) => (i !== nodeIds[k] ? i : null)),
+      nodeIds: (scan.nodeIds ?? []).map((n) => n ?? ""),
+      externalIds: scan.externalIds ?? [],
       hashes: scan.hashes,
       splits: (scan.splits ?? []).map((s) => s ?? []),
     };

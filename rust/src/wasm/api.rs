@@ -133,6 +133,11 @@ fn scan_json(r: &ScanResult, opts: &ScanOptions) -> String {
         "hashes": r.hashes.iter().map(hash_hex).collect::<Vec<_>>(),
         "ids": column(k.id.is_some(), &r.ids),
         "nodeIds": column(k.node_id.is_some(), &r.node_ids),
+        "externalIds": if k.id.is_some() && k.node_id.is_some() {
+            Value::Array((0..r.len()).map(|i| Value::from(r.external_id(i))).collect())
+        } else {
+            Value::Null
+        },
         "spanIds": column(k.span_id.is_some(), &r.span_ids),
         "splits": splits,
         "lineNumbers": r.line_numbers,

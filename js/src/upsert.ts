@@ -295,7 +295,7 @@ class Engine {
     readonly signal: AbortSignal | undefined,
   ) {}
 
-  async readState(name: string | null, datasetId: string | null, retry = false): Promise<State> {
+  async readState(name: string | null, datasetId: string | null, reads = 1): Promise<State> {
     const info =
       datasetId !== null
         ? await this.server.getDataset(datasetId)
@@ -307,10 +307,11 @@ class Engine {
     try {
       return { info, versions, examples: await this.download(info, newest) };
     } catch (e) {
-      // Another writer between the reads explains a short export once; a second one is
-      // an export cut short (a proxy, a broken stream), and an error.
-      if (!(e instanceof ExportCutShort) || retry) throw e;
-      return this.readState(name, String(info.id), true);
+      // Another writer between the reads explains a short export; the same read after read
+      // (as many as the retries) is an export cut short (a proxy, a broken stream): an error.
+      if (!(e instanceof ExportCutShort) || reads >= Math.max(2, this.maxAttempts)) throw e;
+      await sleep(this.server.retry.delay(reads - 1, null, "full"), this.signal);
+      return this.readState(name, String(info.id), reads + 1);
     }
   }
 

@@ -284,7 +284,8 @@ def test_an_export_cut_short_with_200_is_read_again_then_refused(
 ) -> None:
     """A 200 whose export holds fewer examples than the dataset (a proxy, a cut stream):
     planning on it would re-add what it left out — matched by content, duplicates. Read
-    once more; a second short export is a ServerError, and nothing is written."""
+    again (as many times as ``retries``); short each time, it is a ServerError, and nothing
+    is written."""
     rows = [{"input": {"i": i}, "output": {}} for i in range(6)]
     sync(client, name, rows, source_id_key=None)
     before = version_count(client, name)
@@ -293,6 +294,6 @@ def test_an_export_cut_short_with_200_is_read_again_then_refused(
     assert proxy.count("GET", "/jsonl", "status") == 1
     proxy.add("GET", "/jsonl", fp.status(200, body=b""), times=2)
     with pytest.raises(pu.ServerError, match="the export was cut short"):
-        sync(proxied, name, rows, source_id_key=None)
+        sync(proxied, name, rows, source_id_key=None, retries=2)
     assert proxy.count("POST", "/upload") == 0
     assert version_count(client, name) == before and len(server_rows(client, name)) == 6

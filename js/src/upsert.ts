@@ -285,9 +285,6 @@ export function uploadBody(
   return out.join("");
 }
 
-/** An export with fewer (or more) examples than the dataset's newest version has. */
-class ExportCutShort extends ServerError {}
-
 class Engine {
   constructor(
     readonly server: Server,
@@ -295,7 +292,7 @@ class Engine {
     readonly signal: AbortSignal | undefined,
   ) {}
 
-  async readState(name: string | null, datasetId: string | null, reads = 1): Promise<State> {
+  async readState(name: string | null, datasetId: string | null): Promise<State> {
     const info =
       datasetId !== null
         ? await this.server.getDataset(datasetId)
@@ -304,15 +301,7 @@ class Engine {
     const versions = await this.server.versions(String(info.id), VERSION_WINDOW);
     const newest = versions[0];
     if (newest === undefined) return { info, versions, examples: EMPTY() };
-    try {
-      return { info, versions, examples: await this.download(info, newest) };
-    } catch (e) {
-      // Another writer between the reads explains a short export; the same read after read
-      // (as many as the retries) is an export cut short (a proxy, a broken stream): an error.
-      if (!(e instanceof ExportCutShort) || reads >= Math.max(2, this.maxAttempts)) throw e;
-      await sleep(this.server.retry.delay(reads - 1, null, "full"), this.signal);
-      return this.readState(name, String(info.id), reads + 1);
-    }
+    return { info, versions, examples: await this.download(info, newest) };
   }
 
   async download(info: Json, version: Json): Promise<ServerExamples> {
@@ -328,13 +317,6 @@ class Engine {
         );
       }
       throw e;
-    }
-    if (scan.hashes.length !== count) {
-      // The export must hold as many examples as the dataset says its newest version has;
-      // planning on a short one would re-add what it left out. readState reads once more.
-      throw new ExportCutShort(
-        `reading dataset ${JSON.stringify(info.name)}: the export of its newest version holds ${scan.hashes.length} examples, the server says ${count}; the export was cut short — run the sync again`,
-      );
     }
     return {
       nodeIds: (scan.nodeIds ?? []).map((n) => n ?? ""),

@@ -277,23 +277,3 @@ def test_a_server_older_than_15_is_refused_before_anything_is_written(
     with pytest.raises(pu.ServerTooOldError, match=r"Phoenix >= 15\.0\.0"):
         sync(fresh, name, examples(2))  # a deletion: action=update
     assert len(server_rows(client, name)) == 3
-
-
-def test_an_export_cut_short_with_200_is_read_again_then_refused(
-    client: Client, proxied: Client, proxy: fp.FaultProxy, name: str
-) -> None:
-    """A 200 whose export holds fewer examples than the dataset (a proxy, a cut stream):
-    planning on it would re-add what it left out — matched by content, duplicates. Read
-    again (as many times as ``retries``); short each time, it is a ServerError, and nothing
-    is written."""
-    rows = [{"input": {"i": i}, "output": {}} for i in range(6)]
-    sync(client, name, rows, source_id_key=None)
-    before = version_count(client, name)
-    proxy.add("GET", "/jsonl", fp.status(200, body=b""), times=1)
-    assert sync(proxied, name, rows, source_id_key=None).plan.action == "none"
-    assert proxy.count("GET", "/jsonl", "status") == 1
-    proxy.add("GET", "/jsonl", fp.status(200, body=b""), times=2)
-    with pytest.raises(pu.ServerError, match="the export was cut short"):
-        sync(proxied, name, rows, source_id_key=None, retries=2)
-    assert proxy.count("POST", "/upload") == 0
-    assert version_count(client, name) == before and len(server_rows(client, name)) == 6

@@ -241,26 +241,6 @@ class Engine:
                 logger.debug("using the sync manifest for %s", fingerprint.version_id)
                 return State(info, versions, cached, from_manifest=True)
         examples = self.download(info, versions[0])
-        reads = 1
-        while len(examples) != int(info.get("example_count") or 0):
-            # The export must hold as many examples as the dataset says its newest version
-            # has. Another writer between the reads explains a difference; the same one read
-            # after read means an export cut short (a proxy, a broken stream): planning on it
-            # would re-add what it left out.
-            if reads >= max(2, self.max_attempts):
-                raise ServerError(
-                    f"reading dataset {info['name']!r}: the export of its newest version holds "
-                    f"{len(examples)} examples, the server says {info.get('example_count')} "
-                    f"({reads} reads); the export was cut short — run the sync again"
-                )
-            time.sleep(self.server.retry.delay(reads - 1, jitter="full"))
-            again = self.resolve(None, str(info["id"]))
-            versions = self.server.versions(str(info["id"]), VERSION_WINDOW)
-            if again is None or not versions:
-                return self.read_state(name, dataset_id, trust_manifest=False)
-            info = again
-            examples = self.download(info, versions[0])
-            reads += 1
         return State(info, versions, examples, read_at=self.server.clock)
 
     def _fingerprint(self, info: dict[str, Any], versions: list[dict[str, Any]]) -> Fingerprint:

@@ -74,7 +74,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// byte below 0x20, `"` or `\\` (the zero-byte trick: no false positive below the first
 /// true one).
 #[inline]
-fn attention(x: u64) -> u64 {
+pub(crate) fn attention(x: u64) -> u64 {
     let control = x.wrapping_sub(ONES * 0x20) & !x;
     let q = x ^ (ONES * u64::from(b'"'));
     let quote = q.wrapping_sub(ONES) & !q;
@@ -186,7 +186,7 @@ impl Canonicalizer {
             node @ (Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => {
                 write_double(out, number_value(node).unwrap_or(0.0))
             }
-            Node::Str { span, clean: true } => {
+            Node::Str { span, clean: true } | Node::Escaped { span } => {
                 out.push(b'"');
                 out.extend_from_slice(tape.str_at(span).as_bytes());
                 out.push(b'"');
@@ -324,7 +324,7 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
                 out.extend_from_slice(b".0");
             }
         }
-        Node::Str { span, clean: true } => {
+        Node::Str { span, clean: true } | Node::Escaped { span } => {
             out.push(b'"');
             out.extend_from_slice(tape.str_at(span).as_bytes());
             out.push(b'"');

@@ -9,6 +9,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fast::Scanner;
 use crate::json::{Ctx, Step, ValueSeed};
 use crate::storable;
 use crate::tape::Tape;
@@ -97,17 +98,22 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Field, E> {
-        let is = |k: &Option<String>| k.as_deref() == Some(v);
-        Ok(match v {
-            "input" => Field::Input,
-            "output" => Field::Output,
-            "metadata" => Field::Metadata,
-            _ if is(&self.keys.id) => Field::Id,
-            _ if is(&self.keys.splits) => Field::Splits,
-            _ if is(&self.keys.span_id) => Field::SpanId,
-            _ if is(&self.keys.node_id) => Field::NodeId,
-            _ => Field::Other,
-        })
+        Ok(field_of(self.keys, v))
+    }
+}
+
+/// What a key of a line names.
+fn field_of(keys: &LineKeys, key: &str) -> Field {
+    let is = |k: &Option<String>| k.as_deref() == Some(key);
+    match key {
+        "input" => Field::Input,
+        "output" => Field::Output,
+        "metadata" => Field::Metadata,
+        _ if is(&keys.id) => Field::Id,
+        _ if is(&keys.splits) => Field::Splits,
+        _ if is(&keys.span_id) => Field::SpanId,
+        _ if is(&keys.node_id) => Field::NodeId,
+        _ => Field::Other,
     }
 }
 
@@ -493,6 +499,112 @@ pub fn parse_line_with(
     storable: bool,
     tape: &mut Tape,
 ) -> Result<LineFields> {
+    let mark = tape.mark();
+    let fields = match parse_line_fast(text, keys, storable, tape) {
+        Some(fields) => fields,
+        None => {
+            tape.reset(mark);
+            parse_line_full(text, keys, storable, tape)?
+        }
+    };
+    for (present, name) in [(fields.input, "input"), (fields.output, "output")] {
+        if present.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidExample,
+                format!("missing required key \"{name}\""),
+            )
+            .with_source_id(fields.id.as_deref()));
+        }
+    }
+    Ok(fields)
+}
+
+/// The fast path of [`parse_line_with`] ([`crate::fast`]): content parsed by the scanner,
+/// the other fields it picks out read from their text by the same seeds as the full reader.
+/// `None` where it gives up (the tape may then hold part of the line).
+pub(crate) fn parse_line_fast(
+    text: &str,
+    keys: &LineKeys,
+    storable: bool,
+    tape: &mut Tape,
+) -> Option<LineFields> {
+    let mut s = Scanner::new(text);
+    let mut fields = LineFields::default();
+    if !s.eat(b'{') {
+        return None;
+    }
+    if s.eat(b'}') {
+        return s.at_end().then_some(fields);
+    }
+    loop {
+        if !s.eat(b'"') {
+            return None;
+        }
+        let key = s.string()?;
+        if !s.eat(b':') {
+            return None;
+        }
+        match field_of(keys, &key.value()) {
+            field @ (Field::Input | Field::Output | Field::Metadata) => {
+                let root = s.value(tape, storable, 1)?;
+                if !tape.is_object(root) {
+                    return None;
+                }
+                match field {
+                    Field::Input => fields.input = Some(root),
+                    Field::Output => fields.output = Some(root),
+                    _ => fields.metadata = Some(root),
+                }
+            }
+            Field::Id => fields.id = source_id_of_json(s.raw_value(tape)?, storable).ok()?,
+            field @ (Field::SpanId | Field::NodeId) => {
+                let raw = s.raw_value(tape)?;
+                let what = match field {
+                    Field::SpanId => "the span id",
+                    _ => "the node id",
+                };
+                let mut ctx = Ctx::new(tape, raw, storable);
+                let mut de = serde_json::Deserializer::from_str(raw);
+                let value = TextSeed {
+                    ctx: &mut ctx,
+                    what,
+                }
+                .deserialize(&mut de)
+                .ok()?;
+                match field {
+                    Field::SpanId => fields.span_id = value.and_then(|v| span_id(&v)),
+                    _ => fields.node_id = value,
+                }
+            }
+            Field::Splits => {
+                let raw = s.raw_value(tape)?;
+                let mut ctx = Ctx::new(tape, raw, storable);
+                let mut de = serde_json::Deserializer::from_str(raw);
+                let splits = SplitsSeed { ctx: &mut ctx }.deserialize(&mut de).ok()?;
+                fields.splits = Some(splits);
+            }
+            Field::Other => {
+                s.raw_value(tape)?;
+            }
+        }
+        if s.eat(b',') {
+            continue;
+        }
+        if s.eat(b'}') {
+            break;
+        }
+        return None;
+    }
+    s.at_end().then_some(fields)
+}
+
+/// [`parse_line_with`] by the serde-based reader, which names every error's place.
+pub(crate) fn parse_line_full(
+    text: &str,
+    keys: &LineKeys,
+    storable: bool,
+    tape: &mut Tape,
+) -> Result<LineFields> {
     let mut ctx = Ctx::new(tape, text, storable);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = LineSeed {
@@ -513,15 +625,6 @@ pub fn parse_line_with(
             return Err(err.with_source_id(id.as_deref()));
         }
     };
-    for (present, name) in [(fields.input, "input"), (fields.output, "output")] {
-        if present.is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidExample,
-                format!("missing required key \"{name}\""),
-            )
-            .with_source_id(fields.id.as_deref()));
-        }
-    }
     Ok(fields)
 }
 

@@ -292,6 +292,14 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
 
 /// Parse a whole JSON text (one value, optional surrounding whitespace) into `tape`.
 pub fn parse_value(text: &str, tape: &mut Tape) -> Result<usize> {
+    match crate::fast::parse_value(text, tape) {
+        Some(root) => Ok(root),
+        None => parse_value_full(text, tape),
+    }
+}
+
+/// [`parse_value`] by the serde-based reader alone.
+pub(crate) fn parse_value_full(text: &str, tape: &mut Tape) -> Result<usize> {
     let mut ctx = Ctx::new(tape, text, false);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ValueSeed {

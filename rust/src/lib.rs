@@ -1,7 +1,8 @@
 //! Native core of phoenix-upsert.
 //!
 //! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
-//! - [`json`]: JSON values (text) into the [`tape`];
+//! - [`json`]: JSON values (text) into the [`tape`], after a fast path for the common case
+//!   (`fast`) that gives up on anything unusual;
 //! - [`example`]: the example schema of a JSONL line (content, source id, splits, span id);
 //! - [`jsonl`]: JSONL files scanned and hashed in parallel, on the ordered [`pool`];
 //! - [`upload`]: upload bodies written from what was parsed, checked against the scan;
@@ -20,6 +21,7 @@ pub mod canon;
 pub mod diff;
 pub mod error;
 pub mod example;
+mod fast;
 pub mod json;
 pub mod jsonl;
 pub mod node_id;

@@ -152,6 +152,8 @@ pub fn find_nul(tape: &Tape, index: usize) -> Option<Error> {
         Node::Str { span, .. } => {
             memchr::memchr(0, tape.str_at(span).as_bytes()).map(|_| nul_in_string())
         }
+        // Its escapes are canonical, and U+0000 is left to the full reader.
+        Node::Escaped { .. } => None,
         Node::Array { len, .. } => {
             let mut child = index + 1;
             for i in 0..len as usize {

@@ -36,6 +36,12 @@ pub enum Node {
         span: Span,
         clean: bool,
     },
+    /// A string value read from JSON text whose escapes were all in canonical form: the span
+    /// holds that text between the quotes (its canonical JSON body, with escapes, never
+    /// U+0000), which both writers copy as it is. Never an object key.
+    Escaped {
+        span: Span,
+    },
     /// `len` elements follow; `end` is the index after the last node of the subtree.
     Array {
         len: u32,
@@ -164,6 +170,23 @@ impl Tape {
         self.push(Node::Str { span, clean: true })
     }
 
+    /// Push a string value as the body of its canonical JSON text (see [`Node::Escaped`]).
+    pub fn push_escaped_str(&mut self, body: &str) -> Result<usize> {
+        let span = self.intern(body)?;
+        self.push(Node::Escaped { span })
+    }
+
+    /// Where the tape ends now, to [`Tape::reset`] it there.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.nodes.len(), self.text.len())
+    }
+
+    /// Drop everything pushed since `mark`.
+    pub fn reset(&mut self, (nodes, text): (usize, usize)) {
+        self.nodes.truncate(nodes);
+        self.text.truncate(text);
+    }
+
     /// Start an array; close it with [`Tape::end_array`].
     pub fn begin_array(&mut self) -> Result<usize> {
         self.push(Node::Array { len: 0, end: 0 })
@@ -215,7 +238,7 @@ impl Tape {
             Some(Node::Null) | None => "null",
             Some(Node::Bool(_)) => "boolean",
             Some(Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => "number",
-            Some(Node::Str { .. }) => "string",
+            Some(Node::Str { .. } | Node::Escaped { .. }) => "string",
             Some(Node::Array { .. }) => "array",
             Some(Node::Object { .. }) => "object",
         }

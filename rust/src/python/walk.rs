@@ -18,6 +18,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple, PyType,
 };
+use pyo3::Borrowed;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::example;
@@ -47,10 +48,13 @@ pub fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
         return None;
     }
     let len = usize::try_from(size).ok()?;
-    // SAFETY: CPython guarantees `len` readable bytes at `data` (valid UTF-8, checked again
-    // below rather than trusted).
+    // SAFETY: CPython guarantees `len` readable bytes at `data`, valid UTF-8 (its strict
+    // encoder fails, returning NULL above, on the only str content that has no UTF-8: lone
+    // surrogates).
     let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    simdutf8::basic::from_utf8(bytes).ok()
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: as above.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
 /// Describe where the lone surrogate is: its code point and index in the string.
@@ -133,6 +137,33 @@ impl<'t> Walker<'t> {
 
     /// Walk `obj` as a value at nesting level `depth` (a container here is level `depth`).
     pub fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<usize> {
+        let py = obj.py();
+        // The exact built-in types first, by type pointer: a subclass check is a call into
+        // the interpreter for each value under the stable ABI.
+        // SAFETY: `obj` is a live object; only the addresses of the static types are taken.
+        let (ty, str_type, dict_type, float_type) = unsafe {
+            (
+                ffi::Py_TYPE(obj.as_ptr()),
+                std::ptr::addr_of_mut!(ffi::PyUnicode_Type),
+                std::ptr::addr_of_mut!(ffi::PyDict_Type),
+                std::ptr::addr_of_mut!(ffi::PyFloat_Type),
+            )
+        };
+        if ty == str_type {
+            // SAFETY: its type is exactly str.
+            let s = unsafe { obj.cast_unchecked::<PyString>() };
+            return match utf8(s) {
+                Some(text) => self.tape.push_str(text),
+                None => Err(lone_surrogate_error(s, "string")),
+            };
+        }
+        if ty == dict_type {
+            // SAFETY: its type is exactly dict.
+            return self.dict(unsafe { obj.cast_unchecked::<PyDict>() }, depth);
+        }
+        if ty == float_type {
+            return self.float(obj);
+        }
         if let Ok(s) = obj.cast::<PyString>() {
             return match utf8(s) {
                 Some(text) => self.tape.push_str(text),
@@ -146,7 +177,16 @@ impl<'t> Walker<'t> {
             self.enter(obj, depth)?;
             let index = self.tape.begin_array()?;
             let mut len = 0;
-            for (i, item) in l.iter().enumerate() {
+            for i in 0..l.len() {
+                // SAFETY: a live list, an index below its length (no code that could change
+                // it runs during the walk): a borrowed reference, valid while the list is.
+                let item = unsafe {
+                    Borrowed::from_ptr_or_opt(py, ffi::PyList_GetItem(l.as_ptr(), i as isize))
+                };
+                let Some(item) = item else {
+                    drop(PyErr::take(py));
+                    break;
+                };
                 self.value(&item, depth + 1).map_err(|e| e.at_index(i))?;
                 len += 1;
             }
@@ -158,7 +198,7 @@ impl<'t> Walker<'t> {
             self.enter(obj, depth)?;
             let index = self.tape.begin_array()?;
             let mut len = 0;
-            for (i, item) in t.iter().enumerate() {
+            for (i, item) in t.iter_borrowed().enumerate() {
                 self.value(&item, depth + 1).map_err(|e| e.at_index(i))?;
                 len += 1;
             }
@@ -173,30 +213,34 @@ impl<'t> Walker<'t> {
             return self.int(obj);
         }
         if obj.is_instance_of::<PyFloat>() {
-            // SAFETY: `obj` is a float (or subclass): reads its value, calls no user code.
-            let f = unsafe { ffi::PyFloat_AsDouble(obj.as_ptr()) };
-            if !f.is_finite() {
-                let what = if f.is_nan() {
-                    "NaN"
-                } else if f > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                };
-                return Err(Error::new(
-                    ErrorKind::NonFiniteNumber,
-                    format!("{what} is not a JSON number"),
-                ));
-            }
-            if self.storable && !storable::is_storable_double(f) {
-                return Err(storable::not_storable());
-            }
-            return self.tape.push_f64(f);
+            return self.float(obj);
         }
         if obj.is_none() {
             return self.tape.push_null();
         }
         Err(non_json(obj))
+    }
+
+    fn float(&mut self, obj: &Bound<'_, PyAny>) -> Result<usize> {
+        // SAFETY: `obj` is a float (or subclass): reads its value, calls no user code.
+        let f = unsafe { ffi::PyFloat_AsDouble(obj.as_ptr()) };
+        if !f.is_finite() {
+            let what = if f.is_nan() {
+                "NaN"
+            } else if f > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            };
+            return Err(Error::new(
+                ErrorKind::NonFiniteNumber,
+                format!("{what} is not a JSON number"),
+            ));
+        }
+        if self.storable && !storable::is_storable_double(f) {
+            return Err(storable::not_storable());
+        }
+        self.tape.push_f64(f)
     }
 
     fn int(&mut self, obj: &Bound<'_, PyAny>) -> Result<usize> {
@@ -265,10 +309,11 @@ impl<'t> Walker<'t> {
         // SAFETY: PyDict_Next over a live dict; the borrowed key/value are turned into owned
         // references before anything else happens.
         while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut key_ptr, &mut value_ptr) } != 0 {
-            // SAFETY: PyDict_Next returned borrowed, non-NULL references.
-            let key = unsafe { Bound::from_borrowed_ptr(py, key_ptr) };
+            // SAFETY: PyDict_Next returned borrowed, non-NULL references, valid while the
+            // dict is unchanged: no code that could change it runs during the walk.
+            let key = unsafe { Borrowed::from_ptr(py, key_ptr) };
             // SAFETY: as above.
-            let value = unsafe { Bound::from_borrowed_ptr(py, value_ptr) };
+            let value = unsafe { Borrowed::from_ptr(py, value_ptr) };
             let Ok(key_str) = key.cast::<PyString>() else {
                 let shown = key
                     .repr()
@@ -282,8 +327,8 @@ impl<'t> Walker<'t> {
                     ),
                 ));
             };
-            let Some(key_text) = utf8(key_str) else {
-                return Err(lone_surrogate_error(key_str, "key"));
+            let Some(key_text) = utf8(&key_str) else {
+                return Err(lone_surrogate_error(&key_str, "key"));
             };
             self.tape.push_str(key_text)?;
             self.value(&value, depth + 1)

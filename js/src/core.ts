@@ -198,11 +198,19 @@ export function scanExampleTexts(
   texts: readonly string[],
   options: ScanExamplesOptions = {},
 ): Scan {
-  const bytes = new TextEncoder().encode(texts.join("\n"));
+  return scanExampleBytes(new TextEncoder().encode(texts.join("\n")), texts.length, options);
+}
+
+/** `scanExampleTexts` over the UTF-8 of the texts joined by newlines (`count` of them). */
+export function scanExampleBytes(
+  bytes: Uint8Array,
+  count: number,
+  options: ScanExamplesOptions = {},
+): Scan {
   const json = call(() =>
     native.scanExamples(
       bytes,
-      texts.length,
+      count,
       options.sourceIdKey ?? undefined,
       options.splitsKey ?? undefined,
       options.spanIdKey ?? undefined,
@@ -210,6 +218,44 @@ export function scanExampleTexts(
     ),
   );
   return JSON.parse(json) as Scan;
+}
+
+/** Where the examples an upload sends are in the bytes that were scanned, and their hashes. */
+export interface UploadLines {
+  /** Index of each example in the source (named in errors). */
+  indices: readonly number[];
+  offsets: readonly number[];
+  lengths: readonly number[];
+  /** 1-based line numbers, or 0 where the source has none. */
+  lines: readonly number[];
+  /** Content hashes as scanned. */
+  hashes: readonly string[];
+}
+
+/**
+ * Part `part` (0 input, 1 output, 2 metadata) of chosen examples, as the JSON texts an upload
+ * sends, joined by commas: read again from `data` by the core, checked to hash as scanned
+ * (else a `SourceChangedError` with `changed` as its message) and written by the core's upload
+ * writer — the same writer, and so the same bytes, as Python's uploads.
+ */
+export function uploadParts(
+  data: Uint8Array,
+  where: UploadLines,
+  part: 0 | 1 | 2,
+  changed: string,
+): string {
+  return call(() =>
+    native.uploadParts(
+      data,
+      Float64Array.from(where.indices),
+      Float64Array.from(where.offsets),
+      Float64Array.from(where.lengths),
+      Float64Array.from(where.lines),
+      where.hashes.join(""),
+      part,
+      changed,
+    ),
+  );
 }
 
 /** A previous example: `[nodeId, externalId | null, hash]`. */

@@ -6,7 +6,7 @@
 
 import { readFile } from "node:fs/promises";
 
-import { scanExampleTexts, scanJsonl, type Scan } from "./core.js";
+import { scanExampleBytes, scanJsonl, uploadParts, type Scan } from "./core.js";
 import {
   InvalidSourceIdError,
   SourceAccessError,
@@ -31,8 +31,11 @@ export interface Source {
   /** Normalized split names per example, or `null` if the source says nothing of splits. */
   splits: string[][] | null;
   spanIds: (string | null)[] | null;
-  /** JSON text of one part (0 input, 1 output, 2 metadata) of example `index`. */
-  part(index: number, part: 0 | 1 | 2): string;
+  /**
+   * JSON texts of one part (0 input, 1 output, 2 metadata) of the examples at `indices`,
+   * joined by commas: written by the core from what it hashed (`uploadParts`).
+   */
+  parts(indices: readonly number[], part: 0 | 1 | 2): string;
   /** 1-based line numbers, for JSONL sources. */
   lines: number[] | null;
   name: string;
@@ -60,14 +63,30 @@ export interface SourceOptions {
   spanIdKey: string | null;
 }
 
-const PARTS = ["input", "output", "metadata"] as const;
-
+/**
+ * A source over `data`, the bytes the core scanned: each example's line at `offsets` and
+ * `lengths` (with the line numbers of a file, or none for examples given as values).
+ */
 function fromScan(
   scan: Scan,
-  part: (index: number, part: 0 | 1 | 2) => string,
-  lines: number[] | null,
+  data: Uint8Array,
+  positions: { offsets: number[]; lengths: number[]; lines: number[] | null },
   name: string,
 ): Source {
+  const changed = `${name} changed while syncing; nothing was written — run the sync again`;
+  const parts = (indices: readonly number[], part: 0 | 1 | 2): string =>
+    uploadParts(
+      data,
+      {
+        indices,
+        offsets: indices.map((i) => positions.offsets[i] ?? 0),
+        lengths: indices.map((i) => positions.lengths[i] ?? 0),
+        lines: indices.map((i) => positions.lines?.[i] ?? 0),
+        hashes: indices.map((i) => scan.hashes[i] ?? ""),
+      },
+      part,
+      changed,
+    );
   let splits: string[][] | null = null;
   if (scan.splits !== null && scan.splits.some((s) => s !== null)) {
     splits = scan.splits.map((s) => s ?? []);
@@ -79,10 +98,25 @@ function fromScan(
     hashes: scan.hashes,
     splits,
     spanIds,
-    part,
-    lines,
+    parts,
+    lines: positions.lines,
     name,
   };
+}
+
+/** Offsets and lengths of the lines of `data` (no blank lines, no trailing newline). */
+function linePositions(data: Uint8Array, count: number): { offsets: number[]; lengths: number[] } {
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  let start = 0;
+  for (let k = 0; k < count; k++) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    offsets.push(start);
+    lengths.push(end - start);
+    start = end + 1;
+  }
+  return { offsets, lengths };
 }
 
 /** Read any supported source: a JSONL path, or an (async) iterable of examples. */
@@ -161,17 +195,18 @@ export function fromExamples(items: readonly unknown[], options: SourceOptions):
   } else {
     for (const [i, example] of items.entries()) texts.push(toJsonText(example, i));
   }
-  const scan = scanExampleTexts(texts, {
+  // JSON.stringify writes no raw newline: one example per line.
+  const data = new TextEncoder().encode(texts.join("\n"));
+  const scan = scanExampleBytes(data, texts.length, {
     sourceIdKey: idKey,
     splitsKey: options.splitsKey,
     spanIdKey: options.spanIdKey,
     storable: true,
   });
-  const part = (index: number, p: 0 | 1 | 2): string => fieldText(texts[index] ?? "", PARTS[p]);
-  return fromScan(scan, part, null, "examples");
+  return fromScan(scan, data, { ...linePositions(data, texts.length), lines: null }, "examples");
 }
 
-/** A JSONL file, scanned by the core; an upload sends the parts of its lines as written. */
+/** A JSONL file, scanned by the core; an upload sends the parts the core writes from its lines. */
 export async function fromJsonl(path: string | URL, options: SourceOptions): Promise<Source> {
   if (typeof options.sourceIdKey === "function") {
     throw new TypeError("sourceIdKey must be a key (string) or null for a JSONL file");
@@ -192,87 +227,6 @@ export async function fromJsonl(path: string | URL, options: SourceOptions): Pro
     spanIdKey: options.spanIdKey,
     storable: true,
   });
-  const decoder = new TextDecoder();
-  const part = (index: number, p: 0 | 1 | 2): string => {
-    const offset = scan.offsets[index] ?? 0;
-    const line = decoder.decode(bytes.subarray(offset, offset + (scan.lengths[index] ?? 0)));
-    return fieldText(line, PARTS[p]);
-  };
-  return fromScan(scan, part, scan.lineNumbers, String(path));
-}
-
-/**
- * The JSON text of one top-level field of an example's JSON text (already read by the core:
- * valid JSON, an object), as written there — key order, numbers and escapes kept; the last
- * one if the key repeats (as the core reads it). `metadata` is `{}` when absent.
- */
-export function fieldText(text: string, name: string): string {
-  let found: string | null = null;
-  let i = 0;
-  const n = text.length;
-  const space = () => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xfeff) i++;
-      else break;
-    }
-  };
-  const string = () => {
-    i++; // the opening quote
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x5c) i += 2;
-      else if (c === 0x22) {
-        i++;
-        return;
-      } else i++;
-    }
-  };
-  const value = () => {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) return string();
-    if (c === 0x7b || c === 0x5b) {
-      let depth = 0;
-      while (i < n) {
-        const d = text.charCodeAt(i);
-        if (d === 0x22) {
-          string();
-          continue;
-        }
-        if (d === 0x7b || d === 0x5b) depth++;
-        else if (d === 0x7d || d === 0x5d) depth--;
-        i++;
-        if (depth === 0) return;
-      }
-      return;
-    }
-    while (i < n) {
-      const d = text.charCodeAt(i);
-      if (d === 0x2c || d === 0x7d || d === 0x5d || d <= 0x20) return;
-      i++;
-    }
-  };
-  space();
-  i++; // {
-  space();
-  while (i < n && text.charCodeAt(i) === 0x22) {
-    const keyStart = i;
-    string();
-    const key = JSON.parse(text.slice(keyStart, i)) as string;
-    space();
-    i++; // :
-    space();
-    const start = i;
-    value();
-    if (key === name) found = text.slice(start, i);
-    space();
-    if (text.charCodeAt(i) !== 0x2c) break;
-    i++;
-    space();
-  }
-  if (found === null) {
-    if (name === "metadata") return "{}";
-    throw new TypeError(`an example read by the core has no ${name}`);
-  }
-  return found;
+  const positions = { offsets: scan.offsets, lengths: scan.lengths, lines: scan.lineNumbers };
+  return fromScan(scan, bytes, positions, String(path));
 }

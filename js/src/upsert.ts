@@ -268,7 +268,7 @@ export function uploadBody(
   const out: string[] = [JSON.stringify(head).slice(0, -1)];
   (["inputs", "outputs", "metadata"] as const).forEach((key, part) => {
     out.push(`,"${key}":[`);
-    out.push(indices.map((i) => source.part(i, part as 0 | 1 | 2)).join(","));
+    out.push(source.parts(indices, part as 0 | 1 | 2));
     out.push("]");
   });
   if (hasIds(source))

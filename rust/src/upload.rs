@@ -111,13 +111,14 @@ pub struct LineRef {
     pub hash: [u8; 16],
 }
 
-/// Read the lines of one batch again from `path` and parse them into a [`Batch`]. A line
-/// that cannot be read or parsed any more is [`ErrorKind::SourceChanged`].
-fn read_lines(path: &Path, lines: &[LineRef], changed: &str) -> Result<Batch> {
-    let mut file = File::open(path).map_err(|e| {
-        Error::new(ErrorKind::SourceChanged, format!("{changed} ({e})"))
-            .with_index(lines.first().map_or(0, |l| l.index))
-    })?;
+/// Parse the lines of one batch into a [`Batch`], each line's bytes put into the buffer by
+/// `read` (`false`: it cannot be read any more). A line that cannot be read or parsed any
+/// more is [`ErrorKind::SourceChanged`].
+fn parse_lines(
+    lines: &[LineRef],
+    changed: &str,
+    mut read: impl FnMut(&LineRef, &mut Vec<u8>) -> bool,
+) -> Result<Batch> {
     let mut batch = Batch {
         tape: Tape::new(),
         examples: Vec::with_capacity(lines.len()),
@@ -130,9 +131,9 @@ fn read_lines(path: &Path, lines: &[LineRef], changed: &str) -> Result<Batch> {
                 .with_index(l.index)
                 .with_line(l.line)
         };
-        text.resize(usize::try_from(l.length).map_err(|_| gone())?, 0);
-        file.seek(SeekFrom::Start(l.offset)).map_err(|_| gone())?;
-        file.read_exact(&mut text).map_err(|_| gone())?;
+        if !read(l, &mut text) {
+            return Err(gone());
+        }
         let line = simdutf8::basic::from_utf8(&text).map_err(|_| gone())?;
         let fields = parse_line(line, &keys, &mut batch.tape).map_err(|_| gone())?;
         let (Some(input), Some(output)) = (fields.input, fields.output) else {
@@ -146,6 +147,59 @@ fn read_lines(path: &Path, lines: &[LineRef], changed: &str) -> Result<Batch> {
         batch.examples.push((l.index, roots, l.hash));
     }
     Ok(batch)
+}
+
+/// Read the lines of one batch again from `path` and parse them into a [`Batch`].
+fn read_lines(path: &Path, lines: &[LineRef], changed: &str) -> Result<Batch> {
+    let mut file = File::open(path).map_err(|e| {
+        Error::new(ErrorKind::SourceChanged, format!("{changed} ({e})"))
+            .with_index(lines.first().map_or(0, |l| l.index))
+    })?;
+    parse_lines(lines, changed, |l, text| {
+        let Ok(length) = usize::try_from(l.length) else {
+            return false;
+        };
+        text.resize(length, 0);
+        file.seek(SeekFrom::Start(l.offset)).is_ok() && file.read_exact(text).is_ok()
+    })
+}
+
+/// Name the line of an error about one of `lines`.
+fn with_line(lines: &[LineRef], e: Error) -> Error {
+    match e.index.and_then(|i| lines.iter().find(|l| l.index == i)) {
+        Some(l) => e.with_line(l.line),
+        None => e,
+    }
+}
+
+/// Part `part` of the examples `lines` of JSONL held in memory (`data`), checked against
+/// their scanned hashes, written in batches on the calling thread: what the WebAssembly
+/// binding sends, its sources being in memory.
+pub fn bytes_part(data: &[u8], lines: &[LineRef], part: Part, changed: &str) -> Result<Written> {
+    let mut out = Written::default();
+    for chunk in lines.chunks(BATCH) {
+        let batch = parse_lines(chunk, changed, |l, text| {
+            let start = usize::try_from(l.offset).ok();
+            let end = start
+                .zip(usize::try_from(l.length).ok())
+                .map(|(s, n)| s + n);
+            match start.zip(end).and_then(|(s, e)| data.get(s..e)) {
+                Some(line) => {
+                    text.clear();
+                    text.extend_from_slice(line);
+                    true
+                }
+                None => false,
+            }
+        })?;
+        let written = batch
+            .write(part, changed)
+            .map_err(|e| with_line(chunk, e))?;
+        let base = out.bytes.len();
+        out.bytes.extend_from_slice(&written.bytes);
+        out.ends.extend(written.ends.iter().map(|end| base + end));
+    }
+    Ok(out)
 }
 
 /// Part `part` of the JSONL examples `lines`, read again from `path` and checked against
@@ -162,16 +216,9 @@ pub fn jsonl_part(
     for chunk in lines.chunks(BATCH) {
         let (path, changed, chunk) = (Arc::clone(&path), Arc::clone(&changed), chunk.to_vec());
         pool.submit(move || {
-            let lines_of = |e: Error| match e.index {
-                Some(i) => match chunk.iter().find(|l| l.index == i) {
-                    Some(l) => e.with_line(l.line),
-                    None => e,
-                },
-                None => e,
-            };
             read_lines(&path, &chunk, &changed)?
                 .write(part, &changed)
-                .map_err(lines_of)
+                .map_err(|e| with_line(&chunk, e))
         });
     }
     pool.finish()
@@ -226,6 +273,15 @@ mod tests {
             "{\"z\":1,\"a\":[1.0,-0.0,1e+21,12345678901234567890]},{}"
         );
         assert_eq!(text(Part::Metadata), "{},{\"k\":true}");
+        // The same from the bytes in memory.
+        let written = bytes_part(data.as_bytes(), &lines, Part::Metadata, "x").unwrap();
+        let texts: Vec<&[u8]> = written.texts().collect();
+        assert_eq!(texts.join(&b","[..]), b"{},{\"k\":true}");
+        let e = bytes_part(&data.as_bytes()[..40], &lines, Part::Input, "gone").unwrap_err();
+        assert_eq!(
+            (e.kind, e.index, e.line),
+            (ErrorKind::SourceChanged, Some(0), Some(1))
+        );
         // The file changes: the upload stops at the line, naming it.
         std::fs::write(&path, data.replace("true", "fals")).unwrap();
         let e = jsonl_part(&path, &lines, Part::Input, "changed").unwrap_err();

@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::example::{parse_line_with, LineKeys, ScanResult};
 use crate::jsonl::{self, ScanOptions};
 use crate::tape::Tape;
+use crate::upload::{self, LineRef, Part};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -202,6 +203,61 @@ pub fn scan_examples(
         )));
     }
     Ok(scan_json(&r, &opts))
+}
+
+/// `uploadParts(data, indices, offsets, lengths, lines, hashes, part, changed) -> string`:
+/// part `part` (0 input, 1 output, 2 metadata) of the chosen examples of a scan, as the JSON
+/// texts an upload sends, joined by commas — each read again from `data` (the bytes that
+/// were scanned: a JSONL file, or the examples' JSON texts one per line) at its offset and
+/// length, checked to hash as scanned (`hashes`: 32 hex characters per example, back to
+/// back), and written by the core's upload writer, the original key order kept, as Python's
+/// uploads are. `indices` name the examples in errors, `lines` their line numbers (0: none);
+/// `changed` is the message of a `SourceChangedError`.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen(js_name = uploadParts)]
+pub fn upload_parts(
+    data: &[u8],
+    indices: &[f64],
+    offsets: &[f64],
+    lengths: &[f64],
+    lines: &[f64],
+    hashes: &str,
+    part: usize,
+    changed: &str,
+) -> Result<String, JsValue> {
+    let part = Part::from_index(part).ok_or_else(|| type_error("part must be 0, 1 or 2"))?;
+    let n = indices.len();
+    if [offsets.len(), lengths.len(), lines.len()] != [n, n, n] || hashes.len() != 32 * n {
+        return Err(type_error(
+            "uploadParts: indices, offsets, lengths, lines and hashes differ in length",
+        ));
+    }
+    let refs = (0..n)
+        .map(|k| {
+            Some(LineRef {
+                index: indices[k] as usize,
+                offset: offsets[k] as u64,
+                length: lengths[k] as u64,
+                line: lines[k] as u64,
+                hash: parse_hash_hex(hashes.get(32 * k..32 * (k + 1))?)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| type_error("uploadParts: a hash is not 32 hex characters"))?;
+    let written = upload::bytes_part(data, &refs, part, changed).map_err(|mut e| {
+        if e.line == Some(0) {
+            e.line = None;
+        }
+        to_js(e, Input::Examples)
+    })?;
+    let mut out = Vec::with_capacity(written.bytes.len() + n);
+    for (k, text) in written.texts().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(text);
+    }
+    String::from_utf8(out).map_err(|_| internal("an upload part is not UTF-8"))
 }
 
 fn bad_item(side: &str, i: usize, shape: &str) -> JsValue {

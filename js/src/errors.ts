@@ -95,8 +95,10 @@ export class EmptySourceError extends InvalidInputError {}
 export class SourceReadError extends InvalidInputError {}
 /** The source file does not exist. */
 export class SourceNotFoundError extends SourceReadError {}
-/** The source file cannot be read with this process's permissions. */
+/** The source file cannot be read with this process's permissions (or the server refused). */
 export class SourceAccessError extends SourceReadError {}
+/** The server holding the source (an http(s) URL) cannot be reached: a network error. */
+export class SourceUnreachableError extends SourceReadError {}
 
 /** A bug in phoenix-upsert (the native core panicked); never the input's fault. */
 export class InternalError extends PhoenixUpsertError {}

@@ -5,6 +5,7 @@
  */
 
 import { readFile } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
 
 import { scanExampleBytes, scanJsonl, uploadParts, type Scan } from "./core.js";
 import {
@@ -12,6 +13,7 @@ import {
   SourceAccessError,
   SourceNotFoundError,
   SourceReadError,
+  SourceUnreachableError,
 } from "./errors.js";
 import { toJsonText } from "./values.js";
 
@@ -21,7 +23,10 @@ import { toJsonText } from "./values.js";
  */
 export type SourceIdKey = string | ((example: Record<string, unknown>) => unknown) | null;
 
-/** Examples: an array, any iterable or async iterable of examples, or the path of a JSONL file. */
+/**
+ * Examples: an array, any iterable or async iterable of examples, or a JSONL file — a local
+ * path, a `file:` URL or an http(s) URL, gzip-compressed or not.
+ */
 export type ExamplesSource = Iterable<unknown> | AsyncIterable<unknown> | string | URL;
 
 /** A validated source: parallel lists, one entry per example, in source order. */
@@ -211,16 +216,7 @@ export async function fromJsonl(path: string | URL, options: SourceOptions): Pro
   if (typeof options.sourceIdKey === "function") {
     throw new TypeError("sourceIdKey must be a key (string) or null for a JSONL file");
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    const message = `${String(path)}: ${e instanceof Error ? e.message : String(e)}`;
-    if (code === "ENOENT") throw new SourceNotFoundError(message);
-    if (code === "EACCES" || code === "EPERM") throw new SourceAccessError(message);
-    throw new SourceReadError(message);
-  }
+  const bytes = decompress(await readBytes(path), String(path));
   const scan = scanJsonl(bytes, {
     idKey: options.sourceIdKey,
     splitsKey: options.splitsKey,
@@ -229,4 +225,56 @@ export async function fromJsonl(path: string | URL, options: SourceOptions): Pro
   });
   const positions = { offsets: scan.offsets, lengths: scan.lengths, lines: scan.lineNumbers };
   return fromScan(scan, bytes, positions, String(path));
+}
+
+/** An http(s) URL, given as a URL or as a string. */
+function webUrl(path: string | URL): URL | null {
+  const text = String(path);
+  if (!/^https?:\/\//i.test(text)) return null;
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}
+
+/** The bytes of a local path, a `file:` URL or an http(s) URL. */
+async function readBytes(path: string | URL): Promise<Uint8Array> {
+  const url = webUrl(path);
+  if (url !== null) {
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } catch (e) {
+      const cause = (e as { cause?: unknown }).cause;
+      const detail = cause instanceof Error ? cause.message : String(e);
+      throw new SourceUnreachableError(`${url.href}: cannot be reached (${detail})`);
+    }
+    const message = `${url.href}: HTTP ${String(response.status)} ${response.statusText}`;
+    if (response.status === 404 || response.status === 410) throw new SourceNotFoundError(message);
+    if (response.status === 401 || response.status === 403) throw new SourceAccessError(message);
+    if (!response.ok) throw new SourceReadError(message);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const message = `${String(path)}: ${e instanceof Error ? e.message : String(e)}`;
+    if (code === "ENOENT") throw new SourceNotFoundError(message);
+    if (code === "EACCES" || code === "EPERM") throw new SourceAccessError(message);
+    throw new SourceReadError(message);
+  }
+}
+
+/** JSONL compressed with gzip (by its magic bytes, whatever the name) is decompressed. */
+function decompress(bytes: Uint8Array, name: string): Uint8Array {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    return gunzipSync(bytes);
+  } catch (e) {
+    throw new SourceReadError(
+      `${name}: not valid gzip (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
 }

@@ -302,3 +302,43 @@ export function diff(
 export function panicForTests(message: string): void {
   call(() => native.__panicForTests(message));
 }
+
+/** What the server says about a dataset's current state (Python's `Fingerprint`, its fields). */
+export interface Fingerprint {
+  server: string;
+  dataset_id: string;
+  dataset_created_at: string;
+  version_id: string;
+  version_created_at: string;
+  previous_version_id: string | null;
+  previous_version_created_at: string | null;
+  example_count: number;
+}
+
+/** The examples of a dataset version, as a manifest keeps them. */
+export interface ManifestExamples {
+  node_ids: string[];
+  external_ids: (string | null)[];
+  hashes: string[];
+  splits: string[][];
+}
+
+/** The manifest rules of the core (`rust/src/manifest.rs`), shared with Python. */
+export const manifestRules = {
+  fileName: (server: string, datasetId: string): string =>
+    call(() => native.manifestFileName(server, datasetId)),
+  provable: (fingerprint: Fingerprint, provenAt: Date | null): boolean =>
+    call(() =>
+      native.manifestProvable(
+        JSON.stringify(fingerprint),
+        provenAt === null ? undefined : provenAt.getTime() / 1000,
+      ),
+    ),
+  encode: (fingerprint: Fingerprint, examples: ManifestExamples): Uint8Array =>
+    call(() => native.manifestEncode(JSON.stringify(fingerprint), JSON.stringify(examples))),
+  /** The examples of a manifest that applies, `null` for a stale one; throws for a corrupt one. */
+  decode: (data: Uint8Array, expected: Fingerprint): ManifestExamples | null => {
+    const text = native.manifestDecode(data, JSON.stringify(expected));
+    return text === undefined ? null : (JSON.parse(text) as ManifestExamples);
+  },
+};

@@ -155,6 +155,11 @@ interface Call {
 
 /** Phoenix's dataset endpoints over the client's own `GET`/`POST`. */
 export class Server {
+  /** The server's clock (`Date` header) at its latest successful answer. */
+  clock: Date | null = null;
+  /** The server's base URL (before `/v1/`), as its answers show it. */
+  baseUrl: string | null = null;
+
   constructor(
     readonly http: HttpClient,
     readonly retry: RetryPolicy,
@@ -226,7 +231,21 @@ export class Server {
       signal?.removeEventListener("abort", onAbort);
     }
     if (!result.response.ok) throw failure(result.response, result.error, call.what);
+    this.observe(result.response);
     return { data: result.data, response: result.response };
+  }
+
+  /** Note the server's clock and base URL from a successful answer. */
+  private observe(response: Response): void {
+    const date = Date.parse(response.headers.get("date") ?? "");
+    if (Number.isFinite(date)) this.clock = new Date(date);
+    try {
+      const url = new URL(response.url);
+      const at = url.pathname.indexOf("/v1/");
+      this.baseUrl = url.origin + (at >= 0 ? url.pathname.slice(0, at) : "");
+    } catch {
+      // A response without a URL (a test double): keep what was known.
+    }
   }
 
   /** A JSON object answer (a web page answering 200 is not Phoenix's REST API). */

@@ -35,6 +35,7 @@ import {
   type Json,
 } from "./server.js";
 import { scanJsonl } from "./core.js";
+import * as manifest from "./manifest.js";
 import {
   hasIds,
   readSource,
@@ -139,6 +140,13 @@ export interface UpsertDatasetOptions {
   signal?: AbortSignal;
   /** Allow a mirror sync of no examples (it deletes every example). */
   allowEmpty?: boolean;
+  /**
+   * Keep a local manifest of what the server holds (ids, hashes, split names), so that a sync
+   * of a source without splits need not download the dataset while the server proves the
+   * manifest current: `true` (default: `$PHOENIX_UPSERT_CACHE_DIR`, else
+   * `~/.cache/phoenix-upsert`, shared with the Python client), a directory, or `false`.
+   */
+  manifest?: boolean | string;
 }
 
 interface ServerExamples {
@@ -152,6 +160,10 @@ interface State {
   info: Json | null;
   versions: Json[];
   examples: ServerExamples;
+  /** The examples came from the local manifest, not the server. */
+  fromManifest?: boolean;
+  /** The server's clock when it showed `examples` (set when they were downloaded). */
+  readAt?: Date | null;
 }
 
 const EMPTY = (): ServerExamples => ({ nodeIds: [], externalIds: [], hashes: [], splits: [] });
@@ -290,9 +302,14 @@ class Engine {
     readonly server: Server,
     readonly maxAttempts: number,
     readonly signal: AbortSignal | undefined,
+    readonly manifestDir: string | null,
   ) {}
 
-  async readState(name: string | null, datasetId: string | null): Promise<State> {
+  async readState(
+    name: string | null,
+    datasetId: string | null,
+    trustManifest = false,
+  ): Promise<State> {
     const info =
       datasetId !== null
         ? await this.server.getDataset(datasetId)
@@ -301,7 +318,39 @@ class Engine {
     const versions = await this.server.versions(String(info.id), VERSION_WINDOW);
     const newest = versions[0];
     if (newest === undefined) return { info, versions, examples: EMPTY() };
-    return { info, versions, examples: await this.download(info, newest) };
+    if (trustManifest && this.manifestDir !== null) {
+      const cached = await manifest.load(this.manifestDir, this.fingerprint(info, versions));
+      // One that does not know every node id (written by a sync that created examples and
+      // did not read them back) is not enough to plan by: ask the server.
+      if (cached !== null && !cached.node_ids.includes("")) {
+        const examples = {
+          nodeIds: cached.node_ids,
+          externalIds: cached.external_ids,
+          hashes: cached.hashes,
+          splits: cached.splits,
+        };
+        return { info, versions, examples, fromManifest: true };
+      }
+    }
+    const examples = await this.download(info, newest);
+    return { info, versions, examples, readAt: this.server.clock };
+  }
+
+  /** What the server says of the dataset's state, as the core's manifest rules take it. */
+  fingerprint(info: Json, versions: Json[]): manifest.Fingerprint {
+    // Python's str() of the same fields, so that both SDKs share manifests.
+    const text = (v: unknown) => (v === undefined || v === null ? "None" : String(v));
+    const [newest, previous] = versions;
+    return {
+      server: this.server.baseUrl ?? "",
+      dataset_id: String(info.id),
+      dataset_created_at: text(info.created_at),
+      version_id: String(newest?.version_id),
+      version_created_at: text(newest?.created_at),
+      previous_version_id: previous === undefined ? null : String(previous.version_id),
+      previous_version_created_at: previous === undefined ? null : text(previous.created_at),
+      example_count: Number(info.example_count ?? 0) || 0,
+    };
   }
 
   async download(info: Json, version: Json): Promise<ServerExamples> {
@@ -419,8 +468,37 @@ class Engine {
     return new ServerError(`sync failed after ${String(writes)} attempts: ${message}`);
   }
 
-  finish(plan: SyncPlan, state: State, attempts: number, concurrent: boolean): UpsertResult {
+  /**
+   * The result at the state's version; first the manifest of that state is saved, if the
+   * examples were read from the server (and the core's rules say it may be).
+   */
+  async finish(
+    plan: SyncPlan,
+    state: State,
+    attempts: number,
+    concurrent: boolean,
+  ): Promise<UpsertResult> {
     const info = state.info ?? {};
+    if (
+      this.manifestDir !== null &&
+      state.info !== null &&
+      state.versions.length > 0 &&
+      state.readAt !== undefined &&
+      state.fromManifest !== true &&
+      state.examples.hashes.length === (Number(info.example_count ?? 0) || 0)
+    ) {
+      await manifest.save(
+        this.manifestDir,
+        this.fingerprint(state.info, state.versions),
+        {
+          node_ids: state.examples.nodeIds,
+          external_ids: state.examples.externalIds,
+          hashes: state.examples.hashes,
+          splits: state.examples.splits,
+        },
+        state.readAt,
+      );
+    }
     return {
       datasetId: String(info.id),
       datasetName: String(info.name),
@@ -448,9 +526,15 @@ class Engine {
     let writes = 0;
     let concurrent = false;
     let problem: unknown = null;
+    // A manifest proves content, not split assignments (Phoenix does not version them); and a
+    // second read is after a failure: then ask the server.
+    let trustManifest = source.splits === null;
     for (;;) {
       try {
-        state ??= await this.readState(name, datasetId);
+        if (state === null) {
+          state = await this.readState(name, datasetId, trustManifest);
+          trustManifest = false;
+        }
         const datasetName = state.info !== null ? String(state.info.name) : (name ?? "");
         const [plan] = makePlan(source, state, datasetName, mode, problem !== null);
         if (dryRun) {
@@ -464,7 +548,9 @@ class Engine {
             dryRun: true,
           };
         }
-        if (plan.action === "none") return this.finish(wrote ?? plan, state, writes, concurrent);
+        if (plan.action === "none") {
+          return await this.finish(wrote ?? plan, state, writes, concurrent);
+        }
         const conflict = problem instanceof ConcurrentWriteError;
         if (writes >= (conflict ? Math.max(this.maxAttempts, CONFLICT_WRITES) : this.maxAttempts)) {
           throw this.giveUp(problem, writes);
@@ -473,7 +559,7 @@ class Engine {
         wrote = plan;
         const result = await this.write(plan, source, description);
         const proven = await this.prove(plan, result, state, source, mode);
-        if (typeof proven !== "string") return this.finish(plan, proven, writes, concurrent);
+        if (typeof proven !== "string") return await this.finish(plan, proven, writes, concurrent);
         concurrent = true;
         problem = new ConcurrentWriteError(
           `dataset ${JSON.stringify(datasetName)} changed while syncing: ${proven}`,
@@ -569,7 +655,12 @@ export async function upsertDataset(
     timeoutMs,
     options.signal,
   );
-  const engine = new Engine(server, retries, options.signal);
+  const keep = options.manifest ?? true;
+  if (typeof keep !== "boolean" && (typeof keep !== "string" || keep === "")) {
+    throw new TypeError("manifest must be true, false or the path of a directory");
+  }
+  const manifestDir = keep === true ? manifest.defaultDirectory() : keep === false ? null : keep;
+  const engine = new Engine(server, retries, options.signal, manifestDir);
   return engine.run(
     source,
     hasName ? (sel.datasetName as string) : null,

@@ -59,9 +59,9 @@ from phoenix_upsert import Client
 for line in sys.stdin:
     args = json.loads(line)
     try:
+        options = {"manifest": False, "progress": False, **args["options"]}
         d = Client(base_url=args["url"]).datasets.upsert_dataset(
-            dataset=args["name"], examples=args["path"], manifest=False, progress=False,
-            **args["options"])
+            dataset=args["name"], examples=args["path"], **options)
         out = {"action": d.plan.action, "versionId": d.version_id, "datasetId": d.id,
                "summary": d.summary.as_dict()}
     except Exception as e:

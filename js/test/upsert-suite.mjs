@@ -2,7 +2,7 @@
 // seed flow, no-op, dry run, merge, deletion, splits, JSONL files, bad input, faults, a race
 // with another writer, and the cross-SDK no-ops with Python's client on the same server.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -424,6 +424,96 @@ export function suite(backend) {
       const v3 = await upsertDataset({ client, dataset: { datasetName: name }, examples: next });
       assert.equal(v3.action, "none");
       assert.equal(v3.versionId, v2.versionId);
+    });
+
+    test("manifest: a no-op reads no export once the server proves it, shared with Python; never for splits; a corrupt one is ignored", async (t) => {
+      const cache = mkdtempSync(join(dir, "manifest-"));
+      const name = unique("manifest");
+      const source = examples(30);
+      const sync = async (extra = {}) => {
+        const { client, requests, writes } = recordingClient(url);
+        const result = await upsertDataset({
+          client,
+          dataset: { datasetName: name },
+          examples: source,
+          manifest: cache,
+          ...extra,
+        });
+        const exports = requests.filter((r) => r.endsWith("/jsonl")).length;
+        return { result, exports, writes: writes().length };
+      };
+      const created = await sync();
+      assert.equal(created.result.action, "create");
+      // The manifest is written by a sync that read the dataset, once the server's clock has
+      // passed the second of the version (a dataset re-created in that second could look the
+      // same).
+      await new Promise((r) => setTimeout(r, 1100));
+      const read = await sync();
+      assert.deepEqual([read.result.action, read.exports, read.writes], ["none", 1, 0]);
+      const files = readdirSync(cache).filter((f) => f.endsWith(".json.gz"));
+      assert.equal(files.length, 1);
+      assert.equal(statSync(join(cache, files[0])).mode & 0o777, 0o600);
+      const cached = await sync();
+      assert.deepEqual([cached.result.action, cached.exports, cached.writes], ["none", 0, 0]);
+      assert.equal(cached.result.versionId, created.result.versionId);
+      // Python reads the same manifest: its no-op downloads nothing either.
+      const path = join(dir, "manifest.jsonl");
+      writeFileSync(path, source.map((e) => JSON.stringify(e)).join("\n") + "\n");
+      const py = runPython(
+        `
+import json, logging, sys
+from phoenix_upsert import Client
+args = json.loads(sys.stdin.read())
+seen = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        seen.append(record.getMessage())
+logger = logging.getLogger("phoenix_upsert")
+logger.addHandler(Keep())
+logger.setLevel(logging.DEBUG)
+d = Client(base_url=args["url"]).datasets.upsert_dataset(
+    dataset=args["name"], examples=args["path"], manifest=args["cache"], progress=False)
+print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_id}))
+`,
+        JSON.stringify({ url, name, path, cache }),
+      );
+      assert.ok(
+        py.log.some((m) => m.includes("using the sync manifest")),
+        py.log.join("\n"),
+      );
+      assert.deepEqual([py.action, py.versionId], ["none", created.result.versionId]);
+      // A source with splits reads them from the server: Phoenix does not version them.
+      const { client: splitClient, requests: splitRequests } = recordingClient(url);
+      await upsertDataset({
+        client: splitClient,
+        dataset: { datasetName: name },
+        examples: source.map((e) => ({ ...e, split: "train" })),
+        splitsKey: "split",
+        manifest: cache,
+        dryRun: true,
+      });
+      assert.equal(splitRequests.filter((r) => r.endsWith("/jsonl")).length, 1);
+      // A change is planned from the manifest and written; the proof reads the versions.
+      source[0].output.answer = "changed";
+      const changed = await sync();
+      assert.deepEqual([changed.result.action, changed.exports], ["append", 0]);
+      assert.deepEqual(changed.result.summary, { added: 0, updated: 1, deleted: 0, unchanged: 29 });
+      // A corrupt manifest is ignored, with a warning, and the dataset read.
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal((await sync()).exports, 1);
+      writeFileSync(join(cache, files[0]), "not gzip");
+      const warnings = [];
+      const onWarning = (w) => warnings.push(w.message);
+      process.on("warning", onWarning);
+      t.after(() => process.off("warning", onWarning));
+      const corrupt = await sync();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual([corrupt.result.action, corrupt.exports], ["none", 1]);
+      assert.ok(
+        warnings.some((m) => m.includes("ignoring a corrupt sync manifest")),
+        warnings,
+      );
+      assert.equal((await sync()).exports, 0);
     });
 
     test("cross-SDK: Python then TypeScript, TypeScript then Python — the second is a no-op", async (t) => {

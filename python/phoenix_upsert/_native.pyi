@@ -209,3 +209,26 @@ def diff(
     with the same hash. Unmatched previous examples are deleted unless ``merge``.
     Raises :class:`phoenix_upsert.DuplicateSourceIdError` listing repeated ids.
     """
+
+def manifest_file_name(server: str, dataset_id: str) -> str:
+    """The file name of a dataset's sync manifest (the directory is the caller's)."""
+
+def manifest_provable(fingerprint_json: str, proven_at: int | None) -> bool:
+    """Whether a manifest for this fingerprint (JSON text), whose content the server showed
+    at its clock ``proven_at`` (seconds since the epoch), can tell its dataset from one
+    deleted and created again."""
+
+def manifest_encode(
+    fingerprint_json: str,
+    node_ids: Sequence[str],
+    external_ids: Sequence[str | None],
+    hashes: Sequence[str],
+    splits: Sequence[Sequence[str]],
+) -> bytes:
+    """A sync manifest's bytes, before compression."""
+
+def manifest_decode(
+    data: bytes, expected_json: str
+) -> tuple[list[str], list[str | None], list[str], list[list[str]]] | None:
+    """The example columns of a manifest that applies to the expected fingerprint; ``None``
+    for a stale one. Raises ValueError, saying why, for bytes that are not a manifest."""

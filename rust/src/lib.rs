@@ -8,6 +8,7 @@
 //! - [`upload`]: upload bodies written from what was parsed, checked against the scan;
 //! - [`storable`]: what a sync rejects because Phoenix cannot store it (numbers, U+0000),
 //!   and what a source id means;
+//! - [`manifest`]: the sync manifest's format and when it may be trusted or written;
 //! - [`diff`] and [`node_id`]: Phoenix's example matching rules and its decoding of example
 //!   node ids, run on the client;
 //! - `python` (feature `python`): the `phoenix_upsert._native` extension module;
@@ -24,6 +25,7 @@ pub mod example;
 mod fast;
 pub mod json;
 pub mod jsonl;
+pub mod manifest;
 pub mod node_id;
 pub mod pool;
 pub mod storable;

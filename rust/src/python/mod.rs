@@ -1,12 +1,13 @@
 //! The `phoenix_upsert._native` extension module: thin wrappers over the core, one file per
 //! concern — [`errors`] (kinds → exception classes, panics → `InternalError`), [`hashing`]
 //! (canonical JSON, content hashes), [`scanning`] (JSONL and Python objects into one
-//! `Scan`), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules);
+//! `Scan`), [`manifest`] (the sync manifest's rules), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules);
 //! [`walk`] reads Python values.
 
 mod diff;
 mod errors;
 mod hashing;
+mod manifest;
 mod scanning;
 mod upload;
 mod walk;
@@ -30,6 +31,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scanning::scan_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(scanning::scan_examples, m)?)?;
     m.add_function(wrap_pyfunction!(diff::diff, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::manifest_file_name, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::manifest_provable, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::manifest_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::manifest_decode, m)?)?;
     m.add_class::<scanning::Scan>()?;
     m.add("JsonlScan", m.getattr("Scan")?)?;
     m.add_class::<diff::Diff>()?;

@@ -1,0 +1,370 @@
+//! The sync manifest's rules: what the server held after a sync (per example its node id,
+//! external id, content hash and split names), kept on the user's machine so that the next
+//! sync need not download the dataset — and when that may be trusted.
+//!
+//! A manifest is only trusted when the server proves it still applies: the same
+//! [`Fingerprint`] (dataset id and creation time, the two latest versions' ids and creation
+//! times — versions are immutable — and the example count). A database reset or a dataset
+//! deleted and created again can reuse every row id (SQLite does) and creation times have a
+//! resolution of one second there, so a manifest is only written when it can tell the two
+//! apart ([`provable`]). Split assignments are not versioned by Phoenix: a manifest proves
+//! content only, and a sync whose source carries splits does not use one.
+//!
+//! The format (`phoenix-upsert-manifest/3`): a header line `{"format": …, "sha256": …}`, a
+//! newline, then the JSON body `{"fingerprint": {…}, "examples": {"node_ids", "external_ids",
+//! "hashes", "splits"}}` whose SHA-256 the header holds. The hosts (Python, TypeScript)
+//! compress it with gzip, name the file by [`file_name`] and write it atomically, readable by
+//! its owner only; the rules — what a manifest says, when it applies, when it may be written —
+//! are here, once, so that both SDKs read each other's manifests.
+
+use chrono::{DateTime, NaiveDateTime};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+pub const FORMAT: &str = "phoenix-upsert-manifest/3";
+
+/// What the server says about a dataset's current state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprint {
+    pub server: String,
+    pub dataset_id: String,
+    pub dataset_created_at: String,
+    pub version_id: String,
+    pub version_created_at: String,
+    /// The version before it, if any.
+    pub previous_version_id: Option<String>,
+    pub previous_version_created_at: Option<String>,
+    pub example_count: u64,
+}
+
+/// The examples of one dataset version, as parallel columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Examples {
+    /// "" where unknown (examples a sync created and has not read back).
+    pub node_ids: Vec<String>,
+    pub external_ids: Vec<Option<String>>,
+    pub hashes: Vec<String>,
+    pub splits: Vec<Vec<String>>,
+}
+
+impl Examples {
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+impl Examples {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "node_ids": self.node_ids,
+            "external_ids": self.external_ids,
+            "hashes": self.hashes,
+            "splits": self.splits,
+        })
+    }
+
+    /// Read the columns from their JSON object; they must be of equal lengths.
+    pub fn from_json(value: &Value) -> Result<Examples, String> {
+        let columns = value.as_object().ok_or("no examples")?;
+        let external_ids = columns
+            .get("external_ids")
+            .and_then(Value::as_array)
+            .ok_or("external_ids is not a list")?
+            .iter()
+            .map(|v| match v {
+                Value::Null => Some(None),
+                Value::String(s) => Some(Some(s.clone())),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("external_ids holds something other than strings and nulls")?;
+        let splits = columns
+            .get("splits")
+            .and_then(Value::as_array)
+            .ok_or("splits is not a list")?
+            .iter()
+            .map(|v| strings(Some(v), "a split list"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let examples = Examples {
+            node_ids: strings(columns.get("node_ids"), "node_ids")?,
+            external_ids,
+            hashes: strings(columns.get("hashes"), "hashes")?,
+            splits,
+        };
+        examples.check()?;
+        Ok(examples)
+    }
+
+    /// The columns must be of equal lengths.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.len();
+        if [
+            self.node_ids.len(),
+            self.external_ids.len(),
+            self.splits.len(),
+        ] != [n, n, n]
+        {
+            return Err("columns of different lengths".to_owned());
+        }
+        Ok(())
+    }
+}
+
+fn opt(value: &Option<String>) -> Value {
+    value
+        .as_ref()
+        .map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+impl Fingerprint {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "server": self.server,
+            "dataset_id": self.dataset_id,
+            "dataset_created_at": self.dataset_created_at,
+            "version_id": self.version_id,
+            "version_created_at": self.version_created_at,
+            "previous_version_id": opt(&self.previous_version_id),
+            "previous_version_created_at": opt(&self.previous_version_created_at),
+            "example_count": self.example_count,
+        })
+    }
+
+    /// Read a fingerprint from its JSON object: exactly its fields, of their types.
+    pub fn from_json(value: &Value) -> Result<Fingerprint, String> {
+        let Some(map) = value.as_object() else {
+            return Err("the fingerprint is not an object".to_owned());
+        };
+        let fields = [
+            "server",
+            "dataset_id",
+            "dataset_created_at",
+            "version_id",
+            "version_created_at",
+            "previous_version_id",
+            "previous_version_created_at",
+            "example_count",
+        ];
+        if map.len() != fields.len() || fields.iter().any(|f| !map.contains_key(*f)) {
+            return Err("the fingerprint's fields are not the expected ones".to_owned());
+        }
+        let text = |k: &str| {
+            map[k]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("fingerprint field {k} is not a string"))
+        };
+        let maybe = |k: &str| match &map[k] {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(format!("fingerprint field {k} is not a string or null")),
+        };
+        Ok(Fingerprint {
+            server: text("server")?,
+            dataset_id: text("dataset_id")?,
+            dataset_created_at: text("dataset_created_at")?,
+            version_id: text("version_id")?,
+            version_created_at: text("version_created_at")?,
+            previous_version_id: maybe("previous_version_id")?,
+            previous_version_created_at: maybe("previous_version_created_at")?,
+            example_count: map["example_count"]
+                .as_u64()
+                .ok_or("fingerprint field example_count is not a count")?,
+        })
+    }
+}
+
+/// A server timestamp (ISO 8601; without an offset it is UTC), in whole seconds since the
+/// Unix epoch; `None` if it is not one.
+pub fn second(text: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// Whether a manifest for `fingerprint`, whose content the server showed when its clock
+/// read `proven_at` (seconds since the epoch), can later tell its dataset from one deleted and
+/// created again with the same row ids and creation times.
+///
+/// Anything created after the deletion is created no earlier than the second in which the
+/// manifest's content was shown. So the fingerprint is unique if the server's clock had
+/// already passed the latest version's second then, or if the version before it is from an
+/// earlier second than the latest one (a re-created dataset would need a version of that
+/// earlier second).
+pub fn provable(fingerprint: &Fingerprint, proven_at: Option<i64>) -> bool {
+    let Some(latest) = second(&fingerprint.version_created_at) else {
+        return false;
+    };
+    let previous = fingerprint
+        .previous_version_created_at
+        .as_deref()
+        .and_then(second);
+    if previous.is_some_and(|p| p < latest) {
+        return true;
+    }
+    proven_at.is_some_and(|p| p > latest)
+}
+
+/// The file name of the manifest of a dataset on a server (the directory is the host's).
+pub fn file_name(server: &str, dataset_id: &str) -> String {
+    let digest = Sha256::digest(format!("{server}\0{dataset_id}").as_bytes());
+    format!("{}.json.gz", &hex::encode(digest)[..32])
+}
+
+/// The manifest's bytes (before compression): header line, newline, body.
+pub fn encode(fingerprint: &Fingerprint, examples: &Examples) -> Vec<u8> {
+    let body = json!({
+        "fingerprint": fingerprint.to_json(),
+        "examples": examples.to_json(),
+    })
+    .to_string();
+    let header = json!({
+        "format": FORMAT,
+        "sha256": hex::encode(Sha256::digest(body.as_bytes())),
+    })
+    .to_string();
+    let mut out = Vec::with_capacity(header.len() + 1 + body.len());
+    out.extend_from_slice(header.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// What reading a manifest found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// It applies to the expected state: these are the dataset's examples.
+    Current(Examples),
+    /// A sound manifest of another state (the dataset changed since).
+    Stale,
+}
+
+fn strings(value: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
+    value
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("{what} is not a list"))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{what} holds something other than strings"))
+}
+
+/// Read a manifest's bytes (decompressed) against the state the server shows now. An error
+/// says why the bytes are not a sound manifest (the host warns and ignores it).
+pub fn decode(data: &[u8], expected: &Fingerprint) -> Result<Loaded, String> {
+    let newline = data
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("no header line")?;
+    let (header, body) = (&data[..newline], &data[newline + 1..]);
+    let header: Map<String, Value> =
+        serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
+    match header.get("format").and_then(Value::as_str) {
+        Some(FORMAT) => {}
+        other => return Err(format!("unknown format {other:?}")),
+    }
+    if header.get("sha256").and_then(Value::as_str) != Some(&hex::encode(Sha256::digest(body))) {
+        return Err("checksum mismatch".to_owned());
+    }
+    let body: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
+    let found = Fingerprint::from_json(body.get("fingerprint").unwrap_or(&Value::Null))?;
+    let examples = Examples::from_json(body.get("examples").unwrap_or(&Value::Null))?;
+    let n = examples.len();
+    if &found != expected || n as u64 != expected.example_count {
+        return Ok(Loaded::Stale);
+    }
+    Ok(Loaded::Current(examples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint() -> Fingerprint {
+        Fingerprint {
+            server: "http://127.0.0.1:6006".into(),
+            dataset_id: "RGF0YXNldDox".into(),
+            dataset_created_at: "2026-11-24T03:00:00.500000+00:00".into(),
+            version_id: "RGF0YXNldFZlcnNpb246Mg==".into(),
+            version_created_at: "2026-11-24T03:00:05.250000+00:00".into(),
+            previous_version_id: Some("RGF0YXNldFZlcnNpb246MQ==".into()),
+            previous_version_created_at: Some("2026-11-24T03:00:05.100000+00:00".into()),
+            example_count: 2,
+        }
+    }
+
+    fn examples() -> Examples {
+        Examples {
+            node_ids: vec!["RGF0YXNldEV4YW1wbGU6MQ==".into(), String::new()],
+            external_ids: vec![Some("q1".into()), None],
+            hashes: vec!["0".repeat(32), "f".repeat(32)],
+            splits: vec![vec!["test".into(), "train".into()], vec![]],
+        }
+    }
+
+    #[test]
+    fn a_manifest_reads_back_and_goes_stale() {
+        let (fp, ex) = (fingerprint(), examples());
+        let data = encode(&fp, &ex);
+        assert_eq!(decode(&data, &fp), Ok(Loaded::Current(ex.clone())));
+        let other = Fingerprint {
+            version_id: "v3".into(),
+            ..fp.clone()
+        };
+        assert_eq!(decode(&data, &other), Ok(Loaded::Stale));
+        let fewer = Fingerprint {
+            example_count: 1,
+            ..fp.clone()
+        };
+        assert_eq!(decode(&data, &fewer), Ok(Loaded::Stale));
+        // Any change to the body breaks the checksum; a bad header is not a manifest.
+        let mut bad = data.clone();
+        let last = bad.len() - 3;
+        bad[last] ^= 1;
+        assert!(decode(&bad, &fp).unwrap_err().contains("checksum"));
+        assert!(decode(b"{}\n{}", &fp).unwrap_err().contains("format"));
+        assert!(decode(b"no newline", &fp).is_err());
+    }
+
+    #[test]
+    fn provable_needs_an_earlier_second() {
+        let mut fp = fingerprint();
+        // The version before is of the same second: the server's clock must be past it.
+        assert!(!provable(&fp, None));
+        let latest = second(&fp.version_created_at).unwrap();
+        assert!(!provable(&fp, Some(latest)));
+        assert!(provable(&fp, Some(latest + 1)));
+        fp.previous_version_created_at = Some("2026-11-24T03:00:04.900000+00:00".into());
+        assert!(provable(&fp, None));
+        fp.previous_version_created_at = None;
+        assert!(!provable(&fp, None));
+        fp.version_created_at = "not a time".into();
+        assert!(!provable(&fp, Some(i64::MAX)));
+    }
+
+    #[test]
+    fn timestamps_with_and_without_offsets() {
+        assert_eq!(second("1970-01-01T00:00:01Z"), Some(1));
+        assert_eq!(second("1970-01-01T01:00:01+01:00"), Some(1));
+        assert_eq!(second("1970-01-01T00:00:01.999999"), Some(1));
+        assert_eq!(second("1970-01-01 00:00:02"), Some(2));
+        assert_eq!(second("yesterday"), None);
+    }
+
+    #[test]
+    fn file_names_are_per_server_and_dataset() {
+        let a = file_name("http://a", "1");
+        assert_eq!(a.len(), 32 + ".json.gz".len());
+        assert_ne!(a, file_name("http://b", "1"));
+        assert_ne!(a, file_name("http://a", "2"));
+    }
+}

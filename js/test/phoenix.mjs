@@ -2,10 +2,16 @@
 // as the Python tests start it), a client of @arizeai/phoenix-client that records its
 // requests, and Python's client run on the same server.
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 import { createClient } from "@arizeai/phoenix-client";
 import { hasPython, python, repo } from "./helpers.mjs";
+
+// Sync manifests of the tests' syncs go to a directory of their own, not the user's cache.
+process.env.PHOENIX_UPSERT_CACHE_DIR ??= mkdtempSync(join(tmpdir(), "pu-js-manifests-"));
 
 /** The backends to test on: PU_TEST_BACKENDS (as for the Python tests), both by default. */
 export const backends = (process.env.PU_TEST_BACKENDS ?? "sqlite,postgresql")

@@ -52,6 +52,15 @@ def test_canonicalize_json_text_equals_phoenix(value: Any) -> None:
 
 
 @SETTINGS
+@given(json_values, st.sampled_from([None, 1, "\t"]))
+def test_canonicalize_json_text_with_ascii_escapes_and_indents(value: Any, indent: Any) -> None:
+    # \uXXXX escapes for every non-ASCII character and whitespace between tokens: what the
+    # core's fast path decodes itself, or leaves to the full reader.
+    text = json.dumps(value, ensure_ascii=True, indent=indent)
+    assert pu.canonicalize_json(text) == phoenix_canonicalize(json.loads(text))
+
+
+@SETTINGS
 @given(st.lists(st.tuples(objects, objects, objects), max_size=8))
 def test_hashes_equal_phoenix(examples: list[tuple[Any, Any, Any]]) -> None:
     rows = [{"input": i, "output": o, "metadata": m} for i, o, m in examples]

@@ -336,6 +336,23 @@ export const manifestRules = {
     ),
   encode: (fingerprint: Fingerprint, examples: ManifestExamples): Uint8Array =>
     call(() => native.manifestEncode(JSON.stringify(fingerprint), JSON.stringify(examples))),
+  /** What a dataset holds after a write landed, without reading it back. */
+  afterWrite: (
+    previous: ManifestExamples,
+    source: { ids: (string | null)[]; hashes: string[]; splits: string[][] | null },
+    matched: readonly (readonly [number, number])[],
+    merge: boolean,
+  ): ManifestExamples =>
+    JSON.parse(
+      call(() =>
+        native.manifestAfterWrite(
+          JSON.stringify(previous),
+          JSON.stringify(source),
+          JSON.stringify(matched),
+          merge,
+        ),
+      ),
+    ) as ManifestExamples,
   /** The examples of a manifest that applies, `null` for a stale one; throws for a corrupt one. */
   decode: (data: Uint8Array, expected: Fingerprint): ManifestExamples | null => {
     const text = native.manifestDecode(data, JSON.stringify(expected));

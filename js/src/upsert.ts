@@ -16,7 +16,7 @@
  *    full snapshot), up to the retry budget, then `ConcurrentWriteError`.
  */
 
-import { diff, type Diff } from "./core.js";
+import { diff, manifestRules, type Diff } from "./core.js";
 import {
   ConcurrentWriteError,
   DuplicateSourceIdError,
@@ -320,9 +320,7 @@ class Engine {
     if (newest === undefined) return { info, versions, examples: EMPTY() };
     if (trustManifest && this.manifestDir !== null) {
       const cached = await manifest.load(this.manifestDir, this.fingerprint(info, versions));
-      // One that does not know every node id (written by a sync that created examples and
-      // did not read them back) is not enough to plan by: ask the server.
-      if (cached !== null && !cached.node_ids.includes("")) {
+      if (cached !== null) {
         const examples = {
           nodeIds: cached.node_ids,
           externalIds: cached.external_ids,
@@ -438,6 +436,7 @@ class Engine {
     state: State,
     source: Source,
     mode: Mode,
+    matches: Diff,
   ): Promise<State | string> {
     const problem = this.checkCounts(plan, result);
     if (problem !== null) return problem;
@@ -450,8 +449,27 @@ class Engine {
     }
     const [bad, versions] = await this.checkVersions(plan, result, state, datasetId);
     if (bad !== null) return bad;
+    const provenAt = this.server.clock;
     const info = await this.server.getDataset(datasetId);
-    return { info, versions, examples: EMPTY() };
+    const prev = state.examples;
+    const after = manifestRules.afterWrite(
+      {
+        node_ids: prev.nodeIds,
+        external_ids: prev.externalIds,
+        hashes: prev.hashes,
+        splits: prev.splits,
+      },
+      { ids: source.ids, hashes: source.hashes, splits: source.splits },
+      [...matches.unchanged, ...matches.updated],
+      mode === "merge",
+    );
+    const examples = {
+      nodeIds: after.node_ids,
+      externalIds: after.external_ids,
+      hashes: after.hashes,
+      splits: after.splits,
+    };
+    return { info, versions, examples, readAt: provenAt };
   }
 
   giveUp(problem: unknown, writes: number): unknown {
@@ -536,7 +554,21 @@ class Engine {
           trustManifest = false;
         }
         const datasetName = state.info !== null ? String(state.info.name) : (name ?? "");
-        const [plan] = makePlan(source, state, datasetName, mode, problem !== null);
+        let plan: SyncPlan;
+        let matches: Diff;
+        try {
+          [plan, matches] = makePlan(source, state, datasetName, mode, problem !== null);
+        } catch (e) {
+          // A manifest written after this client's own write does not know the node ids of
+          // the examples it created; a source naming one by its node id needs the server's.
+          if (e instanceof InvalidSourceIdError && state.fromManifest === true) {
+            if (state.examples.nodeIds.includes("")) {
+              state = null;
+              continue;
+            }
+          }
+          throw e;
+        }
         if (dryRun) {
           return {
             datasetId: plan.datasetId,
@@ -558,7 +590,7 @@ class Engine {
         writes += 1;
         wrote = plan;
         const result = await this.write(plan, source, description);
-        const proven = await this.prove(plan, result, state, source, mode);
+        const proven = await this.prove(plan, result, state, source, mode, matches);
         if (typeof proven !== "string") return await this.finish(plan, proven, writes, concurrent);
         concurrent = true;
         problem = new ConcurrentWriteError(

@@ -493,14 +493,34 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         dryRun: true,
       });
       assert.equal(splitRequests.filter((r) => r.endsWith("/jsonl")).length, 1);
-      // A change is planned from the manifest and written; the proof reads the versions.
+      // A change is planned from the manifest and written; the proof reads the versions, and
+      // the manifest of the new version is written from the plan once it is provable (here:
+      // the version before it is of an earlier second): the next no-op reads no export.
       source[0].output.answer = "changed";
       const changed = await sync();
       assert.deepEqual([changed.result.action, changed.exports], ["append", 0]);
       assert.deepEqual(changed.result.summary, { added: 0, updated: 1, deleted: 0, unchanged: 29 });
+      await new Promise((r) => setTimeout(r, 1100)); // the next version in a later second
+      source.push({ id: "new", input: { q: "new" }, output: { a: 1 } });
+      const added = await sync();
+      assert.deepEqual([added.result.action, added.exports], ["append", 0]);
+      const after = await sync();
+      assert.deepEqual([after.result.action, after.exports, after.writes], ["none", 0, 0]);
+      assert.equal(after.result.versionId, added.result.versionId);
+      // Its new example's node id is not known yet: a source naming it by its node id is
+      // planned from the server's export.
+      const [row] = (await exported(url, added.result.datasetId)).filter((r) => r.id === "new");
+      const { client: nodeClient, requests: nodeRequests } = recordingClient(url);
+      const byNode = await upsertDataset({
+        client: nodeClient,
+        dataset: { datasetName: name },
+        examples: source.map((e) => (e.id === "new" ? { ...e, id: row.node_id } : e)),
+        manifest: cache,
+        dryRun: true,
+      });
+      assert.equal(byNode.action, "none");
+      assert.equal(nodeRequests.filter((r) => r.endsWith("/jsonl")).length, 1);
       // A corrupt manifest is ignored, with a warning, and the dataset read.
-      await new Promise((r) => setTimeout(r, 1100));
-      assert.equal((await sync()).exports, 1);
       writeFileSync(join(cache, files[0]), "not gzip");
       const warnings = [];
       const onWarning = (w) => warnings.push(w.message);

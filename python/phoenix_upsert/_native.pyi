@@ -17,6 +17,7 @@ __all__ = [
     "diff",
     "hash_examples",
     "hash_jsonl",
+    "manifest_after_write",
     "manifest_decode",
     "manifest_encode",
     "manifest_file_name",
@@ -236,3 +237,15 @@ def manifest_decode(
 ) -> tuple[list[str], list[str | None], list[str], list[list[str]]] | None:
     """The example columns of a manifest that applies to the expected fingerprint; ``None``
     for a stale one. Raises ValueError, saying why, for bytes that are not a manifest."""
+
+def manifest_after_write(
+    previous: tuple[Sequence[str], Sequence[str | None], Sequence[str], Sequence[Sequence[str]]],
+    ids: Sequence[str | None],
+    hashes: Sequence[str],
+    splits: Sequence[Sequence[str]] | None,
+    matched: Sequence[tuple[int, int]],
+    merge: bool,
+) -> tuple[list[str], list[str | None], list[str], list[list[str]]]:
+    """What a dataset holds after a write landed, without reading it back: the source's
+    examples (a matched one keeps its node id and external id; a new one has none yet, "", and
+    its source id as external id), then, when merging, the previous ones not matched."""

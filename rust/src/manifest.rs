@@ -213,6 +213,64 @@ pub fn provable(fingerprint: &Fingerprint, proven_at: Option<i64>) -> bool {
     proven_at.is_some_and(|p| p > latest)
 }
 
+/// What a dataset holds after a write of a plan landed, without reading it back: the
+/// source's examples in order — one matched to a previous example (`matched`: pairs of source
+/// and previous indices, the diff's unchanged and updated) keeps that example's node id and
+/// external id, a new one has no node id yet ("") and its source id as external id, as
+/// Phoenix gives it — then, when merging, the previous examples the source did not match.
+/// Split names are the source's; a source without splits leaves a matched example's as they
+/// were (none for a new one).
+pub fn after_write(
+    previous: &Examples,
+    ids: &[Option<String>],
+    hashes: &[String],
+    splits: Option<&[Vec<String>]>,
+    matched: &[(usize, usize)],
+    merge: bool,
+) -> Result<Examples, String> {
+    let n = hashes.len();
+    if ids.len() != n || splits.is_some_and(|s| s.len() != n) {
+        return Err("source columns of different lengths".to_owned());
+    }
+    let mut match_of: Vec<Option<usize>> = vec![None; n];
+    let mut taken = vec![false; previous.len()];
+    for &(i, p) in matched {
+        if i >= n || p >= previous.len() {
+            return Err(format!("match ({i}, {p}) is out of range"));
+        }
+        match_of[i] = Some(p);
+        taken[p] = true;
+    }
+    let mut out = Examples::default();
+    for (i, hash) in hashes.iter().enumerate() {
+        match match_of[i] {
+            Some(p) => {
+                out.node_ids.push(previous.node_ids[p].clone());
+                out.external_ids.push(previous.external_ids[p].clone());
+            }
+            None => {
+                out.node_ids.push(String::new());
+                out.external_ids.push(ids[i].clone());
+            }
+        }
+        out.hashes.push(hash.clone());
+        out.splits.push(match (splits, match_of[i]) {
+            (Some(s), _) => s[i].clone(),
+            (None, Some(p)) => previous.splits[p].clone(),
+            (None, None) => Vec::new(),
+        });
+    }
+    if merge {
+        for p in (0..previous.len()).filter(|&p| !taken[p]) {
+            out.node_ids.push(previous.node_ids[p].clone());
+            out.external_ids.push(previous.external_ids[p].clone());
+            out.hashes.push(previous.hashes[p].clone());
+            out.splits.push(previous.splits[p].clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The file name of the manifest of a dataset on a server (the directory is the host's).
 pub fn file_name(server: &str, dataset_id: &str) -> String {
     let digest = Sha256::digest(format!("{server}\0{dataset_id}").as_bytes());
@@ -358,6 +416,27 @@ mod tests {
         assert_eq!(second("1970-01-01T00:00:01.999999"), Some(1));
         assert_eq!(second("1970-01-01 00:00:02"), Some(2));
         assert_eq!(second("yesterday"), None);
+    }
+
+    #[test]
+    fn after_a_write_new_examples_have_no_node_id_yet() {
+        let prev = examples(); // node ids "RGF0…" and ""
+        let ids = vec![Some("new".to_owned()), Some("q1".to_owned())];
+        let hashes = vec!["a".repeat(32), "0".repeat(32)];
+        let mirror = after_write(&prev, &ids, &hashes, None, &[(1, 0)], false).unwrap();
+        assert_eq!(mirror.node_ids, ["", "RGF0YXNldEV4YW1wbGU6MQ=="]);
+        assert_eq!(mirror.external_ids, [Some("new".into()), Some("q1".into())]);
+        assert_eq!(
+            mirror.splits,
+            [vec![], vec!["test".to_owned(), "train".to_owned()]]
+        );
+        let merged = after_write(&prev, &ids, &hashes, None, &[(1, 0)], true).unwrap();
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged.hashes[2], "f".repeat(32));
+        let with_splits = [vec!["x".to_owned()], vec![]];
+        let split = after_write(&prev, &ids, &hashes, Some(&with_splits), &[(1, 0)], false);
+        assert_eq!(split.unwrap().splits, [vec!["x".to_owned()], vec![]]);
+        assert!(after_write(&prev, &ids, &hashes, None, &[(2, 0)], false).is_err());
     }
 
     #[test]

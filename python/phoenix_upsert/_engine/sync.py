@@ -43,7 +43,7 @@ from phoenix_upsert import _progress
 from phoenix_upsert._engine import manifest
 from phoenix_upsert._engine.manifest import Fingerprint, ServerExamples
 from phoenix_upsert._engine.server import Server, describe, is_retryable, logger, retry_after
-from phoenix_upsert._native import Diff, diff, scan_jsonl
+from phoenix_upsert._native import Diff, diff, manifest_after_write, scan_jsonl
 from phoenix_upsert._sources.source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
@@ -152,39 +152,19 @@ def make_plan(
 
 
 def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> ServerExamples:
-    """The server's examples after ``plan`` landed, without reading them back: the source's
-    examples, plus, when merging, the previous examples the source did not match.
-
-    Node ids are known for examples that existed before ("" for new ones). External ids
-    follow Phoenix: a source id that is a plain id becomes the external id of a new example
-    (and is the one a matched example already has); an example matched by content or by its
-    node id keeps the external id it had."""
+    """The server's examples after ``plan`` landed, without reading them back (the core's
+    rule, shared with the TypeScript engine): the source's examples, plus, when merging, the
+    previous examples the source did not match; new examples have no node id yet ("")."""
     prev = state.examples
-    matched = dict(matches.unchanged)
-    matched.update(matches.updated)
-    out = ServerExamples.empty()
-    for i, source_id in enumerate(source.ids):
-        p = matched.get(i)
-        if p is None:
-            out.node_ids.append("")
-            out.external_ids.append(source_id)
-        else:
-            out.node_ids.append(prev.node_ids[p])
-            out.external_ids.append(prev.external_ids[p])
-        out.hashes.append(source.hashes[i])
-        if source.splits is not None:
-            out.splits.append(source.splits[i])
-        else:
-            out.splits.append(prev.splits[p] if p is not None else ())
-    if plan.mode == "merge":
-        taken = set(matched.values())
-        for p in range(len(prev)):
-            if p not in taken:
-                out.node_ids.append(prev.node_ids[p])
-                out.external_ids.append(prev.external_ids[p])
-                out.hashes.append(prev.hashes[p])
-                out.splits.append(prev.splits[p])
-    return out
+    node_ids, external_ids, hashes, splits = manifest_after_write(
+        (prev.node_ids, prev.external_ids, prev.hashes, prev.splits),
+        source.ids,
+        source.hashes,
+        source.splits,
+        [*matches.unchanged, *matches.updated],
+        plan.mode == "merge",
+    )
+    return ServerExamples(node_ids, external_ids, hashes, [tuple(s) for s in splits])
 
 
 #: The proof's answer when another writer wrote after this sync's write. That writer may not

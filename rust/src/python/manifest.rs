@@ -71,3 +71,28 @@ pub fn manifest_decode(data: &[u8], expected_json: &str) -> PyResult<Option<Colu
         Loaded::Stale => Ok(None),
     }
 }
+
+/// `manifest_after_write(previous, ids, hashes, splits, matched, merge) -> columns`: what a
+/// dataset holds after a write landed (`previous`: its columns before; `splits`: None for a
+/// source without splits; `matched`: (source index, previous index) pairs).
+#[pyfunction]
+pub fn manifest_after_write(
+    previous: Columns,
+    ids: Vec<Option<String>>,
+    hashes: Vec<String>,
+    splits: Option<Vec<Vec<String>>>,
+    matched: Vec<(usize, usize)>,
+    merge: bool,
+) -> PyResult<Columns> {
+    let (node_ids, external_ids, prev_hashes, prev_splits) = previous;
+    let previous = Examples {
+        node_ids,
+        external_ids,
+        hashes: prev_hashes,
+        splits: prev_splits,
+    };
+    previous.check().map_err(PyValueError::new_err)?;
+    let e = manifest::after_write(&previous, &ids, &hashes, splits.as_deref(), &matched, merge)
+        .map_err(PyValueError::new_err)?;
+    Ok((e.node_ids, e.external_ids, e.hashes, e.splits))
+}

@@ -35,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest::manifest_provable, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::manifest_encode, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::manifest_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::manifest_after_write, m)?)?;
     m.add_class::<scanning::Scan>()?;
     m.add("JsonlScan", m.getattr("Scan")?)?;
     m.add_class::<diff::Diff>()?;

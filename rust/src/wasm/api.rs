@@ -307,6 +307,58 @@ pub fn manifest_decode(data: &[u8], expected_json: &str) -> Result<Option<String
     }
 }
 
+/// `manifestAfterWrite(previousJson, sourceJson, matchedJson, merge) -> string`: what a
+/// dataset holds after a write landed (the core's rule, as Python's engine uses it):
+/// `previousJson` the examples before (`{node_ids, external_ids, hashes, splits}`),
+/// `sourceJson` `{ids, hashes, splits: [[...]] | null}`, `matchedJson` `[[source, previous]]`.
+#[wasm_bindgen(js_name = manifestAfterWrite)]
+pub fn manifest_after_write(
+    previous_json: &str,
+    source_json: &str,
+    matched_json: &str,
+    merge: bool,
+) -> Result<String, JsValue> {
+    let parse = |text: &str, what: &str| {
+        serde_json::from_str::<Value>(text)
+            .map_err(|e| type_error(&format!("{what} is not JSON: {e}")))
+    };
+    let previous =
+        Examples::from_json(&parse(previous_json, "previous")?).map_err(|e| type_error(&e))?;
+    let source = parse(source_json, "source")?;
+    let bad = || type_error("source must be {ids, hashes, splits} of equal lengths");
+    let ids = source
+        .get("ids")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| opt_str(v).map(|s| s.map(str::to_owned)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    let strings = |v: &Value| {
+        v.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+    };
+    let hashes = source.get("hashes").and_then(strings).ok_or_else(bad)?;
+    let splits = match source.get("splits") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(strings)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?,
+        ),
+        Some(_) => return Err(bad()),
+    };
+    let matched: Vec<(usize, usize)> = serde_json::from_str(matched_json)
+        .map_err(|e| type_error(&format!("matched must be [[source, previous]] pairs: {e}")))?;
+    let after = manifest::after_write(&previous, &ids, &hashes, splits.as_deref(), &matched, merge)
+        .map_err(|e| type_error(&e))?;
+    Ok(after.to_json().to_string())
+}
+
 fn bad_item(side: &str, i: usize, shape: &str) -> JsValue {
     type_error(&format!(
         "{side}[{i}] must be a {shape} tuple (hash: 32 hex characters)"

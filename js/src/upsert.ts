@@ -167,6 +167,19 @@ interface State {
 }
 
 const EMPTY = (): ServerExamples => ({ nodeIds: [], externalIds: [], hashes: [], splits: [] });
+/** Examples as the core's manifest rules take them, and back. */
+const toColumns = (e: ServerExamples): manifest.ManifestExamples => ({
+  node_ids: e.nodeIds,
+  external_ids: e.externalIds,
+  hashes: e.hashes,
+  splits: e.splits,
+});
+const fromColumns = (c: manifest.ManifestExamples): ServerExamples => ({
+  nodeIds: c.node_ids,
+  externalIds: c.external_ids,
+  hashes: c.hashes,
+  splits: c.splits,
+});
 const datasetIdOf = (s: State): string | null => (s.info === null ? null : String(s.info.id));
 const versionIdOf = (s: State): string | null =>
   s.versions[0] === undefined ? null : String(s.versions[0].version_id);
@@ -321,13 +334,7 @@ class Engine {
     if (trustManifest && this.manifestDir !== null) {
       const cached = await manifest.load(this.manifestDir, this.fingerprint(info, versions));
       if (cached !== null) {
-        const examples = {
-          nodeIds: cached.node_ids,
-          externalIds: cached.external_ids,
-          hashes: cached.hashes,
-          splits: cached.splits,
-        };
-        return { info, versions, examples, fromManifest: true };
+        return { info, versions, examples: fromColumns(cached), fromManifest: true };
       }
     }
     const examples = await this.download(info, newest);
@@ -451,24 +458,13 @@ class Engine {
     if (bad !== null) return bad;
     const provenAt = this.server.clock;
     const info = await this.server.getDataset(datasetId);
-    const prev = state.examples;
     const after = manifestRules.afterWrite(
-      {
-        node_ids: prev.nodeIds,
-        external_ids: prev.externalIds,
-        hashes: prev.hashes,
-        splits: prev.splits,
-      },
+      toColumns(state.examples),
       { ids: source.ids, hashes: source.hashes, splits: source.splits },
       [...matches.unchanged, ...matches.updated],
       mode === "merge",
     );
-    const examples = {
-      nodeIds: after.node_ids,
-      externalIds: after.external_ids,
-      hashes: after.hashes,
-      splits: after.splits,
-    };
+    const examples = fromColumns(after);
     return { info, versions, examples, readAt: provenAt };
   }
 
@@ -508,12 +504,7 @@ class Engine {
       await manifest.save(
         this.manifestDir,
         this.fingerprint(state.info, state.versions),
-        {
-          node_ids: state.examples.nodeIds,
-          external_ids: state.examples.externalIds,
-          hashes: state.examples.hashes,
-          splits: state.examples.splits,
-        },
+        toColumns(state.examples),
         state.readAt,
       );
     }

@@ -185,7 +185,11 @@ impl<'s> Scanner<'s> {
         let mut canonical = true;
         let mut escapes = false;
         loop {
-            while let Some(word) = self.bytes.get(self.pos..).and_then(|r| r.first_chunk::<8>()) {
+            while let Some(word) = self
+                .bytes
+                .get(self.pos..)
+                .and_then(|r| r.first_chunk::<8>())
+            {
                 let mask = attention(u64::from_le_bytes(*word));
                 if mask == 0 {
                     self.pos += 8;
@@ -296,7 +300,11 @@ impl<'s> Scanner<'s> {
 fn canonical_u_escape(hex: &[u8]) -> bool {
     match *hex {
         [b'0', b'0', high @ (b'0' | b'1'), low @ (b'0'..=b'9' | b'a'..=b'f')] => {
-            let low = if low <= b'9' { low - b'0' } else { low - b'a' + 10 };
+            let low = if low <= b'9' {
+                low - b'0'
+            } else {
+                low - b'a' + 10
+            };
             let code = (high - b'0') * 16 + low;
             !matches!(code, 0x00 | 0x08 | 0x09 | 0x0A | 0x0C | 0x0D)
         }
@@ -407,18 +415,67 @@ mod tests {
     }
 
     const STRING_PIECES: &[&str] = &[
-        "a", "hello world", "é", "中文", "🚀", "\\n", "\\\"", "\\\\", "\\t", "\\r", "\\b",
-        "\\f", "\\u001f", "\\u000b", "\\u0000", "\\u00e9", "\\u00E9", "\\u001F", "\\/",
-        "\\ud83d\\ude80", "\\ud83d", "\\ude80", "\\u000a", "\\x", "\u{7f}", "\u{2028}", "\t",
-        "\\u12", " ",
+        "a",
+        "hello world",
+        "é",
+        "中文",
+        "🚀",
+        "\\n",
+        "\\\"",
+        "\\\\",
+        "\\t",
+        "\\r",
+        "\\b",
+        "\\f",
+        "\\u001f",
+        "\\u000b",
+        "\\u0000",
+        "\\u00e9",
+        "\\u00E9",
+        "\\u001F",
+        "\\/",
+        "\\ud83d\\ude80",
+        "\\ud83d",
+        "\\ude80",
+        "\\u000a",
+        "\\x",
+        "\u{7f}",
+        "\u{2028}",
+        "\t",
+        "\\u12",
+        " ",
     ];
 
     const NUMBERS: &[&str] = &[
-        "0", "-0", "1", "-1", "0.5", "-0.0", "1e3", "1E+3", "2.5e-3", "01", "1.", ".5", "-",
-        "9223372036854775807", "9223372036854775808", "-9223372036854775808",
-        "-9223372036854775809", "18446744073709551615", "18446744073709551616", "1e400",
-        "1e-400", "18446744073709551616.0", "-9223372036854775809.5", "123456789.123456789e-5",
-        "4.9e-324", "1.7976931348623157e308", "0.1", "1e", "1e+",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "0.5",
+        "-0.0",
+        "1e3",
+        "1E+3",
+        "2.5e-3",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1e400",
+        "1e-400",
+        "18446744073709551616.0",
+        "-9223372036854775809.5",
+        "123456789.123456789e-5",
+        "4.9e-324",
+        "1.7976931348623157e308",
+        "0.1",
+        "1e",
+        "1e+",
     ];
 
     fn string(rng: &mut Rng) -> String {
@@ -508,7 +565,9 @@ mod tests {
             node_id: Some("node".into()),
         };
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        let fields = ["input", "output", "metadata", "id", "split", "span", "node", "other"];
+        let fields = [
+            "input", "output", "metadata", "id", "split", "span", "node", "other",
+        ];
         let mut accepted = 0;
         for _ in 0..100_000 {
             let mut text = String::from("{");
@@ -562,7 +621,10 @@ mod tests {
     fn canonical_strings_are_kept_and_others_decoded() {
         let mut tape = Tape::new();
         let root = parse_value(r#"["a\nb\"c\u001f", "\u00e9\/", "plain"]"#, &mut tape).unwrap();
-        assert!(matches!(tape.node(root + 1), crate::tape::Node::Escaped { .. }));
+        assert!(matches!(
+            tape.node(root + 1),
+            crate::tape::Node::Escaped { .. }
+        ));
         assert!(matches!(
             tape.node(root + 2),
             crate::tape::Node::Str { clean: false, .. }
@@ -572,7 +634,10 @@ mod tests {
             crate::tape::Node::Str { clean: true, .. }
         ));
         let (canonical, _) = written(&tape, root);
-        assert_eq!(canonical, "[\"a\\nb\\\"c\\u001f\",\"é/\",\"plain\"]".as_bytes());
+        assert_eq!(
+            canonical,
+            "[\"a\\nb\\\"c\\u001f\",\"é/\",\"plain\"]".as_bytes()
+        );
         // U+0000 and lone surrogates are left to the full reader.
         assert!(parse_value(r#""\u0000""#, &mut Tape::new()).is_none());
         assert!(parse_value(r#""\ud800x""#, &mut Tape::new()).is_none());

@@ -176,3 +176,23 @@ def test_storable_hashing_is_opt_in() -> None:
         pu.hash_examples([row], storable=True)
     with pytest.raises(pu.NullCharacterError):
         pu.hash_examples([{"input": {"s": "\x00"}, "output": {}}], storable=True)
+
+
+def test_error_paths_survive_user_code_emptying_the_dicts() -> None:
+    """A key's `__repr__` (run only to describe an error) may empty the dicts being walked;
+    the error still names the path, from keys the walk holds on to (run under
+    PYTHONMALLOC=debug, a borrowed key read freed memory here)."""
+
+    class Key:
+        def __repr__(self) -> str:
+            outer.clear()
+            inner.clear()
+            return "Key()"
+
+    name = "k" * 40 + "é"
+    inner: dict[Any, Any] = {Key(): 1}
+    outer: dict[str, Any] = {name: inner}
+    with pytest.raises(pu.NonStringKeyError) as e:
+        pu.canonicalize(outer)
+    assert e.value.path == f'["{name}"]'
+    assert "dict key Key() (Key) is not a str" in str(e.value)

@@ -306,12 +306,14 @@ impl<'t> Walker<'t> {
         let mut pos: ffi::Py_ssize_t = 0;
         let mut key_ptr: *mut ffi::PyObject = std::ptr::null_mut();
         let mut value_ptr: *mut ffi::PyObject = std::ptr::null_mut();
-        // SAFETY: PyDict_Next over a live dict; the borrowed key/value are turned into owned
-        // references before anything else happens.
+        // SAFETY: PyDict_Next over a live dict, which no code changes while it is walked.
         while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut key_ptr, &mut value_ptr) } != 0 {
-            // SAFETY: PyDict_Next returned borrowed, non-NULL references, valid while the
-            // dict is unchanged: no code that could change it runs during the walk.
-            let key = unsafe { Borrowed::from_ptr(py, key_ptr) };
+            // SAFETY: PyDict_Next returned borrowed, non-NULL references. The key is owned
+            // here: on the way out of an error, user code may have run (a key's `__repr__`, a
+            // str subclass's `encode`) and emptied this dict, and the error still names the
+            // key (its text is borrowed from it). The value is borrowed: a successful walk
+            // runs no user code, and nothing reads the value after its walk failed.
+            let key = unsafe { Bound::from_borrowed_ptr(py, key_ptr) };
             // SAFETY: as above.
             let value = unsafe { Borrowed::from_ptr(py, value_ptr) };
             let Ok(key_str) = key.cast::<PyString>() else {

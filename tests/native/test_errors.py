@@ -195,4 +195,4 @@ def test_error_paths_survive_user_code_emptying_the_dicts() -> None:
     with pytest.raises(pu.NonStringKeyError) as e:
         pu.canonicalize(outer)
     assert e.value.path == f'["{name}"]'
-    assert "dict key Key() (Key) is not a str" in str(e.value)
+    assert "dict key Key() (" in str(e.value)

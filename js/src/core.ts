@@ -312,6 +312,8 @@ export interface Fingerprint {
   version_created_at: string;
   previous_version_id: string | null;
   previous_version_created_at: string | null;
+  /** The ids of the latest versions, newest first. */
+  version_ids: string[];
   example_count: number;
 }
 

@@ -331,7 +331,7 @@ class Engine {
     const versions = await this.server.versions(String(info.id), VERSION_WINDOW);
     const newest = versions[0];
     if (newest === undefined) return { info, versions, examples: EMPTY() };
-    if (trustManifest && this.manifestDir !== null) {
+    if (trustManifest && this.manifestDir !== null && this.server.baseUrl !== null) {
       const cached = await manifest.load(this.manifestDir, this.fingerprint(info, versions));
       if (cached !== null) {
         return { info, versions, examples: fromColumns(cached), fromManifest: true };
@@ -347,13 +347,14 @@ class Engine {
     const text = (v: unknown) => (v === undefined || v === null ? "None" : String(v));
     const [newest, previous] = versions;
     return {
-      server: this.server.baseUrl ?? "",
+      server: this.server.baseUrl ?? "", // a manifest is only used with one known
       dataset_id: String(info.id),
       dataset_created_at: text(info.created_at),
       version_id: String(newest?.version_id),
       version_created_at: text(newest?.created_at),
       previous_version_id: previous === undefined ? null : String(previous.version_id),
       previous_version_created_at: previous === undefined ? null : text(previous.created_at),
+      version_ids: versions.slice(0, VERSION_WINDOW).map((v) => String(v.version_id)),
       example_count: Number(info.example_count ?? 0) || 0,
     };
   }
@@ -495,6 +496,7 @@ class Engine {
     const info = state.info ?? {};
     if (
       this.manifestDir !== null &&
+      this.server.baseUrl !== null &&
       state.info !== null &&
       state.versions.length > 0 &&
       state.readAt !== undefined &&

@@ -4,13 +4,16 @@
 //!
 //! A manifest is only trusted when the server proves it still applies: the same
 //! [`Fingerprint`] (dataset id and creation time, the two latest versions' ids and creation
-//! times — versions are immutable — and the example count). A database reset or a dataset
+//! times — versions are immutable —, the ids of the latest versions the engines read, and the
+//! example count). The ids below the newest matter on PostgreSQL: a version takes its id when
+//! its write starts and may commit after a newer one, changing what the newer version's
+//! export holds; it then appears in the list below it. A database reset or a dataset
 //! deleted and created again can reuse every row id (SQLite does) and creation times have a
 //! resolution of one second there, so a manifest is only written when it can tell the two
 //! apart ([`provable`]). Split assignments are not versioned by Phoenix: a manifest proves
 //! content only, and a sync whose source carries splits does not use one.
 //!
-//! The format (`phoenix-upsert-manifest/3`): a header line `{"format": …, "sha256": …}`, a
+//! The format (`phoenix-upsert-manifest/4`): a header line `{"format": …, "sha256": …}`, a
 //! newline, then the JSON body `{"fingerprint": {…}, "examples": {"node_ids", "external_ids",
 //! "hashes", "splits"}}` whose SHA-256 the header holds. The hosts (Python, TypeScript)
 //! compress it with gzip, name the file by [`file_name`] and write it atomically, readable by
@@ -21,7 +24,10 @@ use chrono::{DateTime, NaiveDateTime};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-pub const FORMAT: &str = "phoenix-upsert-manifest/3";
+pub const FORMAT: &str = "phoenix-upsert-manifest/4";
+
+/// Formats of earlier releases: read as stale (the next sync reads the server), not corrupt.
+const OLDER_FORMATS: [&str; 1] = ["phoenix-upsert-manifest/3"];
 
 /// What the server says about a dataset's current state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,6 +40,8 @@ pub struct Fingerprint {
     /// The version before it, if any.
     pub previous_version_id: Option<String>,
     pub previous_version_created_at: Option<String>,
+    /// The ids of the dataset's latest versions, newest first (as many as the engines read).
+    pub version_ids: Vec<String>,
     pub example_count: u64,
 }
 
@@ -130,6 +138,7 @@ impl Fingerprint {
             "version_created_at": self.version_created_at,
             "previous_version_id": opt(&self.previous_version_id),
             "previous_version_created_at": opt(&self.previous_version_created_at),
+            "version_ids": self.version_ids,
             "example_count": self.example_count,
         })
     }
@@ -147,6 +156,7 @@ impl Fingerprint {
             "version_created_at",
             "previous_version_id",
             "previous_version_created_at",
+            "version_ids",
             "example_count",
         ];
         if map.len() != fields.len() || fields.iter().any(|f| !map.contains_key(*f)) {
@@ -171,6 +181,7 @@ impl Fingerprint {
             version_created_at: text("version_created_at")?,
             previous_version_id: maybe("previous_version_id")?,
             previous_version_created_at: maybe("previous_version_created_at")?,
+            version_ids: strings(map.get("version_ids"), "fingerprint field version_ids")?,
             example_count: map["example_count"]
                 .as_u64()
                 .ok_or("fingerprint field example_count is not a count")?,
@@ -327,6 +338,7 @@ pub fn decode(data: &[u8], expected: &Fingerprint) -> Result<Loaded, String> {
         serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
     match header.get("format").and_then(Value::as_str) {
         Some(FORMAT) => {}
+        Some(older) if OLDER_FORMATS.contains(&older) => return Ok(Loaded::Stale),
         other => return Err(format!("unknown format {other:?}")),
     }
     if header.get("sha256").and_then(Value::as_str) != Some(&hex::encode(Sha256::digest(body))) {
@@ -356,6 +368,10 @@ mod tests {
             version_created_at: "2026-11-24T03:00:05.250000+00:00".into(),
             previous_version_id: Some("RGF0YXNldFZlcnNpb246MQ==".into()),
             previous_version_created_at: Some("2026-11-24T03:00:05.100000+00:00".into()),
+            version_ids: vec![
+                "RGF0YXNldFZlcnNpb246Mg==".into(),
+                "RGF0YXNldFZlcnNpb246MQ==".into(),
+            ],
             example_count: 2,
         }
     }
@@ -384,6 +400,21 @@ mod tests {
             ..fp.clone()
         };
         assert_eq!(decode(&data, &fewer), Ok(Loaded::Stale));
+        // A version that committed late, below the newest two, makes it stale too.
+        let late = Fingerprint {
+            version_ids: vec![
+                fp.version_ids[0].clone(),
+                "late".into(),
+                fp.version_ids[1].clone(),
+            ],
+            ..fp.clone()
+        };
+        assert_eq!(decode(&data, &late), Ok(Loaded::Stale));
+        // A manifest of an earlier release is stale, not corrupt.
+        let old = String::from_utf8(data.clone())
+            .unwrap()
+            .replacen("manifest/4", "manifest/3", 1);
+        assert_eq!(decode(old.as_bytes(), &fp), Ok(Loaded::Stale));
         // Any change to the body breaks the checksum; a bad header is not a manifest.
         let mut bad = data.clone();
         let last = bad.len() - 3;

@@ -22,7 +22,7 @@ import os
 import tempfile
 import zlib
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from phoenix_upsert import _native
@@ -52,6 +52,9 @@ class Fingerprint:
     #: The version before it, if any.
     previous_version_id: str | None
     previous_version_created_at: str | None
+    #: The ids of the latest versions, newest first (a version that commits late, below a
+    #: newer one, changes that one's export and shows up here).
+    version_ids: tuple[str, ...]
     example_count: int
 
 
@@ -63,6 +66,8 @@ def provable(fingerprint: Fingerprint, proven_at: datetime | None) -> bool:
     """Whether a manifest for ``fingerprint``, whose content the server showed at its clock
     ``proven_at``, can later tell its dataset from one deleted and created again with the
     same row ids and creation times (the core's rule)."""
+    if proven_at is not None and proven_at.tzinfo is None:
+        proven_at = proven_at.replace(tzinfo=timezone.utc)  # a Date header's "-0000" zone
     seconds = None if proven_at is None else int(proven_at.timestamp())
     return _native.manifest_provable(_json(fingerprint), seconds)
 

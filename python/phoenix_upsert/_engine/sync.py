@@ -235,6 +235,7 @@ class Engine:
             previous_version_created_at=(
                 None if previous is None else str(previous.get("created_at"))
             ),
+            version_ids=tuple(str(v["version_id"]) for v in versions[:VERSION_WINDOW]),
             example_count=int(info.get("example_count") or 0),
         )
 

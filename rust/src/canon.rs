@@ -294,7 +294,12 @@ pub fn truncated_sha256(data: &[u8]) -> [u8; 16] {
 
 /// Lowercase hex of a content hash (32 characters).
 pub fn hash_hex(hash: &[u8; 16]) -> String {
-    hex::encode(hash)
+    // Into a buffer, not character by character (`hex::encode` collects chars).
+    let mut out = [0u8; 32];
+    if hex::encode_to_slice(hash, &mut out).is_err() {
+        return hex::encode(hash); // cannot happen: 16 bytes make 32 hex digits
+    }
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 /// Parse a 32-character hex content hash.

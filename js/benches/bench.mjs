@@ -89,7 +89,7 @@ try {
     }),
   );
   if (cold.action !== "none") throw new Error("not a no-op");
-  await new Promise((r) => setTimeout(r, 1100));
+  await new Promise((r) => setTimeout(r, 2100)); // the server's Date clock may lag a second
   await upsertDataset({ client, dataset: { datasetName: "bench-upsert" }, examples: base });
   const [upNoop, noop] = await best(() =>
     upsertDataset({ client, dataset: { datasetName: "bench-upsert" }, examples: base }),

@@ -446,8 +446,8 @@ export function suite(backend) {
       assert.equal(created.result.action, "create");
       // The manifest is written by a sync that read the dataset, once the server's clock has
       // passed the second of the version (a dataset re-created in that second could look the
-      // same).
-      await new Promise((r) => setTimeout(r, 1100));
+      // same). That clock is its Date header, which can lag a second behind.
+      await new Promise((r) => setTimeout(r, 2100));
       const read = await sync();
       assert.deepEqual([read.result.action, read.exports, read.writes], ["none", 1, 0]);
       const files = readdirSync(cache).filter((f) => f.endsWith(".json.gz"));
@@ -534,6 +534,52 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         warnings,
       );
       assert.equal((await sync()).exports, 0);
+    });
+
+    test("manifest: a dataset deleted and created again under the same name is read, not trusted", async () => {
+      const cache = mkdtempSync(join(dir, "recreated-"));
+      const name = unique("recreated");
+      const { client } = recordingClient(url);
+      const first = examples(8);
+      await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: first,
+        manifest: cache,
+      });
+      await new Promise((r) => setTimeout(r, 2100)); // past the version's second, by the server's (lagging) Date clock
+      const warm = await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: first,
+        manifest: cache,
+      });
+      assert.equal(warm.action, "none");
+      assert.equal(readdirSync(cache).filter((f) => f.endsWith(".json.gz")).length, 1);
+      // Deleted, and created again at once with other content (SQLite reuses the row ids).
+      const deleted = await fetch(`${url}/v1/datasets/${warm.datasetId}`, { method: "DELETE" });
+      assert.ok(deleted.ok, String(deleted.status));
+      const other = examples(8, 2);
+      await upsertDataset({
+        client,
+        dataset: { datasetName: name },
+        examples: other,
+        manifest: false,
+      });
+      const { client: c2, requests } = recordingClient(url);
+      const again = await upsertDataset({
+        client: c2,
+        dataset: { datasetName: name },
+        examples: first,
+        manifest: cache,
+      });
+      assert.equal(requests.filter((r) => r.endsWith("/jsonl")).length, 1);
+      assert.deepEqual(again.summary, { added: 0, updated: 8, deleted: 0, unchanged: 0 });
+      const rows = await exported(url, again.datasetId);
+      assert.deepEqual(
+        rows.map((r) => r.output),
+        first.map((e) => e.output),
+      );
     });
 
     test("cross-SDK: Python then TypeScript, TypeScript then Python — the second is a no-op", async (t) => {

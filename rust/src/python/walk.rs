@@ -329,8 +329,8 @@ impl<'t> Walker<'t> {
                     ),
                 ));
             };
-            let Some(key_text) = utf8(&key_str) else {
-                return Err(lone_surrogate_error(&key_str, "key"));
+            let Some(key_text) = utf8(key_str) else {
+                return Err(lone_surrogate_error(key_str, "key"));
             };
             self.tape.push_str(key_text)?;
             self.value(&value, depth + 1)

@@ -78,6 +78,35 @@ enum Field {
     Other,
 }
 
+impl Field {
+    /// How an error names a text field's value.
+    fn what(self) -> &'static str {
+        match self {
+            Field::SpanId => "the span id",
+            _ => "the node id",
+        }
+    }
+}
+
+impl LineFields {
+    /// Record the root of a content object (`input`, `output` or `metadata`).
+    fn set_content(&mut self, field: Field, root: usize) {
+        match field {
+            Field::Input => self.input = Some(root),
+            Field::Output => self.output = Some(root),
+            _ => self.metadata = Some(root),
+        }
+    }
+
+    /// Record a span id (as the server keeps it) or a node id.
+    fn set_text(&mut self, field: Field, value: Option<String>) {
+        match field {
+            Field::SpanId => self.span_id = value.and_then(|v| span_id(&v)),
+            _ => self.node_id = value,
+        }
+    }
+}
+
 struct FieldSeed<'k> {
     keys: &'k LineKeys,
 }
@@ -428,11 +457,7 @@ impl<'de> Visitor<'de> for LineSeed<'_, '_, '_> {
                         return Err(self.ctx.fail(err));
                     }
                     self.ctx.steps.pop();
-                    match field {
-                        Field::Input => fields.input = Some(root),
-                        Field::Output => fields.output = Some(root),
-                        _ => fields.metadata = Some(root),
-                    }
+                    fields.set_content(field, root);
                 }
                 Field::Id => {
                     // Read raw, to tell an integer literal from a float (serde_json hands
@@ -450,22 +475,19 @@ impl<'de> Visitor<'de> for LineSeed<'_, '_, '_> {
                     }
                 }
                 Field::SpanId | Field::NodeId => {
-                    let (what, key) = match field {
-                        Field::SpanId => ("the span id", &self.keys.span_id),
-                        _ => ("the node id", &self.keys.node_id),
+                    let key = match field {
+                        Field::SpanId => &self.keys.span_id,
+                        _ => &self.keys.node_id,
                     };
                     self.ctx
                         .steps
                         .push(Step::Name(key.clone().unwrap_or_default()));
                     let value = map.next_value_seed(TextSeed {
                         ctx: &mut *self.ctx,
-                        what,
+                        what: field.what(),
                     })?;
                     self.ctx.steps.pop();
-                    match field {
-                        Field::SpanId => fields.span_id = value.and_then(|v| span_id(&v)),
-                        _ => fields.node_id = value,
-                    }
+                    fields.set_text(field, value);
                 }
                 Field::Splits => {
                     let key = self.keys.splits.clone().unwrap_or_default();
@@ -550,31 +572,20 @@ pub(crate) fn parse_line_fast(
                 if !tape.is_object(root) {
                     return None;
                 }
-                match field {
-                    Field::Input => fields.input = Some(root),
-                    Field::Output => fields.output = Some(root),
-                    _ => fields.metadata = Some(root),
-                }
+                fields.set_content(field, root);
             }
             Field::Id => fields.id = source_id_of_json(s.raw_value(tape)?, storable).ok()?,
             field @ (Field::SpanId | Field::NodeId) => {
                 let raw = s.raw_value(tape)?;
-                let what = match field {
-                    Field::SpanId => "the span id",
-                    _ => "the node id",
-                };
                 let mut ctx = Ctx::new(tape, raw, storable);
                 let mut de = serde_json::Deserializer::from_str(raw);
                 let value = TextSeed {
                     ctx: &mut ctx,
-                    what,
+                    what: field.what(),
                 }
                 .deserialize(&mut de)
                 .ok()?;
-                match field {
-                    Field::SpanId => fields.span_id = value.and_then(|v| span_id(&v)),
-                    _ => fields.node_id = value,
-                }
+                fields.set_text(field, value);
             }
             Field::Splits => {
                 let raw = s.raw_value(tape)?;

@@ -15,10 +15,12 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-(cd "$root" && cargo build --quiet --release --lib --target wasm32-unknown-unknown --features wasm)
+# PU_PROFILE=quick: no LTO, for the inner loop (see Cargo.toml); the package ships release.
+profile=${PU_PROFILE:-release}
+(cd "$root" && cargo build --quiet --profile "$profile" --lib --target wasm32-unknown-unknown --features wasm)
 rm -rf wasm
 "$bindgen" --target web --experimental-reset-state-function --out-dir wasm \
-  "$target_dir/wasm32-unknown-unknown/release/phoenix_upsert_native.wasm"
+  "$target_dir/wasm32-unknown-unknown/$profile/phoenix_upsert_native.wasm"
 rm -f wasm/phoenix_upsert_native_bg.wasm.d.ts
 rm -rf dist
 node_modules/.bin/tsc -p .

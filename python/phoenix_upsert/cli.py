@@ -308,8 +308,11 @@ def _client(endpoint: str | None) -> httpx.Client:
     import httpx
 
     from phoenix_upsert import _http
+    from phoenix_upsert._engine.server import shown_url
 
-    where = f"--endpoint {endpoint!r}" if endpoint else "the endpoint set in the environment"
+    where = (
+        f"--endpoint {shown_url(endpoint)!r}" if endpoint else "the endpoint set in the environment"
+    )
     hint = "give the server's base URL, e.g. http://localhost:6006"
     try:
         http = _http.make_client(endpoint)

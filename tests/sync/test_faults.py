@@ -6,6 +6,7 @@ none duplicated, exactly one new version for the change."""
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -242,6 +243,21 @@ def test_manifest_is_private_and_atomic(client: Client, name: str, tmp_path: Pat
     assert len(files) == 1 and files[0].suffixes == [".json", ".gz"]  # no temp file left
     assert files[0].stat().st_mode & 0o777 == 0o600
     assert manifest_dir.stat().st_mode & 0o077 == 0
+
+
+def test_a_temp_manifest_left_by_a_killed_process_is_removed(
+    client: Client, name: str, tmp_path: Path
+) -> None:
+    manifest_dir = tmp_path / "m"
+    manifest_dir.mkdir(mode=0o700)
+    old, fresh = manifest_dir / ".manifest-killed.tmp", manifest_dir / ".manifest-writing.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    warm(client, name, examples(5), manifest_dir)
+    assert not old.exists(), "a stale temp file is left"
+    assert fresh.exists(), "another process's temp file was removed while it may be writing it"
 
 
 def test_backoff_honours_retry_after(

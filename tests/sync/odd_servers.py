@@ -65,6 +65,8 @@ class Case:
     name: str
     what: str
     expect: str
+    #: A regular expression the error's message must match (for an error ``expect``).
+    message: str = ""
     cache: bool = False
     faults: tuple[tuple[str, str, Callable[[bytes], bytes]], ...] = ()
 
@@ -98,7 +100,15 @@ CASES = (
         "another-datasets-record",
         "GET /v1/datasets/{id} answers with another dataset's record",
         "ServerError",
+        message="answered with dataset",
         faults=(("GET", r"/v1/datasets/[^/]+$", _json_data(_foreign)),),
+    ),
+    Case(
+        "phoenix-14",
+        "the server says it is Phoenix 14.17 (no example ids, no declarative updates)",
+        "ServerTooOldError",
+        message="too old",
+        faults=(("GET", r"/arize_phoenix_version$", lambda _: b"14.17.0"),),
     ),
 )
 
@@ -114,7 +124,10 @@ def start(case: Case, upstream_port: int) -> fp.FaultProxy:
 
 def main(argv: list[str]) -> int:
     if argv == ["--list"]:
-        table = [{"name": c.name, "what": c.what, "expect": c.expect} for c in CASES]
+        table = [
+            {"name": c.name, "what": c.what, "expect": c.expect, "message": c.message}
+            for c in CASES
+        ]
         shared = {"seed": SEED, "other": OTHER, "editedFirst": EDITED_FIRST, "cases": table}
         print(json.dumps(shared))
         return 0

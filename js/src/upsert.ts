@@ -19,6 +19,7 @@
 import { diff, manifestRules, type Diff } from "./core.js";
 import {
   ConcurrentWriteError,
+  DuplicateContentError,
   DuplicateSourceIdError,
   EmptySourceError,
   InvalidInputError,
@@ -248,11 +249,28 @@ export function makePlan(
   const added = d.added;
   const updated = d.updated.map(([i]) => i);
   const deleted = d.deleted;
+  // An example added without an id whose content the dataset already holds: Phoenix's append
+  // matches it to that example (by content) and adds nothing. Only a full snapshot (`update`)
+  // adds the copy; a merge cannot write one.
+  const held = new Set(prev.hashes);
+  const copies = added.filter(
+    (i) => (source.ids[i] ?? null) === null && held.has(source.hashes[i] ?? ""),
+  );
+  if (copies.length > 0 && mode === "merge" && state.info !== null) {
+    const shown = copies
+      .slice(0, 5)
+      .map((i) => where(source, i))
+      .join(", ");
+    throw new DuplicateContentError(
+      `${String(copies.length)} example(s) without a source id repeat the content of an example the dataset already holds (${shown}); Phoenix matches examples without ids by content, so a merge cannot add another copy: give the examples ids, or remove the duplicates`,
+      { index: copies[0] ?? 0 },
+    );
+  }
   let action: Action;
   if (state.info === null) action = "create";
   else if (!(added.length || updated.length || deleted.length || splitChanges.length))
     action = "none";
-  else if (deleted.length || (snapshot && mode === "mirror")) action = "update";
+  else if (deleted.length || copies.length || (snapshot && mode === "mirror")) action = "update";
   else action = "append";
   const ids = source.ids;
   const pick = (list: number[]) => list.map((i) => ids[i] ?? null);

@@ -90,6 +90,28 @@ for (const backend of backends) {
       }
     });
 
+    test("a repeated example without id is named at once in a merge, and written by a mirror", async () => {
+      const client = createClient({ options: { baseUrl: phoenix.url } });
+      const dataset = { datasetName: `js-copies-${process.pid}-${++counter}` };
+      const a = { input: { q: 1 }, output: { a: 1 } };
+      const b = { input: { q: 2 }, output: { a: 2 } };
+      const run = (examples, mode) =>
+        pu.upsertDataset({ client, dataset, examples, sourceIdKey: null, mode, manifest: false });
+      const { datasetId } = await run([a], "merge");
+      const versions = await versionCount(phoenix.url, datasetId);
+      await assert.rejects(
+        run([a, a, b], "merge"),
+        (e) =>
+          e instanceof pu.DuplicateContentError && e.index === 1 && /example 1/.test(e.message),
+      );
+      assert.equal(await versionCount(phoenix.url, datasetId), versions);
+      const result = await run([a, a, b], "mirror");
+      assert.equal(result.action, "update");
+      assert.equal(result.attempts, 1);
+      assert.equal((await exported(phoenix.url, datasetId)).length, 3);
+      assert.equal((await run([a, a, b], "mirror")).action, "none");
+    });
+
     for (const c of table.cases ?? []) {
       test(`${c.name}: ${c.what}`, async () => {
         const direct = createClient({ options: { baseUrl: phoenix.url } });

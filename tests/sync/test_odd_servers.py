@@ -149,3 +149,24 @@ def test_credentials_in_the_endpoint_url_appear_nowhere(
             env={"PATH": "", "PHOENIX_UPSERT_CACHE_DIR": str(tmp_path / "cache")},
         )
         assert secret not in run.stdout + run.stderr, (args, run.stdout, run.stderr)
+
+
+def test_a_repeated_example_without_id_is_named_not_blamed_on_another_writer(
+    client: Client, name: str
+) -> None:
+    """Phoenix matches examples without ids by content: an append cannot add a second copy
+    of an example the dataset holds. A merge says so at once, writing nothing; a mirror writes
+    the copy with its one full-snapshot update."""
+    a = {"input": {"q": 1}, "output": {"a": 1}}
+    b = {"input": {"q": 2}, "output": {"a": 2}}
+    sync(client, [a], dataset=name, source_id_key=None, mode="merge")
+    versions = version_count(client, name)
+    with pytest.raises(pu.DuplicateContentError) as info:
+        sync(client, [a, a, b], dataset=name, source_id_key=None, mode="merge")
+    assert info.value.index == 1 and "example 1" in str(info.value)
+    assert version_count(client, name) == versions
+    result = sync(client, [a, a, b], dataset=name, source_id_key=None)
+    assert result.plan.action == "update" and result.attempts == 1
+    assert len(server_rows(client, name)) == 3
+    again = sync(client, [a, a, b], dataset=name, source_id_key=None)
+    assert again.plan.action == "none"

@@ -48,6 +48,7 @@ from phoenix_upsert._native import Diff, diff, manifest_after_write, scan_jsonl
 from phoenix_upsert._sources.source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
+    DuplicateContentError,
     DuplicateSourceIdError,
     InvalidInputError,
     InvalidSourceIdError,
@@ -129,12 +130,25 @@ def make_plan(
     added = d.added
     updated = [i for i, _ in d.updated]
     deleted = d.deleted
+    # An example added without an id whose content the dataset already holds: Phoenix's
+    # append matches it to that example (by content) and adds nothing. Only a full snapshot
+    # (``update``) adds the copy; a merge cannot write one.
+    held = set(prev.hashes)
+    copies = [i for i in added if source.ids[i] is None and source.hashes[i] in held]
+    if copies and mode == "merge" and state.info is not None:
+        shown = ", ".join(source.where(i) for i in copies[:5])
+        raise DuplicateContentError(
+            f"{len(copies)} example(s) without a source id repeat the content of an example the "
+            f"dataset already holds ({shown}); Phoenix matches examples without ids by content, "
+            "so a merge cannot add another copy: give the examples ids, or remove the duplicates",
+            index=copies[0],
+        )
     action: Action
     if state.info is None:
         action = "create"  # even with no examples: the dataset is asked for by name
     elif not (added or updated or deleted or split_changes):
         action = "none"
-    elif deleted or (snapshot and mode == "mirror"):
+    elif deleted or copies or (snapshot and mode == "mirror"):
         action = "update"
     else:
         action = "append"

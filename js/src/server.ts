@@ -16,6 +16,14 @@ import {
   ServerTooOldError,
 } from "./errors.js";
 
+/** A connection closed under a request: the kept-alive socket the server had closed. */
+const STALE_CONNECTION = /other side closed|ECONNRESET|socket hang up|UND_ERR_SOCKET/;
+
+/** A warning of the sync's (retries, a state it could not trust), as Node warnings go. */
+export function warn(message: string): void {
+  process.emitWarning(message, { code: "PHOENIX_UPSERT" });
+}
+
 /** A JSON object of the server's. */
 export type Json = Record<string, unknown>;
 
@@ -302,11 +310,18 @@ export class Server {
   /** Run a repeatable call, retrying what is worth retrying. */
   async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
     let attempt = 0;
+    let staleRetried = false;
     for (;;) {
       try {
         return await call();
       } catch (e) {
         if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
+        if (e instanceof TransportError && STALE_CONNECTION.test(e.message) && !staleRetried) {
+          // A kept-alive connection the server closed meanwhile (Phoenix does after a 500):
+          // repeat the read at once, on a new connection, without a warning.
+          staleRetried = true;
+          continue;
+        }
         attempt += 1;
         if (!isRetryable(e) || attempt >= this.retry.attempts) {
           if (e instanceof ServerError) {
@@ -318,8 +333,9 @@ export class Server {
           throw err;
         }
         const retryAfter = e instanceof ServerError ? e.retryAfter : null;
-        await sleep(this.retry.delay(attempt - 1, retryAfter), this.signal);
-        void what;
+        const delay = this.retry.delay(attempt - 1, retryAfter);
+        warn(`${what} failed (${describe(e)}); retrying in ${delay.toFixed(1)} s`);
+        await sleep(delay, this.signal);
       }
     }
   }

@@ -30,8 +30,10 @@ import {
   RetryPolicy,
   Server,
   TransportError,
+  describe,
   isRetryable,
   sleep,
+  warn,
   type HttpClient,
   type Json,
 } from "./server.js";
@@ -663,6 +665,11 @@ class Engine {
         }
         writes += 1;
         wrote = plan;
+        if (state.unknown != null) {
+          warn(
+            `dataset ${JSON.stringify(datasetName)}: ${state.unknown}; writing the whole source (${String(sourceLength(source))} examples) instead of trusting that read`,
+          );
+        }
         const result = await this.write(plan, source, description, state.unknown != null);
         const proven = await this.prove(plan, result, state, source, mode, matches);
         if (typeof proven !== "string") return await this.finish(plan, proven, writes, concurrent);
@@ -670,7 +677,11 @@ class Engine {
         problem = new ConcurrentWriteError(
           `dataset ${JSON.stringify(datasetName)} changed while syncing: ${proven}`,
         );
-        await sleep(this.server.retry.delay(writes - 1, null, "full"), this.signal);
+        const delay = this.server.retry.delay(writes - 1, null, "full");
+        warn(
+          `${(problem as Error).message}; reading it again and planning again in ${delay.toFixed(1)} s (write ${String(writes)} of at most ${String(this.maxAttempts)})`,
+        );
+        await sleep(delay, this.signal);
         state = null;
       } catch (e) {
         if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
@@ -685,7 +696,11 @@ class Engine {
           throw e;
         } else {
           const retryAfter = e instanceof ServerError ? e.retryAfter : null;
-          await sleep(this.server.retry.delay(writes - 1, retryAfter), this.signal);
+          const delay = this.server.retry.delay(writes - 1, retryAfter);
+          warn(
+            `sync of ${JSON.stringify(name ?? datasetId)} failed (${describe(e)}); reading the dataset again and planning again in ${delay.toFixed(1)} s`,
+          );
+          await sleep(delay, this.signal);
         }
         problem = e;
         state = null;

@@ -112,6 +112,28 @@ for (const backend of backends) {
       assert.equal((await run([a, a, b], "mirror")).action, "none");
     });
 
+    for (const fault of table.faults ?? []) {
+      test(`a transient fault is survived: ${fault}`, async () => {
+        const direct = createClient({ options: { baseUrl: phoenix.url } });
+        const proxy = await startProxy(`fault:${fault}`, new URL(phoenix.url).port);
+        try {
+          const proxied = createClient({ options: { baseUrl: proxy.url } });
+          const dataset = { datasetName: `js-fault-${process.pid}-${++counter}` };
+          const { datasetId } = await sync(direct, table.faultV1, dataset);
+          const versions = await versionCount(phoenix.url, datasetId);
+          const result = await sync(proxied, table.faultV2, dataset);
+          assert.deepEqual(result.summary, { added: 1, updated: 1, deleted: 1, unchanged: 18 });
+          const stored = new Map((await exported(phoenix.url, datasetId)).map((r) => [r.id, r]));
+          assert.equal(stored.size, table.faultV2.length, "examples lost or duplicated");
+          for (const row of table.faultV2) assert.deepEqual(stored.get(row.id).output, row.output);
+          assert.equal(await versionCount(phoenix.url, datasetId), versions + 1);
+          assert.equal((await sync(proxied, table.faultV2, dataset)).action, "none");
+        } finally {
+          await proxy.stop();
+        }
+      });
+    }
+
     for (const c of table.cases ?? []) {
       test(`${c.name}: ${c.what}`, async () => {
         const direct = createClient({ options: { baseUrl: phoenix.url } });

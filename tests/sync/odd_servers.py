@@ -14,9 +14,10 @@ test_odd_servers.py``, ``js/test/odd-servers.test.mjs``):
 The promise: step 3 leaves the dataset holding exactly ``SEED`` (never "up to date" on the
 other writer's content), or fails with the error the case names, having written nothing.
 
-Run as a program (``python -m tests.sync.odd_servers CASE UPSTREAM_PORT``), it starts the
-case's proxy, prints its port and serves until its standard input closes: the TypeScript
-tests start it so. ``python -m tests.sync.odd_servers --list`` prints the table as JSON.
+Run as a program (``python -m tests.sync.odd_servers CASE UPSTREAM_PORT``, or
+``fault:NAME`` for one of ``TRANSIENT_FAULTS``), it starts that proxy, prints its port and
+serves until its standard input closes: the TypeScript tests start it so.
+``python -m tests.sync.odd_servers --list`` prints the tables as JSON.
 """
 
 from __future__ import annotations
@@ -114,6 +115,29 @@ CASES = (
 
 BY_NAME = {c.name: c for c in CASES}
 
+#: Faults a sync must survive, each injected once into one request (``tests/sync/
+#: test_faults.py`` and the TypeScript tests run them alike): the sync of ``FAULT_V2`` over a
+#: dataset holding ``FAULT_V1`` ends exact, with one new version, and a re-sync is a no-op.
+TRANSIENT_FAULTS: dict[str, tuple[str, str, fp.Fault]] = {
+    "500 on the upload": ("POST", "/upload", fp.status(500)),
+    "502 on the upload": ("POST", "/upload", fp.status(502)),
+    "503 on a read": ("GET", "/versions", fp.status(503)),
+    "429 with Retry-After": ("POST", "/upload", fp.status(429, {"Retry-After": "1"})),
+    "connection dropped mid-request": ("POST", "/upload", fp.drop_request()),
+    "connection dropped mid-response (write landed)": ("POST", "/upload", fp.drop_response()),
+    "dropped while reading the dataset": ("GET", "/jsonl", fp.drop_response()),
+}
+
+FAULT_V1: list[dict[str, Any]] = [
+    {"id": f"e{i}", "input": {"i": i}, "output": {"tag": "v1"}} for i in range(20)
+]
+#: One edit, one deletion, one addition.
+FAULT_V2: list[dict[str, Any]] = [
+    {**FAULT_V1[0], "output": {"tag": "edited"}},
+    *FAULT_V1[2:],
+    {"id": "added", "input": {"new": True}, "output": {}},
+]
+
 
 def start(case: Case, upstream_port: int) -> fp.FaultProxy:
     proxy = fp.FaultProxy(upstream_port, cache=case.cache)
@@ -128,11 +152,24 @@ def main(argv: list[str]) -> int:
             {"name": c.name, "what": c.what, "expect": c.expect, "message": c.message}
             for c in CASES
         ]
-        shared = {"seed": SEED, "other": OTHER, "editedFirst": EDITED_FIRST, "cases": table}
+        shared = {
+            "seed": SEED,
+            "other": OTHER,
+            "editedFirst": EDITED_FIRST,
+            "cases": table,
+            "faults": list(TRANSIENT_FAULTS),
+            "faultV1": FAULT_V1,
+            "faultV2": FAULT_V2,
+        }
         print(json.dumps(shared))
         return 0
-    case, port = BY_NAME[argv[0]], int(argv[1])
-    proxy = start(case, port)
+    port = int(argv[1])
+    if argv[0].startswith("fault:"):
+        proxy = fp.FaultProxy(port)
+        method, path, fault = TRANSIENT_FAULTS[argv[0][len("fault:") :]]
+        proxy.add(method, path, fault)
+    else:
+        proxy = start(BY_NAME[argv[0]], port)
     print(proxy.port, flush=True)
     sys.stdin.read()  # serve until the parent closes our input
     proxy.stop()

@@ -20,7 +20,7 @@ native.initSync({
 });
 
 /** Run a call into the module: native errors become typed errors, a trap an InternalError. */
-function call<T>(f: () => T): T {
+export function call<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {

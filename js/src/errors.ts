@@ -166,6 +166,7 @@ const NATIVE_CLASSES = {
   MissingSourceIdError,
   InvalidSourceIdError,
   DuplicateSourceIdError,
+  DuplicateContentError,
 } as const;
 
 type NativeFields = {

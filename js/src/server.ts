@@ -193,6 +193,9 @@ interface Call {
   body?: string;
 }
 
+/** The server version each client's server said it was (asked once a client). */
+const KNOWN_VERSIONS = new WeakMap<HttpClient, number[] | null>();
+
 /** Phoenix's dataset endpoints over the client's own `GET`/`POST`. */
 export class Server {
   /** The server's clock (`Date` header) at its latest successful answer. */
@@ -485,9 +488,13 @@ export class Server {
     return parts.length > 0 ? parts : null;
   }
 
-  /** Refuse a server older than Phoenix 15 before anything is written. */
+  /** Refuse a server older than Phoenix 15 before anything is written (asked once a client). */
   async requireVersion(): Promise<void> {
-    const v = await this.serverVersion();
+    let v = KNOWN_VERSIONS.get(this.http);
+    if (v === undefined) {
+      v = await this.serverVersion();
+      KNOWN_VERSIONS.set(this.http, v);
+    }
     if (v === null || v.length < 2) return;
     const [major = 0, minor = 0, patch = 0] = v;
     if (major < 15) {

@@ -16,11 +16,10 @@
  *    full snapshot), up to the retry budget, then `ConcurrentWriteError`.
  */
 
-import { diff, manifestRules, type Diff } from "./core.js";
+import { manifestRules } from "./core.js";
+import { plan as planCore } from "./plan.js";
 import {
   ConcurrentWriteError,
-  DuplicateContentError,
-  DuplicateSourceIdError,
   EmptySourceError,
   InvalidInputError,
   InvalidSourceIdError,
@@ -43,7 +42,6 @@ import {
   hasIds,
   readSource,
   sourceLength,
-  where,
   type ExamplesSource,
   type Source,
   type SourceIdKey,
@@ -193,87 +191,45 @@ const datasetIdOf = (s: State): string | null => (s.info === null ? null : Strin
 const versionIdOf = (s: State): string | null =>
   s.versions[0] === undefined ? null : String(s.versions[0].version_id);
 
-function sameSplits(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+/** What the core's plan says beyond `SyncPlan` (see Python's `Planned`). */
+interface Planned {
+  /** Indices into the state's examples of the examples deleted. */
+  deleted: number[];
+  /** (source, previous) pairs the diff matched. */
+  matched: [number, number][];
+  /** The write carries every example of the source (a merge from an unknown state). */
+  full: boolean;
 }
 
-/** What it takes to make `state` hold `source` (pure: no I/O). */
+/**
+ * What it takes to make `state` hold `source` (pure: no I/O): the core's rule
+ * (`rust/src/plan.rs`, shared with Python's engine), as a `SyncPlan`. `snapshot`: write any
+ * change of a mirror as a full-snapshot update (after a conflict); a state whose read may not
+ * be the server's (`state.unknown`) never plans "none".
+ */
 export function makePlan(
   source: Source,
   state: State,
   name: string,
   mode: Mode,
   snapshot = false,
-): [SyncPlan, Diff] {
+): [SyncPlan, Planned] {
   const prev = state.examples;
-  const d = diff(
-    prev.nodeIds.map((n, p) => [n, prev.externalIds[p] ?? null, prev.hashes[p] ?? ""] as const),
-    source.hashes.map((h, i) => [source.ids[i] ?? null, h] as const),
-    { merge: mode === "merge" },
+  const p = planCore(
+    toColumns(prev),
+    {
+      ids: source.ids.map((id) => id ?? null),
+      hashes: source.hashes,
+      splits: source.splits,
+      lines: source.lines,
+    },
+    {
+      merge: mode === "merge",
+      exists: state.info !== null,
+      snapshot,
+      unknown: state.unknown != null,
+    },
   );
-  if (d.unknownNodeIds.length > 0) {
-    const shown = d.unknownNodeIds
-      .slice(0, 5)
-      .map((i) => `${where(source, i)}: ${JSON.stringify(source.ids[i])}`)
-      .join(", ");
-    const first = d.unknownNodeIds[0] ?? 0;
-    throw new InvalidSourceIdError(
-      `source ids that are Phoenix node ids must name examples of this dataset; these do not: ${shown}`,
-      { index: first, sourceId: source.ids[first] ?? null },
-    );
-  }
-  const taken = new Map<number, number>();
-  for (const [i, p] of [...d.unchanged, ...d.updated]) {
-    const j = taken.get(p);
-    if (j === undefined) taken.set(p, i);
-    else if (j !== i) {
-      const [first, second] = i < j ? [i, j] : [j, i];
-      throw new DuplicateSourceIdError(
-        `${where(source, first)} and ${where(source, second)} name the same example of the dataset (${String(prev.nodeIds[p])})`,
-        {
-          ids: [String(source.ids[first]), String(source.ids[second])],
-          index: second,
-          sourceId: source.ids[second] ?? null,
-        },
-      );
-    }
-  }
-  let splitChanges: number[] = [];
-  let unchanged = d.unchanged.length;
-  if (source.splits !== null) {
-    const next = source.splits;
-    splitChanges = d.unchanged
-      .filter(([i, p]) => !sameSplits(next[i], prev.splits[p]))
-      .map(([i]) => i);
-    unchanged -= splitChanges.length;
-  }
-  const added = d.added;
-  const updated = d.updated.map(([i]) => i);
-  const deleted = d.deleted;
-  // An example added without an id whose content the dataset already holds: Phoenix's append
-  // matches it to that example (by content) and adds nothing. Only a full snapshot (`update`)
-  // adds the copy; a merge cannot write one.
-  const held = new Set(prev.hashes);
-  const copies = added.filter(
-    (i) => (source.ids[i] ?? null) === null && held.has(source.hashes[i] ?? ""),
-  );
-  if (copies.length > 0 && mode === "merge" && state.info !== null) {
-    const shown = copies
-      .slice(0, 5)
-      .map((i) => where(source, i))
-      .join(", ");
-    throw new DuplicateContentError(
-      `${String(copies.length)} example(s) without a source id repeat the content of an example the dataset already holds (${shown}); Phoenix matches examples without ids by content, so a merge cannot add another copy: give the examples ids, or remove the duplicates`,
-      { index: copies[0] ?? 0 },
-    );
-  }
-  let action: Action;
-  if (state.info === null) action = "create";
-  else if (!(added.length || updated.length || deleted.length || splitChanges.length))
-    action = "none";
-  else if (deleted.length || copies.length || (snapshot && mode === "mirror")) action = "update";
-  else action = "append";
   const ids = source.ids;
   const pick = (list: number[]) => list.map((i) => ids[i] ?? null);
   const plan: SyncPlan = {
@@ -281,23 +237,23 @@ export function makePlan(
     datasetId: datasetIdOf(state),
     baseVersionId: versionIdOf(state),
     mode,
-    action,
-    added: pick(added),
-    updated: pick(updated),
-    splitChanges: pick(splitChanges),
-    deleted: deleted.map((p) => prev.externalIds[p] ?? prev.nodeIds[p] ?? ""),
-    unchanged,
-    addedIndices: added,
-    updatedIndices: updated,
-    splitChangeIndices: splitChanges,
+    action: p.action,
+    added: pick(p.added),
+    updated: pick(p.updated),
+    splitChanges: pick(p.splitChanges),
+    deleted: p.deleted.map((q) => prev.externalIds[q] ?? prev.nodeIds[q] ?? ""),
+    unchanged: p.unchanged,
+    addedIndices: p.added,
+    updatedIndices: p.updated,
+    splitChangeIndices: p.splitChanges,
     summary: {
-      added: added.length,
-      updated: updated.length + splitChanges.length,
-      deleted: deleted.length,
-      unchanged,
+      added: p.added.length,
+      updated: p.updated.length + p.splitChanges.length,
+      deleted: p.deleted.length,
+      unchanged: p.unchanged,
     },
   };
-  return [plan, d];
+  return [plan, { deleted: p.deleted, matched: p.matched, full: p.full }];
 }
 
 /** Another writer wrote after this sync's write. */
@@ -510,7 +466,7 @@ class Engine {
     state: State,
     source: Source,
     mode: Mode,
-    matches: Diff,
+    planned: Planned,
   ): Promise<State | string> {
     const unknown = state.unknown ?? null;
     const problem = this.checkCounts(plan, result, unknown === null);
@@ -530,7 +486,7 @@ class Engine {
     const after = manifestRules.afterWrite(
       toColumns(state.examples),
       { ids: source.ids, hashes: source.hashes, splits: source.splits },
-      [...matches.unchanged, ...matches.updated],
+      planned.matched,
       mode === "merge",
     );
     const examples = fromColumns(after);
@@ -619,15 +575,9 @@ class Engine {
         }
         const datasetName = state.info !== null ? String(state.info.name) : (name ?? "");
         let plan: SyncPlan;
-        let matches: Diff;
+        let planned: Planned;
         try {
-          [plan, matches] = makePlan(
-            source,
-            state,
-            datasetName,
-            mode,
-            problem !== null || state.unknown != null,
-          );
+          [plan, planned] = makePlan(source, state, datasetName, mode, problem !== null);
         } catch (e) {
           // A manifest written after this client's own write does not know the node ids of
           // the examples it created; a source naming one by its node id needs the server's.
@@ -638,12 +588,6 @@ class Engine {
             }
           }
           throw e;
-        }
-        if (state.unknown != null && plan.action === "none") {
-          // What was read may not be what the server holds: never "up to date" on it. Write
-          // the whole source; the server diffs it against what it really holds (a mirror's
-          // update deletes the rest), and the dataset's versions prove the write.
-          plan = { ...plan, action: mode === "mirror" ? "update" : "append" };
         }
         if (dryRun) {
           return {
@@ -670,8 +614,8 @@ class Engine {
             `dataset ${JSON.stringify(datasetName)}: ${state.unknown}; writing the whole source (${String(sourceLength(source))} examples) instead of trusting that read`,
           );
         }
-        const result = await this.write(plan, source, description, state.unknown != null);
-        const proven = await this.prove(plan, result, state, source, mode, matches);
+        const result = await this.write(plan, source, description, planned.full);
+        const proven = await this.prove(plan, result, state, source, mode, planned);
         if (typeof proven !== "string") return await this.finish(plan, proven, writes, concurrent);
         concurrent = true;
         problem = new ConcurrentWriteError(

@@ -22,6 +22,7 @@ __all__ = [
     "manifest_encode",
     "manifest_file_name",
     "manifest_provable",
+    "plan",
     "scan_examples",
     "scan_jsonl",
     "source_id",
@@ -249,3 +250,22 @@ def manifest_after_write(
     """What a dataset holds after a write landed, without reading it back: the source's
     examples (a matched one keeps its node id and external id; a new one has none yet, "", and
     its source id as external id), then, when merging, the previous ones not matched."""
+
+def plan(
+    previous: tuple[Sequence[str], Sequence[str | None], Sequence[str], Sequence[Sequence[str]]],
+    ids: Sequence[str | None],
+    hashes: Sequence[str],
+    splits: Sequence[Sequence[str]] | None,
+    lines: Sequence[int] | None,
+    *,
+    merge: bool,
+    exists: bool,
+    snapshot: bool,
+    unknown: bool,
+) -> tuple[str, list[int], list[int], list[int], list[int], int, list[tuple[int, int]], bool]:
+    """The sync's plan (``rust/src/plan.rs``, one rule for both SDKs): ``(action, added,
+    updated, split_changes, deleted, unchanged, matched, full)`` — source indices by class,
+    previous indices of the deleted examples, the (source, previous) pairs matched, and
+    whether the write carries the whole source. Raises ``InvalidSourceIdError`` (a node id of
+    no example of the dataset), ``DuplicateSourceIdError`` (one example named twice) or
+    ``DuplicateContentError`` (a merge adding a copy without an id)."""

@@ -46,6 +46,9 @@ pub enum ErrorKind {
     LineTooLong,
     /// The same source id on more than one incoming example.
     DuplicateId,
+    /// A merge that would add, without a source id, a copy of an example the dataset holds
+    /// (Phoenix's append matches it by content and adds nothing).
+    DuplicateContent,
     /// Reading the file failed.
     Io,
     /// An argument outside its documented range.
@@ -87,6 +90,7 @@ impl ErrorKind {
             (ErrorKind::InvalidUtf8, Input::Examples) => "JSONLEncodingError",
             (ErrorKind::LineTooLong, _) => "LineTooLongError",
             (ErrorKind::DuplicateId, _) => "DuplicateSourceIdError",
+            (ErrorKind::DuplicateContent, _) => "DuplicateContentError",
             (ErrorKind::Internal, _) => "InternalError",
             (ErrorKind::Io | ErrorKind::InvalidArgument, _) => return None,
         })

@@ -27,6 +27,7 @@ pub mod json;
 pub mod jsonl;
 pub mod manifest;
 pub mod node_id;
+pub mod plan;
 pub mod pool;
 pub mod storable;
 pub mod tape;

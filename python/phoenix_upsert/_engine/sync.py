@@ -29,7 +29,6 @@ reported as what this sync wrote.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -44,17 +43,16 @@ from phoenix_upsert import _progress
 from phoenix_upsert._engine import manifest
 from phoenix_upsert._engine.manifest import Fingerprint, ServerExamples
 from phoenix_upsert._engine.server import Server, describe, is_retryable, logger, retry_after
-from phoenix_upsert._native import Diff, diff, manifest_after_write, scan_jsonl
+from phoenix_upsert._native import manifest_after_write, scan_jsonl
+from phoenix_upsert._native import plan as plan_core
 from phoenix_upsert._sources.source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
-    DuplicateContentError,
-    DuplicateSourceIdError,
     InvalidInputError,
     InvalidSourceIdError,
     ServerError,
 )
-from phoenix_upsert.results import Action, Mode, SyncPlan, SyncResult
+from phoenix_upsert.results import Mode, SyncPlan, SyncResult
 
 
 @dataclass
@@ -86,79 +84,47 @@ class State:
         return None if self.version is None else str(self.version["version_id"])
 
 
+@dataclass(frozen=True)
+class Planned:
+    """What the core's plan says beyond :class:`SyncPlan`: the previous examples deleted
+    (indices into the state's examples), the (source, previous) pairs matched, and whether
+    the write carries every example of the source (a merge from an unknown state)."""
+
+    deleted: list[int]
+    matched: list[tuple[int, int]]
+    full: bool
+
+
 def make_plan(
     source: Source, state: State, *, name: str, mode: Mode, snapshot: bool = False
-) -> tuple[SyncPlan, Diff]:
-    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O).
+) -> tuple[SyncPlan, Planned]:
+    """What it takes to make ``state`` hold ``source`` (a pure function: no I/O): the core's
+    rule (``rust/src/plan.rs``, shared with the TypeScript engine), as a :class:`SyncPlan`.
 
     ``snapshot``: write any change of a mirror sync as a full-snapshot ``update``, which the
     server diffs against its own newest version: the write leaves exactly the source even if
-    another writer changed the dataset since ``state`` was read (used after a conflict)."""
+    another writer changed the dataset since ``state`` was read (used after a conflict). A
+    state read from an export that may not be the server's (``state.unknown``) never plans
+    "none": the whole source is written."""
     prev = state.examples
-    d = diff(
-        list(zip(prev.node_ids, prev.external_ids, prev.hashes)),
-        list(zip(source.ids, source.hashes)),
+    action, added, updated, split_changes, deleted, unchanged, matched, full = plan_core(
+        (prev.node_ids, prev.external_ids, prev.hashes, prev.splits),
+        source.ids,
+        source.hashes,
+        source.splits,
+        source.lines,
         merge=mode == "merge",
+        exists=state.info is not None,
+        snapshot=snapshot,
+        unknown=state.unknown is not None,
     )
-    if d.unknown_node_ids:
-        shown = ", ".join(f"{source.where(i)}: {source.ids[i]!r}" for i in d.unknown_node_ids[:5])
-        raise InvalidSourceIdError(
-            "source ids that are Phoenix node ids must name examples of this dataset; "
-            f"these do not: {shown}",
-            index=d.unknown_node_ids[0],
-            source_id=source.ids[d.unknown_node_ids[0]],
-        )
-    taken: dict[int, int] = {}
-    for i, p in [*d.unchanged, *d.updated]:
-        j = taken.setdefault(p, i)
-        if j != i:  # one id is the example's external id, the other its node id
-            first, second = sorted((i, j))
-            raise DuplicateSourceIdError(
-                f"{source.where(first)} and {source.where(second)} name the same example of "
-                f"the dataset ({state.examples.node_ids[p]})",
-                ids=[str(source.ids[first]), str(source.ids[second])],
-                index=second,
-                source_id=source.ids[second],
-            )
-    split_changes: list[int] = []
-    if source.splits is None:
-        unchanged = len(d.unchanged)  # the server's splits stay as they are
-    else:
-        new, old = source.splits, prev.splits
-        split_changes = [i for i, p in d.unchanged if new[i] != old[p]]
-        unchanged = len(d.unchanged) - len(split_changes)
-    added = d.added
-    updated = [i for i, _ in d.updated]
-    deleted = d.deleted
-    # An example added without an id whose content the dataset already holds: Phoenix's
-    # append matches it to that example (by content) and adds nothing. Only a full snapshot
-    # (``update``) adds the copy; a merge cannot write one.
-    held = set(prev.hashes)
-    copies = [i for i in added if source.ids[i] is None and source.hashes[i] in held]
-    if copies and mode == "merge" and state.info is not None:
-        shown = ", ".join(source.where(i) for i in copies[:5])
-        raise DuplicateContentError(
-            f"{len(copies)} example(s) without a source id repeat the content of an example the "
-            f"dataset already holds ({shown}); Phoenix matches examples without ids by content, "
-            "so a merge cannot add another copy: give the examples ids, or remove the duplicates",
-            index=copies[0],
-        )
-    action: Action
-    if state.info is None:
-        action = "create"  # even with no examples: the dataset is asked for by name
-    elif not (added or updated or deleted or split_changes):
-        action = "none"
-    elif deleted or copies or (snapshot and mode == "mirror"):
-        action = "update"
-    else:
-        action = "append"
     ids = source.ids
     plan = SyncPlan(
         dataset_name=name,
         dataset_id=state.dataset_id,
         base_version_id=state.version_id,
         mode=mode,
-        action=action,
+        action=action,  # type: ignore[arg-type]
         added=tuple(ids[i] for i in added),
         updated=tuple(ids[i] for i in updated),
         split_changes=tuple(ids[i] for i in split_changes),
@@ -168,10 +134,10 @@ def make_plan(
         updated_indices=tuple(updated),
         split_change_indices=tuple(split_changes),
     )
-    return plan, d
+    return plan, Planned(deleted, matched, full)
 
 
-def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> ServerExamples:
+def state_after(plan: SyncPlan, state: State, source: Source, planned: Planned) -> ServerExamples:
     """The server's examples after ``plan`` landed, without reading them back (the core's
     rule, shared with the TypeScript engine): the source's examples, plus, when merging, the
     previous examples the source did not match; new examples have no node id yet ("")."""
@@ -181,7 +147,7 @@ def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> 
         source.ids,
         source.hashes,
         source.splits,
-        [*matches.unchanged, *matches.updated],
+        planned.matched,
         plan.mode == "merge",
     )
     return ServerExamples(node_ids, external_ids, hashes, [tuple(s) for s in splits])
@@ -481,26 +447,14 @@ class Engine:
                 try:
                     # After a conflict or a failed write, a mirror sync writes the full
                     # snapshot: whatever landed meanwhile, the server then diffs against it.
-                    plan, matches = make_plan(
-                        source,
-                        state,
-                        name=dataset_name,
-                        mode=mode,
-                        snapshot=problem is not None or state.unknown is not None,
+                    plan, planned = make_plan(
+                        source, state, name=dataset_name, mode=mode, snapshot=problem is not None
                     )
                 except InvalidSourceIdError:
                     if state.from_manifest and "" in state.examples.node_ids:
                         state = None  # the manifest does not know every node id; the server does
                         continue
                     raise
-                if state.unknown is not None and plan.action == "none":
-                    # What was read may not be what the server holds: never "up to date"
-                    # on it. Write the whole source; the server diffs it against what it
-                    # really holds (a mirror's update deletes the rest), and the dataset's
-                    # versions prove the write.
-                    plan = dataclasses.replace(
-                        plan, action="update" if mode == "mirror" else "append"
-                    )
                 if dry_run:
                     return plan
                 if plan.action == "none":
@@ -519,8 +473,7 @@ class Engine:
                     raise self.give_up(problem, writes)
                 writes += 1
                 wrote = plan
-                full = state.unknown is not None
-                if full:
+                if state.unknown is not None:
                     logger.warning(
                         "dataset %r: %s; writing the whole source (%d examples) instead of "
                         "trusting that read",
@@ -528,8 +481,8 @@ class Engine:
                         state.unknown,
                         len(source),
                     )
-                result = self.write(plan, source, description, full=full)
-                proven = self.prove(plan, result, state, source, matches, mode=mode)
+                result = self.write(plan, source, description, full=planned.full)
+                proven = self.prove(plan, result, state, source, planned, mode=mode)
                 if isinstance(proven, tuple):
                     after, examples, proven_at = proven
                     return self.finish(
@@ -590,7 +543,7 @@ class Engine:
         result: dict[str, Any],
         state: State,
         source: Source,
-        matches: Diff,
+        planned: Planned,
         *,
         mode: Mode,
     ) -> tuple[State, ServerExamples | None, datetime | None] | str:
@@ -618,7 +571,7 @@ class Engine:
             return problem
         proven_at = self.server.clock
         info = self.server.get_dataset(dataset_id)
-        after = State(info, versions, state_after(plan, state, source, matches))
+        after = State(info, versions, state_after(plan, state, source, planned))
         if state.unknown is not None:
             # Proven by the versions, but planned from a read that was not the server's
             # state: what the dataset holds is the source, not a manifest to keep.

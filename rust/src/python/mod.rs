@@ -1,13 +1,15 @@
 //! The `phoenix_upsert._native` extension module: thin wrappers over the core, one file per
 //! concern — [`errors`] (kinds → exception classes, panics → `InternalError`), [`hashing`]
 //! (canonical JSON, content hashes), [`scanning`] (JSONL and Python objects into one
-//! `Scan`), [`manifest`] (the sync manifest's rules), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules);
+//! `Scan`), [`manifest`] (the sync manifest's rules), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules),
+//! [`plan`] (the sync's plan);
 //! [`walk`] reads Python values.
 
 mod diff;
 mod errors;
 mod hashing;
 mod manifest;
+mod plan;
 mod scanning;
 mod upload;
 mod walk;
@@ -36,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest::manifest_encode, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::manifest_decode, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::manifest_after_write, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_class::<scanning::Scan>()?;
     m.add("JsonlScan", m.getattr("Scan")?)?;
     m.add_class::<diff::Diff>()?;

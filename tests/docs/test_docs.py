@@ -22,7 +22,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import io
 import os
 import re
 import shlex
@@ -146,13 +148,20 @@ def reference(*pages: Path) -> dict[str, dict[str, str]]:
     for page in pages:
         prose, _ = parse(page)
         current: dict[str, str] | None = None
+        in_table = False
         for _, line in prose:
             if line.startswith("#"):
                 m = re.match(r"^###\s+(.*?)\s*$", line)
                 current = out.setdefault(m.group(1).strip("`"), {}) if m else None
+                in_table = False
                 continue
-            if current is None or not line.lstrip().startswith("|"):
+            if current is None:
                 continue
+            if not line.lstrip().startswith("|"):
+                if in_table:  # only the first table under a heading lists the parameters
+                    current = None
+                continue
+            in_table = True
             first = _cells(line)[0]
             for name in re.findall(r"`([^`]+)`", first):
                 current[name] = line
@@ -474,15 +483,16 @@ def test_documented_commands_parse() -> None:
     problems, count = [], 0
     for where, command in _all_commands():
         argv = shlex.split(command, comments=True)[1:]
-        argv = [a for a in argv if not a.startswith(("|", ">", "2>"))]
-        for stop in ("||", "&&", "|", ";"):
-            if stop in argv:
-                argv = argv[: argv.index(stop)]
+        for i, arg in enumerate(argv):
+            if arg.startswith(("|", "&", ";", ">", "2>", "<")):
+                argv = argv[:i]
+                break
         if not argv or argv[0] in ("--version", "-h", "--help"):
             continue
         count += 1
         try:
-            _parser().parse_args(argv)
+            with contextlib.redirect_stderr(io.StringIO()):
+                _parser().parse_args(argv)
         except SystemExit as e:
             if e.code:
                 problems.append(f"{where}: {command!r} does not parse")

@@ -270,15 +270,39 @@ def _python_api() -> dict[str, list[Callable[..., Any]]]:
         init = vars(cls).get("__init__")
         if cls.__name__ in ("Client", "AsyncClient") and init is not None:
             api.setdefault(cls.__name__, []).append(init)
-    for name in phoenix_upsert.__all__:
-        obj = getattr(phoenix_upsert, name)
-        if callable(obj) and not isinstance(obj, type):
-            api.setdefault(name, []).append(obj)
+    for module in _public_modules():
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if callable(obj) and not isinstance(obj, type):
+                api.setdefault(name, []).append(obj)
     return api
 
 
+def _public_modules() -> list[Any]:
+    """``phoenix_upsert``, and its public submodules users import functions from."""
+    import importlib
+
+    import phoenix_upsert
+
+    modules = [phoenix_upsert]
+    for name in ("phoenix_upsert.experiments",):
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError:
+            pass
+    return modules
+
+
+def _reference_pages(*, first: str, exclude: tuple[str, ...]) -> list[Path]:
+    """The reference pages to read for one language: ``first``, then the others (such as
+    experiments.md, which documents both SDKs) but the ``exclude``d ones."""
+    pages = [REFERENCE / f"{first}.md"]
+    pages += [p for p in sorted(REFERENCE.glob("*.md")) if p.stem not in (first, *exclude)]
+    return pages
+
+
 def test_python_parameters_documented() -> None:
-    pages = [p for p in REFERENCE.glob("*.md") if p.stem not in ("cli", "config", "typescript")]
+    pages = _reference_pages(first="python", exclude=("cli", "config", "typescript"))
     documented = reference(*pages)
     api = _python_api()
     assert {"upsert_dataset", "diff_versions", "canonicalize", "scan_jsonl"} <= set(api)
@@ -371,10 +395,10 @@ def _balanced(text: str, start: int, open_: str, close: str) -> str:
 
 def _split_top(text: str, sep: str = ",") -> list[str]:
     parts, depth, current = [], 0, ""
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch in "([{<":
             depth += 1
-        elif ch in ")]}>":
+        elif ch in ")]}>" and text[i - 1 : i + 1] != "=>":
             depth -= 1
         if ch == sep and depth == 0:
             parts.append(current)
@@ -409,6 +433,45 @@ def _interface(source: str, name: str) -> set[str] | None:
     return members
 
 
+def _type_members(source: str, name: str) -> set[str] | None:
+    """The members of a local interface, or of a local type alias made of object types and
+    interfaces joined by ``&`` (parts from other packages are not read); ``None`` if
+    ``name`` is neither."""
+    found = _interface(source, name)
+    if found is not None:
+        return found
+    m = re.search(rf"\btype\s+{name}\b\s*(?:<[^=]*>)?\s*=", source)
+    if m is None:
+        return None
+    end = m.end()
+    depth = 0
+    for i in range(end, len(source)):
+        ch = source[i]
+        if ch in "([{<":
+            depth += 1
+        elif ch in ")]}>" and source[i - 1 : i + 1] != "=>":
+            depth -= 1
+        elif ch == ";" and depth == 0:
+            break
+    return _object_members(source, source[end:i])
+
+
+def _object_members(source: str, kind: str) -> set[str] | None:
+    members: set[str] = set()
+    known = False
+    for piece in _split_top(kind, "&"):
+        piece = piece.strip()
+        if piece.startswith("{"):
+            members |= _members(piece[1:-1])
+            known = True
+        elif re.fullmatch(r"\w+", piece):
+            inner = _type_members(source, piece)
+            if inner is not None:
+                members |= inner
+                known = True
+    return members if known else None
+
+
 def _ts_parameters(source: str, function: str) -> set[str]:
     """The parameters of an exported function; a parameter typed by an interface of the
     sources (or an inline object type) stands for its members: the options."""
@@ -421,25 +484,16 @@ def _ts_parameters(source: str, function: str) -> set[str]:
         for param in _split_top(params):
             name, _, kind = param.partition(":")
             name = name.strip().rstrip("?")
-            kind = kind.split("=")[0].strip()
-            inline = kind.startswith("{")
-            members: set[str] = set()
-            for piece in _split_top(kind, "&"):
-                piece = piece.strip()
-                if piece.startswith("{"):
-                    members |= _members(piece[1:-1])
-                elif re.fullmatch(r"\w+", piece):
-                    found_members = _interface(source, piece)
-                    if found_members is not None:
-                        members |= found_members
-                        inline = True
-            out |= members if inline and members else {name}
+            kind = _split_top(kind, "=")[0].strip()
+            members = _object_members(source, kind)
+            out |= members if members else {name}
     assert found, f"no exported function {function} in js/src"
     return out
 
 
 def test_typescript_options_documented() -> None:
-    documented = reference(REFERENCE / "typescript.md")
+    pages = _reference_pages(first="typescript", exclude=("cli", "config", "python"))
+    documented = reference(*pages)
     source = _ts_sources()
     functions = {
         name
@@ -450,7 +504,7 @@ def test_typescript_options_documented() -> None:
     problems = []
     for name in sorted(functions):
         params = _ts_parameters(source, name)
-        problems += _compare("docs/reference/typescript.md", name, documented, params)
+        problems += _compare("docs/reference (TypeScript)", name, documented, params)
     assert not problems, "\n".join(problems)
 
 

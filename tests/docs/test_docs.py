@@ -414,7 +414,8 @@ def _members(body: str) -> set[str]:
     body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
     body = re.sub(r"//[^\n]*", "", body)
     out = set()
-    for part in re.split(r"[;\n,]", body):
+    parts = [p for line in _split_top(body, ";") for p in _split_top(line, ",")]
+    for part in [q for p in parts for q in _split_top(p, "\n")]:
         m = re.match(r"^\s*(?:readonly\s+)?(\w+)\??\s*:", part)
         if m:
             out.add(m.group(1))

@@ -668,3 +668,56 @@ def test_guide_blocks_run(
     }
     monkeypatch.delenv("PHOENIX_API_KEY", raising=False)
     _run_guide(guide, _sandbox(tmp_path / "work"), env, monkeypatch)
+
+
+# The TypeScript guides: their ```ts blocks, in order, as one module, compiled with the
+# package's tsc against the built package (js/dist) and run with Node against real Phoenix.
+JS = ROOT / "js"
+TS_GUIDES = [
+    g
+    for g in sorted(GUIDES.glob("*.md"))
+    if any(b.lang in ("ts", "typescript") and not b.no_run for b in parse(g)[1])
+]
+
+
+@pytest.mark.parametrize("guide", TS_GUIDES, ids=rel)
+def test_typescript_guide_blocks_run(guide: Path, phoenix: Any, tmp_path: Path) -> None:
+    if not (JS / "dist" / "index.d.ts").exists():
+        message = "js/dist is not built: cd js && sh scripts/build.sh"
+        if os.environ.get("PU_DOCS_REQUIRE_JS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    work = _sandbox(tmp_path / "work")
+    modules = work / "node_modules"
+    modules.mkdir()
+    (modules / "phoenix-upsert").symlink_to(JS)
+    for scope in ("@arizeai", "@types"):
+        (modules / scope).symlink_to(JS / "node_modules" / scope)
+    (work / "package.json").write_text('{"type": "module"}\n')
+    (work / "tsconfig.json").write_text(
+        '{"compilerOptions": {"target": "es2022", "module": "nodenext", '
+        '"moduleResolution": "nodenext", "strict": true, "types": ["node"], '
+        '"outDir": "out", "skipLibCheck": true}, "files": ["guide.ts"]}\n'
+    )
+    blocks = [b for b in parse(guide)[1] if b.lang in ("ts", "typescript") and not b.no_run]
+    (work / "guide.ts").write_text("".join(f"// {b.where()}\n{b.text}" for b in blocks))
+    tsc = subprocess.run(
+        [str(JS / "node_modules" / ".bin" / "tsc"), "-p", "."],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tsc.returncode == 0, f"{rel(guide)}: the TypeScript does not compile:\n{tsc.stdout}"
+    env = {
+        **os.environ,
+        "PHOENIX_HOST": phoenix.base_url,
+        "PHOENIX_UPSERT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    env.pop("PHOENIX_API_KEY", None)
+    node = subprocess.run(
+        ["node", "out/guide.js"], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert node.returncode == 0, (
+        f"{rel(guide)}: the TypeScript failed:\nstdout:\n{node.stdout}\nstderr:\n{node.stderr}"
+    )

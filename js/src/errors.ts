@@ -84,6 +84,12 @@ export class MissingSourceIdError extends InvalidInputError {}
 export class InvalidSourceIdError extends InvalidInputError {}
 /** The same source id on more than one example. */
 export class DuplicateSourceIdError extends InvalidInputError {}
+/**
+ * A merge that would add, without a source id, an example whose content the dataset already
+ * holds: Phoenix matches examples without ids by content, so it keeps one copy (give the
+ * examples ids, or remove the duplicate). `index` is the first such example.
+ */
+export class DuplicateContentError extends InvalidInputError {}
 
 /**
  * A mirror sync of a source without examples: it would delete every example of the dataset

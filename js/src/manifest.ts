@@ -7,7 +7,7 @@
  * atomically, readable by its owner only, and holds ids, hashes and split names only.
  */
 
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -90,5 +90,31 @@ export async function save(
     warn(
       `could not write the sync manifest ${path}: ${e instanceof Error ? e.message : String(e)}`,
     );
+  }
+  await sweep(directory);
+}
+
+/**
+ * A temporary manifest file older than this (ms) was left by a process that was killed while
+ * writing it (a write takes well under a second): removed by the next save (both SDKs).
+ */
+export const STALE_TEMP_MS = 3600 * 1000;
+
+async function sweep(directory: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    if (!(name.startsWith(".manifest-") && name.endsWith(".tmp"))) continue;
+    const file = join(directory, name);
+    try {
+      if (now - (await stat(file)).mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
+    } catch {
+      // another process's, just renamed or removed
+    }
   }
 }

@@ -16,6 +16,14 @@ import {
   ServerTooOldError,
 } from "./errors.js";
 
+/** A connection closed under a request: the kept-alive socket the server had closed. */
+const STALE_CONNECTION = /other side closed|ECONNRESET|socket hang up|UND_ERR_SOCKET/;
+
+/** A warning of the sync's (retries, a state it could not trust), as Node warnings go. */
+export function warn(message: string): void {
+  process.emitWarning(message, { code: "PHOENIX_UPSERT" });
+}
+
 /** A JSON object of the server's. */
 export type Json = Record<string, unknown>;
 
@@ -141,6 +149,38 @@ function dataOf(body: Json, what: string): unknown {
   return body.data;
 }
 
+/**
+ * Headers of every read: the answer must come from Phoenix, not from a cache in between (a
+ * shared cache that served an old export or versions list would make a sync prove a state the
+ * server no longer holds).
+ */
+const READ_HEADERS = {
+  accept: "application/json",
+  "cache-control": "no-cache",
+  pragma: "no-cache",
+};
+
+/** `[type name, row id]` of a Phoenix GlobalID (`Type:<n>` in base64), or `null`. */
+export function globalId(text: unknown): [string, number] | null {
+  const raw = String(text).trim();
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(raw)) return null;
+  let decoded: string;
+  try {
+    decoded = atob(raw + "=".repeat((4 - (raw.length % 4)) % 4));
+  } catch {
+    return null;
+  }
+  const at = decoded.indexOf(":");
+  const n = Number(decoded.slice(at + 1));
+  return at > 0 && Number.isSafeInteger(n) ? [decoded.slice(0, at), n] : null;
+}
+
+/** The row id behind a version's id, or -1: what Phoenix orders versions by. */
+function versionNumber(version: Json): number {
+  const id = globalId(version.version_id);
+  return id !== null && id[0] === "DatasetVersion" ? id[1] : -1;
+}
+
 interface Call {
   method: "GET" | "POST";
   path: string;
@@ -187,7 +227,7 @@ export class Server {
       },
       parseAs: call.parseAs,
       signal: controller.signal,
-      headers: { accept: "application/json" },
+      headers: call.method === "GET" ? READ_HEADERS : { accept: "application/json" },
     };
     if (call.body !== undefined) {
       init.body = call.body;
@@ -270,11 +310,18 @@ export class Server {
   /** Run a repeatable call, retrying what is worth retrying. */
   async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
     let attempt = 0;
+    let staleRetried = false;
     for (;;) {
       try {
         return await call();
       } catch (e) {
         if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
+        if (e instanceof TransportError && STALE_CONNECTION.test(e.message) && !staleRetried) {
+          // A kept-alive connection the server closed meanwhile (Phoenix does after a 500):
+          // repeat the read at once, on a new connection, without a warning.
+          staleRetried = true;
+          continue;
+        }
         attempt += 1;
         if (!isRetryable(e) || attempt >= this.retry.attempts) {
           if (e instanceof ServerError) {
@@ -286,8 +333,9 @@ export class Server {
           throw err;
         }
         const retryAfter = e instanceof ServerError ? e.retryAfter : null;
-        await sleep(this.retry.delay(attempt - 1, retryAfter), this.signal);
-        void what;
+        const delay = this.retry.delay(attempt - 1, retryAfter);
+        warn(`${what} failed (${describe(e)}); retrying in ${delay.toFixed(1)} s`);
+        await sleep(delay, this.signal);
       }
     }
   }
@@ -307,6 +355,19 @@ export class Server {
   }
 
   async getDataset(datasetId: string): Promise<Json> {
+    const info = await this.readDataset(datasetId);
+    const same = (a: [string, number] | null, b: [string, number] | null) =>
+      a !== null && b !== null && a[0] === b[0] && a[1] === b[1];
+    if (String(info.id) !== datasetId && !same(globalId(info.id), globalId(datasetId))) {
+      // A proxy or cache answering for another dataset: writing on would overwrite it.
+      throw new ServerError(
+        `reading the dataset: asked for dataset ${JSON.stringify(datasetId)}, the server answered with dataset ${JSON.stringify(info.id)} (${JSON.stringify(info.name)}); is a cache or proxy in front of Phoenix answering for the wrong URL?`,
+      );
+    }
+    return info;
+  }
+
+  private async readDataset(datasetId: string): Promise<Json> {
     const what = "reading the dataset";
     try {
       return await this.withRetries(what, async () => {
@@ -370,7 +431,70 @@ export class Server {
       seconds: 30,
     });
     const list = dataOf(body, what);
-    return Array.isArray(list) ? (list as Json[]) : [];
+    // Newest first, as Phoenix lists them (by row id): never trust the order an intermediary
+    // passed on.
+    return (Array.isArray(list) ? (list as Json[]) : []).sort(
+      (a, b) => versionNumber(b) - versionNumber(a),
+    );
+  }
+
+  /** The version's examples as JSON (a document cut short does not parse). */
+  async examples(
+    datasetId: string,
+    versionId: string,
+    expectedExamples: number,
+  ): Promise<unknown[]> {
+    const what = "reading the dataset's examples";
+    const body = await this.getJson({
+      path: "/v1/datasets/{id}/examples",
+      pathId: datasetId,
+      what,
+      query: { version_id: versionId },
+      seconds: 60 + 0.005 * expectedExamples,
+    });
+    const data = dataOf(body, what) as Json | null;
+    const list = data !== null && typeof data === "object" ? data.examples : undefined;
+    if (!Array.isArray(list)) throw new ServerError(`${what}: the answer has no examples`);
+    return list as unknown[];
+  }
+
+  /** The server's version (`[major, minor, patch]`), or `null` if it does not say. */
+  async serverVersion(): Promise<number[] | null> {
+    const what = "reading the server version";
+    let text = "";
+    try {
+      const { data } = await this.withRetries(what, () =>
+        this.send({
+          method: "GET",
+          path: "/arize_phoenix_version",
+          what,
+          parseAs: "text",
+          seconds: 30,
+        }),
+      );
+      text = typeof data === "string" ? data.trim() : "";
+    } catch (e) {
+      if (!(e instanceof ServerError && e.statusCode === 404)) throw e;
+    }
+    const parts: number[] = [];
+    for (const piece of text.split(".").slice(0, 3)) {
+      const digits = piece.replace(/\D/g, "");
+      if (!digits) break;
+      parts.push(Number(digits));
+    }
+    return parts.length > 0 ? parts : null;
+  }
+
+  /** Refuse a server older than Phoenix 15 before anything is written. */
+  async requireVersion(): Promise<void> {
+    const v = await this.serverVersion();
+    if (v === null || v.length < 2) return;
+    const [major = 0, minor = 0, patch = 0] = v;
+    if (major < 15) {
+      throw new ServerTooOldError(
+        `Phoenix server ${[major, minor, patch].slice(0, v.length).join(".")} is too old: phoenix-upsert needs Phoenix >= 15.0.0 (dataset example ids and declarative updates)`,
+      );
+    }
   }
 
   /** The examples of one version as Phoenix's JSONL export (ids, node ids, splits). */

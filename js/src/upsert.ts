@@ -19,6 +19,7 @@
 import { diff, manifestRules, type Diff } from "./core.js";
 import {
   ConcurrentWriteError,
+  DuplicateContentError,
   DuplicateSourceIdError,
   EmptySourceError,
   InvalidInputError,
@@ -29,8 +30,10 @@ import {
   RetryPolicy,
   Server,
   TransportError,
+  describe,
   isRetryable,
   sleep,
+  warn,
   type HttpClient,
   type Json,
 } from "./server.js";
@@ -164,6 +167,12 @@ interface State {
   fromManifest?: boolean;
   /** The server's clock when it showed `examples` (set when they were downloaded). */
   readAt?: Date | null;
+  /**
+   * Why the examples read may not be what the dataset holds (`null`/absent: they are): the
+   * export held another number of examples than the version has. A sync from such a state
+   * writes the full source and proves it by the dataset's versions.
+   */
+  unknown?: string | null;
 }
 
 const EMPTY = (): ServerExamples => ({ nodeIds: [], externalIds: [], hashes: [], splits: [] });
@@ -242,11 +251,28 @@ export function makePlan(
   const added = d.added;
   const updated = d.updated.map(([i]) => i);
   const deleted = d.deleted;
+  // An example added without an id whose content the dataset already holds: Phoenix's append
+  // matches it to that example (by content) and adds nothing. Only a full snapshot (`update`)
+  // adds the copy; a merge cannot write one.
+  const held = new Set(prev.hashes);
+  const copies = added.filter(
+    (i) => (source.ids[i] ?? null) === null && held.has(source.hashes[i] ?? ""),
+  );
+  if (copies.length > 0 && mode === "merge" && state.info !== null) {
+    const shown = copies
+      .slice(0, 5)
+      .map((i) => where(source, i))
+      .join(", ");
+    throw new DuplicateContentError(
+      `${String(copies.length)} example(s) without a source id repeat the content of an example the dataset already holds (${shown}); Phoenix matches examples without ids by content, so a merge cannot add another copy: give the examples ids, or remove the duplicates`,
+      { index: copies[0] ?? 0 },
+    );
+  }
   let action: Action;
   if (state.info === null) action = "create";
   else if (!(added.length || updated.length || deleted.length || splitChanges.length))
     action = "none";
-  else if (deleted.length || (snapshot && mode === "mirror")) action = "update";
+  else if (deleted.length || copies.length || (snapshot && mode === "mirror")) action = "update";
   else action = "append";
   const ids = source.ids;
   const pick = (list: number[]) => list.map((i) => ids[i] ?? null);
@@ -338,7 +364,24 @@ class Engine {
       }
     }
     const examples = await this.download(info, newest);
-    return { info, versions, examples, readAt: this.server.clock };
+    const readAt = this.server.clock;
+    const unknown = await this.doubt(info, String(newest.version_id), examples);
+    return { info, versions, examples, readAt, unknown };
+  }
+
+  /**
+   * Why the export just read may not hold the version's examples (`null`: it does). The
+   * dataset's `example_count` is the first witness; it is not exact (PostgreSQL's interleaving
+   * writers can leave it off for good), so a disagreement is settled by the version's examples
+   * as JSON (a document cut short does not parse): the export must hold as many.
+   */
+  async doubt(info: Json, versionId: string, examples: ServerExamples): Promise<string | null> {
+    const count = Number(info.example_count ?? 0) || 0;
+    const have = examples.hashes.length;
+    if (have === count) return null;
+    const listed = await this.server.examples(String(info.id), versionId, Math.max(count, have));
+    if (listed.length === have) return null;
+    return `the export of version ${versionId} holds ${String(have)} examples, the version's examples are ${String(listed.length)} and the dataset counts ${String(count)}`;
   }
 
   /** What the server says of the dataset's state, as the core's manifest rules take it. */
@@ -381,9 +424,14 @@ class Engine {
     };
   }
 
-  async write(plan: SyncPlan, source: Source, description: string | null): Promise<Json> {
+  async write(
+    plan: SyncPlan,
+    source: Source,
+    description: string | null,
+    full = false,
+  ): Promise<Json> {
     const indices =
-      plan.action === "create" || plan.action === "update"
+      full || plan.action === "create" || plan.action === "update"
         ? source.hashes.map((_, i) => i)
         : [...plan.addedIndices, ...plan.updatedIndices, ...plan.splitChangeIndices].sort(
             (a, b) => a - b,
@@ -392,7 +440,9 @@ class Engine {
     return this.server.upload(body, indices.length, sourceLength(source));
   }
 
-  checkCounts(plan: SyncPlan, result: Json): string | null {
+  /** `counts = false`: only where the write went (a plan made from a read that was not the
+   * server's state cannot predict what the server changed). */
+  checkCounts(plan: SyncPlan, result: Json, counts = true): string | null {
     const s = plan.summary;
     const num = (k: string) => {
       const v = Number(result[k] ?? -1);
@@ -404,7 +454,7 @@ class Engine {
       num("num_deleted_examples"),
     ];
     const expected = [s.added, s.updated, s.deleted];
-    if (got.some((g, i) => g !== expected[i])) {
+    if (counts && got.some((g, i) => g !== expected[i])) {
       return `the server reports ${String(got[0])} created, ${String(got[1])} updated, ${String(got[2])} deleted; the plan had ${String(expected[0])}, ${String(expected[1])}, ${String(expected[2])}`;
     }
     if (plan.datasetId !== null && result.dataset_id !== plan.datasetId) {
@@ -422,9 +472,25 @@ class Engine {
     const ours = result.version_id;
     const versions = await this.server.versions(datasetId, VERSION_WINDOW + 1);
     const ids = versions.map((v) => v.version_id);
+    const before = state.versions.map((v) => v.version_id);
+    const zero = (k: string) => Number(result[k] ?? -1) === 0;
+    if (
+      zero("num_created_examples") &&
+      zero("num_updated_examples") &&
+      zero("num_deleted_examples")
+    ) {
+      // The server found nothing to change (a full write from a state that was not known) and
+      // made no version; it then names its latest version by creation time, which ties within
+      // a second on SQLite. The versions must be exactly those read.
+      const k = Math.min(ids.length, before.length);
+      const same = ids.slice(0, k).every((id, i) => id === before[i]);
+      return [
+        ids.length > 0 && same ? null : "another writer wrote while this sync wrote",
+        versions,
+      ];
+    }
     if (ids.length === 0 || ids[0] !== ours) return [OVERTAKEN, versions];
     const below = ids.slice(1);
-    const before = state.versions.map((v) => v.version_id);
     if ((below[0] ?? null) !== plan.baseVersionId) {
       return ["another version was written between reading the dataset and writing it", versions];
     }
@@ -446,11 +512,13 @@ class Engine {
     mode: Mode,
     matches: Diff,
   ): Promise<State | string> {
-    const problem = this.checkCounts(plan, result);
+    const unknown = state.unknown ?? null;
+    const problem = this.checkCounts(plan, result, unknown === null);
     if (problem !== null) return problem;
     const datasetId = String(result.dataset_id ?? datasetIdOf(state));
     if (source.splits !== null) {
       const back = await this.readState(null, datasetId);
+      if (back.unknown != null) return `the dataset read back is not known: ${back.unknown}`;
       const [again] = makePlan(source, back, plan.datasetName, mode);
       if (again.action !== "none") return "the dataset read back differs from the source";
       return back;
@@ -466,6 +534,9 @@ class Engine {
       mode === "merge",
     );
     const examples = fromColumns(after);
+    // Proven by the versions, but planned from a read that was not the server's state: what
+    // the dataset holds is the source, not a manifest to keep (no readAt: none is saved).
+    if (unknown !== null) return { info, versions, examples };
     return { info, versions, examples, readAt: provenAt };
   }
 
@@ -550,7 +621,13 @@ class Engine {
         let plan: SyncPlan;
         let matches: Diff;
         try {
-          [plan, matches] = makePlan(source, state, datasetName, mode, problem !== null);
+          [plan, matches] = makePlan(
+            source,
+            state,
+            datasetName,
+            mode,
+            problem !== null || state.unknown != null,
+          );
         } catch (e) {
           // A manifest written after this client's own write does not know the node ids of
           // the examples it created; a source naming one by its node id needs the server's.
@@ -561,6 +638,12 @@ class Engine {
             }
           }
           throw e;
+        }
+        if (state.unknown != null && plan.action === "none") {
+          // What was read may not be what the server holds: never "up to date" on it. Write
+          // the whole source; the server diffs it against what it really holds (a mirror's
+          // update deletes the rest), and the dataset's versions prove the write.
+          plan = { ...plan, action: mode === "mirror" ? "update" : "append" };
         }
         if (dryRun) {
           return {
@@ -582,14 +665,23 @@ class Engine {
         }
         writes += 1;
         wrote = plan;
-        const result = await this.write(plan, source, description);
+        if (state.unknown != null) {
+          warn(
+            `dataset ${JSON.stringify(datasetName)}: ${state.unknown}; writing the whole source (${String(sourceLength(source))} examples) instead of trusting that read`,
+          );
+        }
+        const result = await this.write(plan, source, description, state.unknown != null);
         const proven = await this.prove(plan, result, state, source, mode, matches);
         if (typeof proven !== "string") return await this.finish(plan, proven, writes, concurrent);
         concurrent = true;
         problem = new ConcurrentWriteError(
           `dataset ${JSON.stringify(datasetName)} changed while syncing: ${proven}`,
         );
-        await sleep(this.server.retry.delay(writes - 1, null, "full"), this.signal);
+        const delay = this.server.retry.delay(writes - 1, null, "full");
+        warn(
+          `${(problem as Error).message}; reading it again and planning again in ${delay.toFixed(1)} s (write ${String(writes)} of at most ${String(this.maxAttempts)})`,
+        );
+        await sleep(delay, this.signal);
         state = null;
       } catch (e) {
         if (!(e instanceof TransportError || e instanceof ServerError)) throw e;
@@ -604,7 +696,11 @@ class Engine {
           throw e;
         } else {
           const retryAfter = e instanceof ServerError ? e.retryAfter : null;
-          await sleep(this.server.retry.delay(writes - 1, retryAfter), this.signal);
+          const delay = this.server.retry.delay(writes - 1, retryAfter);
+          warn(
+            `sync of ${JSON.stringify(name ?? datasetId)} failed (${describe(e)}); reading the dataset again and planning again in ${delay.toFixed(1)} s`,
+          );
+          await sleep(delay, this.signal);
         }
         problem = e;
         state = null;
@@ -685,6 +781,7 @@ export async function upsertDataset(
     throw new TypeError("manifest must be true, false or the path of a directory");
   }
   const manifestDir = keep === true ? manifest.defaultDirectory() : keep === false ? null : keep;
+  await server.requireVersion();
   const engine = new Engine(server, retries, options.signal, manifestDir);
   return engine.run(
     source,

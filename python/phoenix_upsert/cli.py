@@ -308,8 +308,11 @@ def _client(endpoint: str | None) -> httpx.Client:
     import httpx
 
     from phoenix_upsert import _http
+    from phoenix_upsert._engine.server import shown_url
 
-    where = f"--endpoint {endpoint!r}" if endpoint else "the endpoint set in the environment"
+    where = (
+        f"--endpoint {shown_url(endpoint)!r}" if endpoint else "the endpoint set in the environment"
+    )
     hint = "give the server's base URL, e.g. http://localhost:6006"
     try:
         http = _http.make_client(endpoint)
@@ -360,9 +363,38 @@ class _Outcome:
     seconds: float
 
 
+def _check_distinct(http: httpx.Client, config: Config, entries: list[DatasetEntry]) -> None:
+    """Refuse, before anything is written, a config whose entries name one dataset twice:
+    once by name and once by ``dataset_id`` (each run would sync both sources, two new
+    versions a run, never settling). The names are resolved on the server only when the
+    entries mix the two kinds."""
+    by_id = {e.dataset_id: e for e in entries if e.dataset_id is not None}
+    by_name = [e for e in entries if e.name is not None]
+    if not by_id or not by_name:
+        return
+    from phoenix_upsert._engine.server import RetryPolicy, Server, global_id
+
+    server = Server(http, retry=RetryPolicy(), timeout=None)
+    wanted = {global_id(i) or i: e for i, e in by_id.items()}
+    for entry in by_name:
+        assert entry.name is not None
+        info = server.find_dataset(entry.name)
+        if info is None:
+            continue
+        other = wanted.get(global_id(info["id"]) or str(info["id"]))
+        if other is not None:
+            raise ConfigError(
+                f"{config.where}: datasets name {entry.name!r} and dataset_id "
+                f"{other.dataset_id!r} are the same dataset on the server, with sources "
+                f"{entry.source!r} and {other.source!r} (one dataset, one source)",
+                file=config.path,
+            )
+
+
 def _sync_all(
     runner: _Runner, config: Config, entries: list[DatasetEntry], args: argparse.Namespace
 ) -> int:
+    _check_distinct(runner.http, config, entries)
     outcomes: list[_Outcome] = []
     for entry in entries:
         started = time.monotonic()

@@ -16,6 +16,7 @@ __all__ = [
     "CircularReferenceError",
     "ConcurrentWriteError",
     "DatasetNotFoundError",
+    "DuplicateContentError",
     "DuplicateSourceIdError",
     "EmptySourceError",
     "InternalError",
@@ -214,6 +215,12 @@ class DuplicateSourceIdError(InvalidInputError):
             message, path=path, index=index, line=line, column=column, source_id=source_id
         )
         self.ids = list(ids)
+
+
+class DuplicateContentError(InvalidInputError):
+    """A merge that would add, without a source id, an example whose content the dataset
+    already holds: Phoenix matches examples without ids by content, so it keeps one copy
+    (give the examples ids, or remove the duplicate). ``index`` is the first such example."""
 
 
 class InternalError(PhoenixUpsertError, RuntimeError):

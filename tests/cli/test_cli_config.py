@@ -158,6 +158,27 @@ def test_keeps_going_after_failures_and_the_worst_code_wins(
     assert p.stdout.splitlines()[-1] == "3 datasets: 1 out of sync, 2 failed"
 
 
+def test_one_dataset_by_name_and_by_id_is_refused_before_writing(
+    phoenix: LocalPhoenix, client: Client, tmp_path: Path, name: str
+) -> None:
+    write(tmp_path / "a.jsonl", rows(3))
+    write(tmp_path / "b.jsonl", rows(3, tag="b"))
+    (tmp_path / "phoenix-upsert.toml").write_text(
+        f'[[dataset]]\nname = "{name}"\nsource = "a.jsonl"\n'
+    )
+    assert run("sync", endpoint=phoenix.base_url, cwd=tmp_path).returncode == 0
+    dataset_id = dataset_info(client, name)["id"]
+    (tmp_path / "phoenix-upsert.toml").write_text(
+        f'[[dataset]]\nname = "{name}"\nsource = "a.jsonl"\n\n'
+        f'[[dataset]]\ndataset_id = "{dataset_id}"\nsource = "b.jsonl"\n'
+    )
+    versions = version_count(client, name)
+    p = run("sync", endpoint=phoenix.base_url, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "are the same dataset" in p.stderr and "b.jsonl" in p.stderr
+    assert version_count(client, name) == versions, "wrote despite the error"
+
+
 def test_pyproject_table_and_config_option(
     phoenix: LocalPhoenix, client: Client, tmp_path: Path, name: str
 ) -> None:

@@ -7,7 +7,14 @@ server or answered with a fault by the first matching rule:
 - ``drop_request()``: close the connection after the request headers, sending nothing back;
 - ``drop_response()``: forward (the server does the work), then send back half of the
   answer and close — the write landed, its answer is lost;
-- ``delay(seconds)``: forward after a pause (a slow server).
+- ``delay(seconds)``: forward after a pause (a slow server);
+- ``rewrite(function)``: forward, then pass the answer's body through ``function`` and send
+  it with a matching content-length (a proxy that cuts a body short at a line, a cache that
+  answers for another URL, an intermediary that reorders a list).
+
+``cache=True`` makes it a shared cache in front of Phoenix: a GET is answered from the first
+answer to the same URL, unless the request says ``Cache-Control: no-cache`` (or ``Pragma:
+no-cache``), as HTTP caches do.
 
 The proxy answers with ``Connection: close``, so every request comes on a new connection
 and faults stay tied to single requests. ``stop()`` makes the port refuse connections.
@@ -19,6 +26,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -29,6 +37,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     body: bytes = b'{"detail":"injected fault"}'
+    function: Callable[[bytes], bytes] | None = None
 
 
 def status(code: int, headers: dict[str, str] | None = None, body: bytes | None = None) -> Fault:
@@ -48,6 +57,16 @@ def drop_response() -> Fault:
 
 def delay(seconds: float) -> Fault:
     return Fault("delay", seconds=seconds)
+
+
+def rewrite(function: Callable[[bytes], bytes]) -> Fault:
+    return Fault("rewrite", function=function)
+
+
+def drop_last_line(body: bytes) -> bytes:
+    """A JSONL body without its last line, cut where a line ends (nothing shows the cut)."""
+    lines = body.splitlines(keepends=True)
+    return b"".join(lines[:-1])
 
 
 @dataclass
@@ -105,8 +124,9 @@ def read_request(sock: socket.socket) -> tuple[str, str, list[tuple[str, str]], 
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, *, cache: bool = False) -> None:
         self.upstream_port = upstream_port
+        self.cache: dict[str, bytes] | None = {} if cache else None
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str, str]] = []  # (method, path, what happened)
         self._lock = threading.Lock()
@@ -186,10 +206,28 @@ class FaultProxy:
                 return
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.seconds)
+            lower = {k.lower(): v.lower() for k, v in headers}
+            cached = None
+            if self.cache is not None and method == "GET":
+                fresh = "no-cache" in lower.get("cache-control", "") or "no-cache" in lower.get(
+                    "pragma", ""
+                )
+                cached = None if fresh else self.cache.get(target)
+                if cached is not None:
+                    with self._lock:
+                        self.log.append((method, path, "cached"))
             try:
-                response = self._forward(method, target, headers, body)
+                if fault is not None and fault.kind == "rewrite":
+                    # The body is rewritten as text: ask the server for it uncompressed.
+                    headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
+                response = cached or self._forward(method, target, headers, body)
             except OSError:
                 return  # upstream is down: the client sees its connection closed
+            if self.cache is not None and method == "GET" and cached is None:
+                self.cache[target] = response
+            if fault is not None and fault.kind == "rewrite":
+                assert fault.function is not None
+                response = _with_body(response, fault.function)
             if fault is not None and fault.kind == "drop_response":
                 conn.sendall(response[: max(1, len(response) // 2)])
                 conn.shutdown(socket.SHUT_RDWR)
@@ -212,6 +250,16 @@ class FaultProxy:
             while chunk := up.recv(65536):
                 chunks.append(chunk)
         return _with_connection_close(b"".join(chunks))
+
+
+def _with_body(response: bytes, function: Callable[[bytes], bytes]) -> bytes:
+    """A response (as ``_forward`` returns it) with its body rewritten."""
+    end = response.find(b"\r\n\r\n")
+    head, body = response[:end].decode("latin-1").split("\r\n"), response[end + 4 :]
+    new = function(body)
+    kept = [h for h in head if not h.lower().startswith("content-length:")]
+    kept.append(f"content-length: {len(new)}")
+    return ("\r\n".join(kept) + "\r\n\r\n").encode("latin-1") + new
 
 
 def _with_connection_close(response: bytes) -> bytes:

@@ -6,6 +6,7 @@ none duplicated, exactly one new version for the change."""
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from phoenix_upsert.testing import LocalPhoenix
 
 from ..conftest import BACKENDS, server_rows, version_count
 from . import faultproxy as fp
+from . import odd_servers as odd
 
 
 @pytest.fixture
@@ -73,27 +75,19 @@ def warm(client: Client, name: str, rows: list[dict[str, Any]], manifest_dir: Pa
     assert sync(client, name, rows, manifest=manifest_dir).plan.action == "none"
 
 
-FAULTS = {
-    "500 on the upload": ("POST", "/upload", fp.status(500)),
-    "502 on the upload": ("POST", "/upload", fp.status(502)),
-    "503 on a read": ("GET", "/versions", fp.status(503)),
-    "429 with Retry-After": ("POST", "/upload", fp.status(429, {"Retry-After": "1"})),
-    "connection dropped mid-request": ("POST", "/upload", fp.drop_request()),
-    "connection dropped mid-response (write landed)": ("POST", "/upload", fp.drop_response()),
-    "dropped while reading the dataset": ("GET", "/jsonl", fp.drop_response()),
-}
+FAULTS = odd.TRANSIENT_FAULTS
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
 def test_transient_faults_are_survived(
     client: Client, proxied: Client, proxy: fp.FaultProxy, name: str, fault: str
 ) -> None:
-    v1 = examples(20)
+    v1 = copy.deepcopy(odd.FAULT_V1)
     sync(client, name, v1)
     before = version_count(client, name)
     method, path, injected = FAULTS[fault]
-    proxy.add(method, path, injected)
-    v2 = evolve(v1)
+    proxy.add(method, path, copy.copy(injected))
+    v2 = copy.deepcopy(odd.FAULT_V2)
     ds = sync(proxied, name, v2)
     assert proxy.count(method, path, injected.kind) == 1, "the fault was injected"
     assert ds.summary == pu.SyncSummary(added=1, updated=1, deleted=1, unchanged=18)
@@ -242,6 +236,21 @@ def test_manifest_is_private_and_atomic(client: Client, name: str, tmp_path: Pat
     assert len(files) == 1 and files[0].suffixes == [".json", ".gz"]  # no temp file left
     assert files[0].stat().st_mode & 0o777 == 0o600
     assert manifest_dir.stat().st_mode & 0o077 == 0
+
+
+def test_a_temp_manifest_left_by_a_killed_process_is_removed(
+    client: Client, name: str, tmp_path: Path
+) -> None:
+    manifest_dir = tmp_path / "m"
+    manifest_dir.mkdir(mode=0o700)
+    old, fresh = manifest_dir / ".manifest-killed.tmp", manifest_dir / ".manifest-writing.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    warm(client, name, examples(5), manifest_dir)
+    assert not old.exists(), "a stale temp file is left"
+    assert fresh.exists(), "another process's temp file was removed while it may be writing it"
 
 
 def test_backoff_honours_retry_after(

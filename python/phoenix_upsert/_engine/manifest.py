@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -160,3 +161,22 @@ def save(
             raise
     except OSError as e:  # a cache that cannot be written only costs speed
         logger.warning("could not write the sync manifest %s: %s", path, e)
+    _sweep(directory)
+
+
+#: A temporary manifest file older than this was left by a process that was killed while
+#: writing it (a write takes well under a second): removed by the next save (both SDKs).
+STALE_TEMP_SECONDS = 3600
+
+
+def _sweep(directory: Path) -> None:
+    now = time.time()
+    try:
+        for tmp in directory.glob(".manifest-*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                    tmp.unlink()
+            except OSError:
+                pass  # another process's, just renamed or removed
+    except OSError:
+        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,41 @@ logger = logging.getLogger("phoenix_upsert")
 MIN_SERVER_VERSION = (15, 0, 0)
 
 T = TypeVar("T")
+
+#: Headers of every read: the answer must come from Phoenix, not from a cache in between (a
+#: shared cache that served an old export or versions list would make a sync prove a state
+#: the server no longer holds).
+READ_HEADERS = {"accept": "application/json", "cache-control": "no-cache", "pragma": "no-cache"}
+
+
+def shown_url(url: httpx.URL | str) -> str:
+    """A URL as errors, logs and the manifest show it: without user name and password
+    (also when it is not a valid URL)."""
+    try:
+        parsed = httpx.URL(str(url))
+        if parsed.userinfo:
+            parsed = parsed.copy_with(username=None, password=None)
+        return str(parsed).rstrip("/")
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return re.sub(r"(?<=//)[^/@]*@", "", str(url)).rstrip("/")
+
+
+def global_id(text: object) -> tuple[str, int] | None:
+    """``(type name, row id)`` of a Phoenix GlobalID (``Type:<n>`` in base64), or ``None``."""
+    import base64
+
+    raw = str(text).strip()
+    try:
+        kind, _, number = base64.b64decode(raw + "=" * (-len(raw) % 4)).decode().partition(":")
+        return (kind, int(number))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def version_number(version: dict[str, Any]) -> int:
+    """The row id behind a version's id, or -1: what Phoenix orders versions by."""
+    decoded = global_id(version.get("version_id", ""))
+    return decoded[1] if decoded is not None and decoded[0] == "DatasetVersion" else -1
 
 
 @dataclass(frozen=True)
@@ -166,7 +202,8 @@ class Server:
 
     @property
     def base_url(self) -> str:
-        return str(self.http.base_url).rstrip("/")
+        """The server's base URL without credentials (for errors, logs, the manifest)."""
+        return shown_url(self.http.base_url)
 
     def _timeout(self, default: float) -> httpx.Timeout:
         seconds = self.timeout if self.timeout is not None else default
@@ -204,7 +241,7 @@ class Server:
             response = self.http.get(
                 path,
                 params=params,
-                headers={"accept": "application/json"},
+                headers=READ_HEADERS,
                 timeout=self._timeout(timeout),
             )
             return _json(self._ok(response, what), what, self.base_url)
@@ -216,7 +253,9 @@ class Server:
         if self._version is None:
 
             def call() -> str:
-                response = self.http.get("arize_phoenix_version", timeout=self._timeout(30.0))
+                response = self.http.get(
+                    "arize_phoenix_version", headers=READ_HEADERS, timeout=self._timeout(30.0)
+                )
                 return check(response, "reading the server version").text.strip()
 
             try:
@@ -255,7 +294,7 @@ class Server:
         def call() -> dict[str, Any]:
             response = self.http.get(
                 f"v1/datasets/{quote(dataset_id, safe='')}",
-                headers={"accept": "application/json"},
+                headers=READ_HEADERS,
                 timeout=self._timeout(30.0),
             )
             if response.status_code == 500:
@@ -267,7 +306,7 @@ class Server:
             return dict(_data(_json(self._ok(response, what), what, self.base_url), what))
 
         try:
-            return self.with_retries(what, call)
+            info = self.with_retries(what, call)
         except ServerError as e:
             if e.status_code in (404, 422):
                 raise DatasetNotFoundError(
@@ -276,6 +315,16 @@ class Server:
                     detail=e.detail,
                 ) from e
             raise
+        if str(info.get("id")) != dataset_id and (
+            global_id(dataset_id) is None or global_id(info.get("id")) != global_id(dataset_id)
+        ):
+            # A proxy or cache answering for another dataset: writing on would overwrite it.
+            raise ServerError(
+                f"{what}: asked for dataset {dataset_id!r}, {self.base_url} answered with "
+                f"dataset {info.get('id')!r} ({info.get('name')!r}); is a cache or proxy in "
+                "front of Phoenix answering for the wrong URL?"
+            )
+        return info
 
     def _find_listed(self, dataset_id: str) -> dict[str, Any] | None:
         """The dataset with this id from the list of all datasets (page by page)."""
@@ -298,7 +347,11 @@ class Server:
             "listing dataset versions",
             params={"limit": limit},
         )
-        return list(_data(body, "listing dataset versions"))
+        versions = [dict(v) for v in _data(body, "listing dataset versions")]
+        # Newest first, as Phoenix lists them (by row id): never trust the order an
+        # intermediary passed on.
+        versions.sort(key=version_number, reverse=True)
+        return versions
 
     def export_jsonl(
         self, dataset_id: str, version_id: str, *, expected_examples: int, progress: Any
@@ -313,6 +366,7 @@ class Server:
                 "GET",
                 f"v1/datasets/{quote(dataset_id, safe='')}/jsonl",
                 params={"version_id": version_id},
+                headers=READ_HEADERS,
                 timeout=self._timeout(60.0 + 0.005 * expected_examples),
             ) as response:
                 if not response.is_success:

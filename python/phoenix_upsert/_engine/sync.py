@@ -29,6 +29,7 @@ reported as what this sync wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,7 @@ from phoenix_upsert._native import Diff, diff, manifest_after_write, scan_jsonl
 from phoenix_upsert._sources.source import Source
 from phoenix_upsert.errors import (
     ConcurrentWriteError,
+    DuplicateContentError,
     DuplicateSourceIdError,
     InvalidInputError,
     InvalidSourceIdError,
@@ -65,6 +67,11 @@ class State:
     from_manifest: bool = False
     #: The server's clock (its ``Date`` header) when ``examples`` were read from it.
     read_at: datetime | None = None
+    #: Why the examples read may not be what the dataset holds (``None``: they are): the
+    #: export held another number of examples than the dataset counts — a body cut short
+    #: by a proxy, a duplicated line, or another writer between the two reads. A sync from
+    #: such a state writes the full source and proves it by the dataset's versions.
+    unknown: str | None = None
 
     @property
     def version(self) -> dict[str, Any] | None:
@@ -123,12 +130,25 @@ def make_plan(
     added = d.added
     updated = [i for i, _ in d.updated]
     deleted = d.deleted
+    # An example added without an id whose content the dataset already holds: Phoenix's
+    # append matches it to that example (by content) and adds nothing. Only a full snapshot
+    # (``update``) adds the copy; a merge cannot write one.
+    held = set(prev.hashes)
+    copies = [i for i in added if source.ids[i] is None and source.hashes[i] in held]
+    if copies and mode == "merge" and state.info is not None:
+        shown = ", ".join(source.where(i) for i in copies[:5])
+        raise DuplicateContentError(
+            f"{len(copies)} example(s) without a source id repeat the content of an example the "
+            f"dataset already holds ({shown}); Phoenix matches examples without ids by content, "
+            "so a merge cannot add another copy: give the examples ids, or remove the duplicates",
+            index=copies[0],
+        )
     action: Action
     if state.info is None:
         action = "create"  # even with no examples: the dataset is asked for by name
     elif not (added or updated or deleted or split_changes):
         action = "none"
-    elif deleted or (snapshot and mode == "mirror"):
+    elif deleted or copies or (snapshot and mode == "mirror"):
         action = "update"
     else:
         action = "append"
@@ -166,6 +186,8 @@ def state_after(plan: SyncPlan, state: State, source: Source, matches: Diff) -> 
     )
     return ServerExamples(node_ids, external_ids, hashes, [tuple(s) for s in splits])
 
+
+_COUNT_KEYS = ("num_created_examples", "num_updated_examples", "num_deleted_examples")
 
 #: The proof's answer when another writer wrote after this sync's write. That writer may not
 #: have seen ours (on PostgreSQL ours can commit after its proof, below its version), so this
@@ -221,7 +243,30 @@ class Engine:
                 logger.debug("using the sync manifest for %s", fingerprint.version_id)
                 return State(info, versions, cached, from_manifest=True)
         examples = self.download(info, versions[0])
-        return State(info, versions, examples, read_at=self.server.clock)
+        read_at = self.server.clock
+        doubt = self.doubt(info, str(versions[0]["version_id"]), examples)
+        return State(info, versions, examples, read_at=read_at, unknown=doubt)
+
+    def doubt(self, info: dict[str, Any], version_id: str, examples: ServerExamples) -> str | None:
+        """Why the export just read may not hold the version's examples (``None``: it does).
+
+        The dataset's ``example_count`` is the first witness; it is not exact (PostgreSQL's
+        interleaving writers can leave it off for good), so a disagreement is settled by the
+        version's examples as JSON (a document cut short does not parse): the export must
+        hold as many. A disagreement that stands leaves the state unknown."""
+        count = int(info.get("example_count") or 0)
+        if len(examples) == count:
+            return None
+        listed = self.server.examples(
+            str(info["id"]), version_id, expected_examples=max(count, len(examples))
+        )
+        n = len(listed.get("examples", ())) if isinstance(listed, dict) else -1
+        if n == len(examples):
+            return None
+        return (
+            f"the export of version {version_id} holds {len(examples)} examples, the "
+            f"version's examples are {n} and the dataset counts {count}"
+        )
 
     def _fingerprint(self, info: dict[str, Any], versions: list[dict[str, Any]]) -> Fingerprint:
         previous = versions[1] if len(versions) > 1 else None
@@ -270,8 +315,8 @@ class Engine:
     # -- write ---------------------------------------------------------------------------
 
     @staticmethod
-    def upload_indices(plan: SyncPlan, source: Source) -> list[int]:
-        if plan.action in ("create", "update"):
+    def upload_indices(plan: SyncPlan, source: Source, *, full: bool = False) -> list[int]:
+        if full or plan.action in ("create", "update"):
             return list(range(len(source)))
         return sorted(plan.added_indices + plan.updated_indices + plan.split_change_indices)
 
@@ -308,8 +353,10 @@ class Engine:
             yield f',"{key}":'.encode() + json.dumps(value, ensure_ascii=False).encode()
         yield b"}"
 
-    def write(self, plan: SyncPlan, source: Source, description: str | None) -> dict[str, Any]:
-        indices = self.upload_indices(plan, source)
+    def write(
+        self, plan: SyncPlan, source: Source, description: str | None, *, full: bool = False
+    ) -> dict[str, Any]:
+        indices = self.upload_indices(plan, source, full=full)
         long = len(indices) > 1000
         waiting: list[_progress.Elapsed] = []
         with _progress.byte_bar(
@@ -349,16 +396,16 @@ class Engine:
 
     # -- proof ---------------------------------------------------------------------------
 
-    def check_counts(self, plan: SyncPlan, result: dict[str, Any]) -> str | None:
-        """Why the server's report of a write is not the plan's (``None`` if it is)."""
+    def check_counts(
+        self, plan: SyncPlan, result: dict[str, Any], *, counts: bool = True
+    ) -> str | None:
+        """Why the server's report of a write is not the plan's (``None`` if it is);
+        ``counts=False``: only where it went (a plan made from a read that was not the
+        server's state cannot predict what the server changed)."""
         s = plan.summary
         expected = (s.added, s.updated, s.deleted)
-        got = (
-            int(result.get("num_created_examples", -1)),
-            int(result.get("num_updated_examples", -1)),
-            int(result.get("num_deleted_examples", -1)),
-        )
-        if got != expected:
+        got = tuple(int(result.get(k, -1)) for k in _COUNT_KEYS)
+        if counts and got != expected:
             return (
                 f"the server reports {got[0]} created, {got[1]} updated, {got[2]} deleted; "
                 f"the plan had {expected[0]}, {expected[1]}, {expected[2]}"
@@ -376,10 +423,19 @@ class Engine:
         ours = result.get("version_id")
         versions = self.server.versions(dataset_id, VERSION_WINDOW + 1)
         ids = [v["version_id"] for v in versions]
+        before = [v["version_id"] for v in state.versions]
+        if all(int(result.get(k, -1)) == 0 for k in _COUNT_KEYS):
+            # The server found nothing to change (a full write from a state that was not
+            # known) and made no version. (It then names its latest version by creation
+            # time, which on SQLite ties within a second: not necessarily the newest.) The
+            # versions must be exactly those read.
+            k = min(len(ids), len(before))
+            if not ids or ids[:k] != before[:k]:
+                return "another writer wrote while this sync wrote", versions
+            return None, versions
         if not ids or ids[0] != ours:
             return OVERTAKEN, versions
         below = ids[1:]
-        before = [v["version_id"] for v in state.versions]
         if (below[0] if below else None) != plan.base_version_id:
             return "another version was written between reading the dataset and writing it", (
                 versions
@@ -426,13 +482,25 @@ class Engine:
                     # After a conflict or a failed write, a mirror sync writes the full
                     # snapshot: whatever landed meanwhile, the server then diffs against it.
                     plan, matches = make_plan(
-                        source, state, name=dataset_name, mode=mode, snapshot=problem is not None
+                        source,
+                        state,
+                        name=dataset_name,
+                        mode=mode,
+                        snapshot=problem is not None or state.unknown is not None,
                     )
                 except InvalidSourceIdError:
                     if state.from_manifest and "" in state.examples.node_ids:
                         state = None  # the manifest does not know every node id; the server does
                         continue
                     raise
+                if state.unknown is not None and plan.action == "none":
+                    # What was read may not be what the server holds: never "up to date"
+                    # on it. Write the whole source; the server diffs it against what it
+                    # really holds (a mirror's update deletes the rest), and the dataset's
+                    # versions prove the write.
+                    plan = dataclasses.replace(
+                        plan, action="update" if mode == "mirror" else "append"
+                    )
                 if dry_run:
                     return plan
                 if plan.action == "none":
@@ -451,7 +519,16 @@ class Engine:
                     raise self.give_up(problem, writes)
                 writes += 1
                 wrote = plan
-                result = self.write(plan, source, description)
+                full = state.unknown is not None
+                if full:
+                    logger.warning(
+                        "dataset %r: %s; writing the whole source (%d examples) instead of "
+                        "trusting that read",
+                        dataset_name,
+                        state.unknown,
+                        len(source),
+                    )
+                result = self.write(plan, source, description, full=full)
                 proven = self.prove(plan, result, state, source, matches, mode=mode)
                 if isinstance(proven, tuple):
                     after, examples, proven_at = proven
@@ -516,7 +593,7 @@ class Engine:
         matches: Diff,
         *,
         mode: Mode,
-    ) -> tuple[State, ServerExamples, datetime | None] | str:
+    ) -> tuple[State, ServerExamples | None, datetime | None] | str:
         """Prove that the write ``result`` reports made the dataset hold the source: the
         state after it, the examples it holds and when that was seen; or why not.
 
@@ -524,12 +601,14 @@ class Engine:
         Phoenix does not version), the dataset read back must need no write; for one
         without, the newest version must be this write's, right on the plan's base, with
         the versions below unchanged (``check_versions``)."""
-        problem = self.check_counts(plan, result)
+        problem = self.check_counts(plan, result, counts=state.unknown is None)
         if problem is not None:
             return problem
         dataset_id = str(result.get("dataset_id") or state.dataset_id)
         if source.splits is not None:
             back = self.read_state(None, dataset_id, trust_manifest=False)
+            if back.unknown is not None:
+                return f"the dataset read back is not known: {back.unknown}"
             again, _ = make_plan(source, back, name=plan.dataset_name, mode=mode)
             if again.action != "none":
                 return "the dataset read back differs from the source"
@@ -540,6 +619,10 @@ class Engine:
         proven_at = self.server.clock
         info = self.server.get_dataset(dataset_id)
         after = State(info, versions, state_after(plan, state, source, matches))
+        if state.unknown is not None:
+            # Proven by the versions, but planned from a read that was not the server's
+            # state: what the dataset holds is the source, not a manifest to keep.
+            return after, None, proven_at
         return after, after.examples, proven_at
 
     def give_up(self, problem: BaseException | None, writes: int) -> BaseException:

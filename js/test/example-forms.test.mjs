@@ -98,3 +98,32 @@ test("a name, id or description with U+0000 or a lone surrogate is refused befor
 
 const upsert = (client, dataset, examples, extra) =>
   pu.upsertDataset({ client, dataset, examples, manifest: false, ...extra });
+
+test("HTTP 403 keeps the server's reason beside the hint", async () => {
+  // A scripted server answering as Phoenix answers a viewer's key (the Python tests use a
+  // real viewer's key against Phoenix with authentication on).
+  const { createServer } = await import("node:http");
+  const { createClient } = await import("@arizeai/phoenix-client");
+  const server = createServer((req, res) => {
+    res.writeHead(403, { "content-type": "application/json" });
+    res.end(JSON.stringify({ detail: "Viewers cannot perform this action." }));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const client = createClient({
+      options: { baseUrl: `http://127.0.0.1:${server.address().port}` },
+    });
+    await assert.rejects(
+      upsert(client, { datasetName: "v" }, [{ id: "a", input: {} }], { retries: 1 }),
+      (e) => {
+        assert.ok(e instanceof pu.AuthenticationError, String(e));
+        assert.equal(e.statusCode, 403);
+        assert.match(e.message, /HTTP 403: Viewers cannot perform this action\./);
+        assert.match(e.message, /PHOENIX_API_KEY/);
+        return true;
+      },
+    );
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

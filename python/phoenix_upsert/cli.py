@@ -138,7 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     sync.add_argument(
-        "file", nargs="?", help="the JSONL file (default: the datasets of the config file)"
+        "file",
+        nargs="?",
+        help="the source: a JSONL, CSV or Parquet file or URL (default: the datasets of the "
+        "config file)",
     )
     sync.add_argument(
         "--config",
@@ -203,8 +206,8 @@ def _parser() -> argparse.ArgumentParser:
 
     hashes = commands.add_parser(
         "hash",
-        help="print the content hash Phoenix computes for each example of a source (a JSONL "
-        "or Parquet file or URL, plain or compressed), as a sync reads it",
+        help="print the content hash Phoenix computes for each example of a source (a JSONL, "
+        "CSV or Parquet file or URL, plain or compressed), as a sync reads it",
     )
     hashes.add_argument("file", help="path or URL")
     hashes.add_argument(

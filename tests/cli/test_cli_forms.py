@@ -134,3 +134,34 @@ def test_a_dataset_name_with_nul_is_refused_in_process(
     code = main(["sync", str(src), "--dataset", "a\x00b", "--endpoint", "http://127.0.0.1:9"])
     assert code == 2
     assert "U+0000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        ({"dataset": "a\x00b"}, "NullCharacterError"),
+        ({"dataset_id": "RGF0YXNldDox\x00"}, "NullCharacterError"),
+        ({"dataset": "ok", "dataset_description": "d\x00"}, "NullCharacterError"),
+        ({"dataset": "lone \udc80"}, "LoneSurrogateError"),
+    ],
+)
+def test_names_phoenix_cannot_store_are_refused_before_any_request(
+    kw: dict[str, str], error: str
+) -> None:
+    import httpx
+
+    import phoenix_upsert as pu
+
+    sent: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500)
+
+    http = httpx.Client(base_url="http://phoenix.invalid", transport=httpx.MockTransport(refuse))
+    client = pu.Client(http_client=http)
+    with pytest.raises(pu.InvalidInputError) as info:
+        client.datasets.upsert_dataset(examples=[{"id": "a", "input": {}, "output": {}}], **kw)
+    assert type(info.value).__name__ == error
+    assert "nothing was sent" in str(info.value)
+    assert sent == []

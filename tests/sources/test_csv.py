@@ -317,3 +317,18 @@ def test_column_keys_still_refused_for_jsonl(tmp_path: Path) -> None:
     path.write_text('{"id": 1, "input": {}, "output": {}}\n')
     with pytest.raises(TypeError, match="apply to a CSV file"):
         read_source(str(path), **KW, input_keys=["q"])
+
+
+def test_split_keys_of_a_dataframe_as_of_a_csv(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {"id": ["a", "b"], "q": ["x", "y"], "fold": ["train", None], "level": [" easy ", "hard"]}
+    )
+    source = read_source(df, **KW, input_keys=["q"], split_keys=["fold", "level"])
+    assert source.splits == [("easy", "train"), ("hard",)]
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    from_file = read_source(str(path), **KW, input_keys=["q"], split_keys=["fold", "level"])
+    assert (from_file.hashes, from_file.splits) == (source.hashes, source.splits)
+    with pytest.raises(pu.MissingColumnError, match="split_keys not among the columns"):
+        read_source(df, **KW, input_keys=["q"], split_keys=["nope"])

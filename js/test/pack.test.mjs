@@ -10,6 +10,14 @@ import { fileURLToPath } from "node:url";
 
 const pkg = fileURLToPath(new URL("../", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+/** A copy of js/ in `dir` (outside the repository), without the top-level entries `without`. */
+function copyOfPackage(dir, without) {
+  const copy = join(dir, "js-copy");
+  const skip = new Set(without.map((name) => join(pkg, name)));
+  cpSync(pkg, copy, { recursive: true, filter: (src) => !skip.has(src) });
+  return copy;
+}
+
 const run = (cmd, args, cwd) => {
   try {
     return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -24,11 +32,7 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
   try {
     // Packed from a copy of the built js/ outside the repository, scripts on: prepack only
     // checks that the build is there (building needs the repository; packing must not).
-    const copy = join(dir, "js-copy");
-    cpSync(pkg, copy, {
-      recursive: true,
-      filter: (src) => !/[\\/](node_modules|test)([\\/]|$)/.test(src.slice(pkg.length - 1)),
-    });
+    const copy = copyOfPackage(dir, ["node_modules", "test"]);
     const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], copy));
     const files = packed[0].files.map((f) => f.path).sort();
     assert.ok(files.includes("wasm/phoenix_upsert_native_bg.wasm"), files.join(", "));
@@ -144,12 +148,7 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
 test("npm pack of an unbuilt copy fails, saying how to build", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "phoenix-upsert-pack-"));
   try {
-    const copy = join(dir, "js-copy");
-    cpSync(pkg, copy, {
-      recursive: true,
-      filter: (src) =>
-        !/[\\/](node_modules|test|dist|wasm)([\\/]|$)/.test(src.slice(pkg.length - 1)),
-    });
+    const copy = copyOfPackage(dir, ["node_modules", "test", "dist", "wasm"]);
     let failure;
     try {
       run(npm, ["pack", "--pack-destination", dir], copy);

@@ -62,6 +62,20 @@ def expected_hashes(contents: list[Any]) -> list[str]:
     return [pu.content_hash(c.input, c.output, c.metadata) for c in contents]
 
 
+def by_content(
+    input_keys: list[str], output_keys: list[str], metadata_keys: list[str]
+) -> SourceOptions:
+    """Options for columns of each part, without ids, splits or span ids."""
+    return SourceOptions(
+        source_id_key=None,
+        splits_key=None,
+        span_id_key=None,
+        input_keys=input_keys,
+        output_keys=output_keys,
+        metadata_keys=metadata_keys,
+    )
+
+
 def csv_bytes(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
@@ -160,15 +174,7 @@ def test_dotted_columns_nest_and_parse_json_as_phoenix_does() -> None:
         ["output.answer"],
         ["metadata.m"],
     )
-    options = SourceOptions(
-        source_id_key=None,
-        splits_key=None,
-        span_id_key=None,
-        input_keys=keys[0],
-        output_keys=keys[1],
-        metadata_keys=keys[2],
-    )
-    source = from_csv_bytes(data, options, name="d.csv")
+    source = from_csv_bytes(data, by_content(*keys), name="d.csv")
     reference = phoenix_reads(data, *keys)
     assert reference[0].input == {
         "q": {"text": "hi", "lang": "en"},
@@ -195,15 +201,7 @@ def test_random_files_hash_as_phoenix_reads_them() -> None:
         rng.shuffle(cols)
         cut1, cut2 = sorted(rng.randint(1, ncols) for _ in range(2))
         parts = (cols[:cut1], cols[cut1:cut2], cols[cut2:])
-        options = SourceOptions(
-            source_id_key=None,
-            splits_key=None,
-            span_id_key=None,
-            input_keys=parts[0],
-            output_keys=parts[1],
-            metadata_keys=parts[2],
-        )
-        source = from_csv_bytes(data, options, name="r.csv")
+        source = from_csv_bytes(data, by_content(*parts), name="r.csv")
         assert source.hashes == expected_hashes(phoenix_reads(data, *parts)), (trial, data)
 
 

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ExamplesSource = Union[Iterable[Mapping[str, Any]], "pd.DataFrame", str, "os.PathLike[str]"]
-"""A list or any iterable of example mappings, a pandas DataFrame, or the path of a JSONL
-file."""
+"""A list or any iterable of example mappings, a pandas DataFrame (or an Arrow table, a polars
+DataFrame), or the path or URL of a JSONL, CSV or Parquet file."""
 
 ServerVersion = Union[tuple[int, ...], None]
 

@@ -297,10 +297,14 @@ def test_bad_encoding_names_the_line_and_byte(tmp_path: Path) -> None:
 
 
 def test_bad_values_name_the_line(tmp_path: Path) -> None:
-    with pytest.raises(pu.NullCharacterError):
-        read(b"id,q\n1,a\x00b\n", tmp_path, input_keys=["q"])
-    with pytest.raises(pu.DuplicateSourceIdError):
+    with pytest.raises(
+        pu.NullCharacterError, match=r"bad\.csv: line 3 \(id '2'\), input\.q: "
+    ) as e:
+        read(b"id,q\n1,ok\n2,a\x00b\n", tmp_path, input_keys=["q"])
+    assert (e.value.line, e.value.index, e.value.path) == (3, 1, "input.q")
+    with pytest.raises(pu.DuplicateSourceIdError) as dup:
         read(b"id,q\n1,a\n1,b\n", tmp_path, input_keys=["q"])
+    assert dup.value.ids == ["1"]
     with pytest.raises(pu.InvalidExampleError, match=r"line 2: column 'input\.a\.b'"):
         read(
             b"input.a,input.a.b\nx,y\n",

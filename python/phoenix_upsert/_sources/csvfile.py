@@ -50,6 +50,7 @@ from phoenix_upsert.errors import (
     CSVEncodingError,
     CSVSyntaxError,
     InvalidExampleError,
+    InvalidInputError,
     MissingColumnError,
     MissingSourceIdError,
 )
@@ -211,6 +212,20 @@ def _optional_id(raw: Any) -> str | None:
     return str(raw)
 
 
+def _at_line(error: InvalidInputError, name: str, lines: list[int]) -> InvalidInputError:
+    """An error about example ``i`` (the core's words), said of the file and its line."""
+    index = error.index
+    if index is None or error.line is not None or not 0 <= index < len(lines):
+        return error
+    message = str(error)
+    prefix = f"example {index}"
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    error.args = (f"{name}: line {lines[index]}{message}",)
+    error.line = lines[index]
+    return error
+
+
 def from_csv_bytes(data: bytes, options: SourceOptions, *, name: str) -> Source:
     """The examples of CSV ``data`` (see the module docs); ``name`` is how errors name it."""
     text = _decode(data, name)
@@ -293,13 +308,16 @@ def _read(reader: csv.DictReader[str], options: SourceOptions, *, name: str) -> 
             ex["span_id"] = _optional_id(row.get(span_id_key))
         examples.append(ex)
         lines.append(line)
-    source = from_examples(
-        examples,
-        source_id_key="__source_id__" if source_id_key is not None else None,
-        splits_key="splits" if split_keys or splits_key is not None else None,
-        span_id_key="span_id",
-        progress=options.progress,
-    )
+    try:
+        source = from_examples(
+            examples,
+            source_id_key="__source_id__" if source_id_key is not None else None,
+            splits_key="splits" if split_keys or splits_key is not None else None,
+            span_id_key="span_id",
+            progress=options.progress,
+        )
+    except InvalidInputError as e:
+        raise _at_line(e, name, lines) from None
     source.name = name
     source.lines = lines
     return source

@@ -36,5 +36,6 @@ export type {
   SyncPlan,
   SyncSummary,
   UpsertDatasetOptions,
+  UpsertExample,
   UpsertResult,
 } from "./upsert.js";

@@ -117,10 +117,14 @@ function failure(response: Response, error: unknown, what: string): ServerError 
   const detail = detailOf(error);
   let err: ServerError;
   if (status === 401 || status === 403) {
-    err = new AuthenticationError(
-      `${what}: the server refused the credentials (HTTP ${String(status)}); set PHOENIX_API_KEY or the client's headers`,
-      { statusCode: status, detail },
-    );
+    // The server's own reason stays in the message (a viewer's key: "Viewers cannot perform
+    // this action."), beside what to do about it.
+    const reason = detail ? `: ${detail}` : "";
+    const message =
+      status === 403
+        ? `${what}: the server refused the request (HTTP 403${reason}); the credentials are not allowed to do this: set PHOENIX_API_KEY (or the client's headers) to a key that is, e.g. a member's or an admin's for a write`
+        : `${what}: the server refused the credentials (HTTP ${String(status)}${reason}); set PHOENIX_API_KEY or the client's headers`;
+    err = new AuthenticationError(message, { statusCode: status, detail });
   } else if (
     status === 422 &&
     (detail.includes("Invalid dateset action") || detail.includes("Invalid dataset action"))

@@ -8,7 +8,10 @@ import { readFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 
 import { scanExampleBytes, scanJsonl, uploadParts, type Scan } from "./core.js";
+import type { Example } from "@arizeai/phoenix-client/types/datasets";
+
 import {
+  InvalidExampleError,
   InvalidSourceIdError,
   SourceAccessError,
   SourceNotFoundError,
@@ -24,10 +27,26 @@ import { toJsonText } from "./values.js";
 export type SourceIdKey = string | ((example: Record<string, unknown>) => unknown) | null;
 
 /**
- * Examples: an array, any iterable or async iterable of examples, or a JSONL file — a local
- * path, a `file:` URL or an http(s) URL, gzip-compressed or not.
+ * An example as `upsertDataset` takes it: `@arizeai/phoenix-client`'s own `Example` (`input`;
+ * `output` and `metadata` optional or `null`, meaning `{}` as `createDataset` sends them;
+ * `splits`, `spanId`, `id`), or an object of the same shape with keys of its own (a source id
+ * under `sourceIdKey`, `span_id`, ...).
  */
-export type ExamplesSource = Iterable<unknown> | AsyncIterable<unknown> | string | URL;
+export type UpsertExample =
+  | Example
+  | {
+      input: Record<string, unknown>;
+      output?: Record<string, unknown> | null;
+      metadata?: Record<string, unknown> | null;
+      [key: string]: unknown;
+    };
+
+/**
+ * Examples: an array, any iterable or async iterable of examples (phoenix-client's `Example[]`
+ * as it is), or a JSONL file — a local path, a `file:` URL or an http(s) URL, gzip-compressed
+ * or not.
+ */
+export type ExamplesSource = Iterable<UpsertExample> | AsyncIterable<UpsertExample> | string | URL;
 
 /** A validated source: parallel lists, one entry per example, in source order. */
 export interface Source {
@@ -63,9 +82,48 @@ export function where(source: Source, index: number): string {
 }
 
 export interface SourceOptions {
-  sourceIdKey: SourceIdKey;
+  /**
+   * `undefined`: the default — `"id"`; for examples given as values, matching by content
+   * when no example has an `id` (as `createDataset` sends no example ids then).
+   */
+  sourceIdKey: SourceIdKey | undefined;
   splitsKey: string | null;
-  spanIdKey: string | null;
+  /**
+   * The key of each example's span id; `undefined`: the default — `spanId` (phoenix-client's
+   * `Example`) or `span_id` (Python's and JSONL's), which must agree where both are given.
+   */
+  spanIdKey: string | null | undefined;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * An example as `createDataset` of `@arizeai/phoenix-client` sends it: `output` and `metadata`
+ * missing or `null` are `{}`; by default (`readSpanId`) its `spanId` is its span id, under
+ * `span_id` where the core reads it. The example itself when nothing changes, else a shallow
+ * copy (the caller's object is never modified). Anything else is left to the core's checks.
+ */
+function asSent(example: unknown, index: number, readSpanId: boolean): unknown {
+  if (!isObject(example)) return example;
+  const missing = (v: unknown): boolean => v === undefined || v === null;
+  const output = missing(example.output);
+  const metadata = missing(example.metadata);
+  const spanId = readSpanId && !missing(example.spanId);
+  if (!output && !metadata && !spanId) return example;
+  const copy: Record<string, unknown> = { ...example };
+  if (output) copy.output = {};
+  if (metadata) copy.metadata = {};
+  if (spanId) {
+    if (!missing(example.span_id) && example.span_id !== example.spanId) {
+      throw new InvalidExampleError(
+        `example ${String(index)}: spanId ${JSON.stringify(example.spanId)} and span_id ${JSON.stringify(example.span_id)} differ; give one of them (or set spanIdKey to the one to read)`,
+        { index, path: "spanId" },
+      );
+    }
+    copy.span_id = example.spanId;
+  }
+  return copy;
 }
 
 /**
@@ -156,8 +214,14 @@ function idField(example: object): string {
 }
 
 /** A source of example objects with `input`, `output` and optional `metadata`. */
-export function fromExamples(items: readonly unknown[], options: SourceOptions): Source {
-  const key = options.sourceIdKey;
+export function fromExamples(given: readonly unknown[], options: SourceOptions): Source {
+  const readSpanId = options.spanIdKey === undefined;
+  const items = given.map((example, i) => asSent(example, i, readSpanId));
+  let key = options.sourceIdKey;
+  if (key === undefined) {
+    const anyId = items.some((e) => isObject(e) && e.id !== undefined && e.id !== null);
+    key = anyId || items.length === 0 ? "id" : null;
+  }
   const texts: string[] = [];
   let idKey: string | null = typeof key === "string" ? key : null;
   if (typeof key === "function") {
@@ -205,7 +269,7 @@ export function fromExamples(items: readonly unknown[], options: SourceOptions):
   const scan = scanExampleBytes(data, texts.length, {
     sourceIdKey: idKey,
     splitsKey: options.splitsKey,
-    spanIdKey: options.spanIdKey,
+    spanIdKey: options.spanIdKey === undefined ? "span_id" : options.spanIdKey,
     storable: true,
   });
   return fromScan(scan, data, { ...linePositions(data, texts.length), lines: null }, "examples");
@@ -218,9 +282,9 @@ export async function fromJsonl(path: string | URL, options: SourceOptions): Pro
   }
   const bytes = decompress(await readBytes(path), String(path));
   const scan = scanJsonl(bytes, {
-    idKey: options.sourceIdKey,
+    idKey: options.sourceIdKey === undefined ? "id" : options.sourceIdKey,
     splitsKey: options.splitsKey,
-    spanIdKey: options.spanIdKey,
+    spanIdKey: options.spanIdKey === undefined ? "span_id" : options.spanIdKey,
     storable: true,
   });
   const positions = { offsets: scan.offsets, lengths: scan.lengths, lines: scan.lineNumbers };

@@ -23,8 +23,11 @@ import {
   EmptySourceError,
   InvalidInputError,
   InvalidSourceIdError,
+  LoneSurrogateError,
+  NullCharacterError,
   ServerError,
 } from "./errors.js";
+import type { PhoenixClient } from "@arizeai/phoenix-client";
 import {
   RetryPolicy,
   Server,
@@ -47,7 +50,7 @@ import {
   type SourceIdKey,
 } from "./source.js";
 
-export type { ExamplesSource, SourceIdKey } from "./source.js";
+export type { ExamplesSource, SourceIdKey, UpsertExample } from "./source.js";
 
 /** `"mirror"`: the dataset becomes the source; `"merge"`: add and update, never delete. */
 export type Mode = "mirror" | "merge";
@@ -118,18 +121,28 @@ export type DatasetSelector = { datasetName: string } | { datasetId: string };
 
 export interface UpsertDatasetOptions {
   /** A client of `@arizeai/phoenix-client` (`createClient()`): base URL, headers, middleware. */
-  client: object;
+  client: PhoenixClient;
   dataset: DatasetSelector;
-  /** An array, (async) iterable of `{input, output, metadata?}` objects, or a JSONL path. */
+  /**
+   * An array or (async) iterable of examples — phoenix-client's `Example[]` as `createDataset`
+   * takes it (`output`/`metadata` missing or `null` mean `{}`) — or a JSONL path or URL.
+   */
   examples: ExamplesSource;
-  /** Key of the source id (default `"id"`), a function of the example, or `null`. */
+  /**
+   * Key of the source id (default `"id"`; for an array or iterable in which no example has an
+   * `id`, as phoenix-client's `Example` may not: match by content), a function of the
+   * example, or `null` (match by content).
+   */
   sourceIdKey?: SourceIdKey;
   mode?: Mode;
   /** Plan only: read the server, write nothing, return the plan. */
   dryRun?: boolean;
   /** Key of each example's split names (a string or an array of strings); default `"splits"`, `null` for none. */
   splitsKey?: string | null;
-  /** Key of each example's span id; default `"span_id"`, `null` for none. */
+  /**
+   * Key of each example's span id; by default `spanId` (phoenix-client's `Example`) or
+   * `span_id` (an error if both are given and differ; JSONL: `span_id`), `null` for none.
+   */
   spanIdKey?: string | null;
   /** Description of a dataset this sync creates. */
   datasetDescription?: string | null;
@@ -654,6 +667,29 @@ class Engine {
 }
 
 /**
+ * Refuse, before anything is sent, a name, id or description no server stores as given: one
+ * holding U+0000 (PostgreSQL cannot store it; Phoenix answers HTTP 500) or a lone surrogate
+ * (not Unicode text).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function checkText(values: Record<string, unknown>): void {
+  for (const [what, value] of Object.entries(values)) {
+    if (typeof value !== "string") continue;
+    if (value.includes("\u0000")) {
+      throw new NullCharacterError(
+        `${what} ${JSON.stringify(value)} contains U+0000 (NUL), which Phoenix cannot store; nothing was sent`,
+      );
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new LoneSurrogateError(
+        `${what} ${JSON.stringify(value)} contains a lone surrogate: not valid Unicode text; nothing was sent`,
+      );
+    }
+  }
+}
+
+/**
  * Make a Phoenix dataset hold exactly `examples` (mode `"mirror"`), or add and update them
  * (`"merge"`), writing the least: nothing for a no-op, one new version otherwise. Bad input is
  * a typed error (`InvalidInputError` and its subclasses) before any request.
@@ -671,7 +707,7 @@ export async function upsertDataset(
   options: UpsertDatasetOptions,
 ): Promise<UpsertResult | DryRunResult> {
   const { client, dataset, examples } = options;
-  const http = client as Partial<HttpClient> | null;
+  const http = client as unknown as Partial<HttpClient> | null;
   if (
     http === null ||
     typeof http !== "object" ||
@@ -691,6 +727,11 @@ export async function upsertDataset(
   if (hasId && (typeof sel.datasetId !== "string" || !sel.datasetId)) {
     throw new TypeError("dataset.datasetId must be a non-empty id");
   }
+  checkText({
+    "dataset name": sel.datasetName,
+    "dataset id": sel.datasetId,
+    datasetDescription: options.datasetDescription,
+  });
   const mode = options.mode ?? "mirror";
   if (mode !== "mirror" && mode !== "merge") {
     throw new RangeError(`mode must be "mirror" or "merge", not ${JSON.stringify(mode)}`);
@@ -702,11 +743,10 @@ export async function upsertDataset(
   if (timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
     throw new RangeError("timeoutMs must be a positive number of milliseconds");
   }
-  const sourceIdKey = options.sourceIdKey === undefined ? "id" : options.sourceIdKey;
   const source = await readSource(examples, {
-    sourceIdKey,
+    sourceIdKey: options.sourceIdKey,
     splitsKey: options.splitsKey === undefined ? "splits" : options.splitsKey,
-    spanIdKey: options.spanIdKey === undefined ? "span_id" : options.spanIdKey,
+    spanIdKey: options.spanIdKey,
   });
   if (sourceLength(source) === 0 && mode === "mirror" && !options.allowEmpty) {
     throw new EmptySourceError(

@@ -2,7 +2,7 @@
 // project next to @arizeai/phoenix-client (its peer), and works there — JavaScript and types.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -10,17 +10,30 @@ import { fileURLToPath } from "node:url";
 
 const pkg = fileURLToPath(new URL("../", import.meta.url));
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-const run = (cmd, args, cwd) =>
-  execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+/** A copy of js/ in `dir` (outside the repository), without the top-level entries `without`. */
+function copyOfPackage(dir, without) {
+  const copy = join(dir, "js-copy");
+  const skip = new Set(without.map((name) => join(pkg, name)));
+  cpSync(pkg, copy, { recursive: true, filter: (src) => !skip.has(src) });
+  return copy;
+}
+
+const run = (cmd, args, cwd) => {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    e.message += `\n${e.stdout ?? ""}${e.stderr ?? ""}`;
+    throw e;
+  }
+};
 
 test("npm pack installs into an empty project and imports there", { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "phoenix-upsert-pack-"));
   try {
-    // Built already (scripts/test js); --ignore-scripts keeps prepack from rebuilding under
-    // the other test files running now.
-    const packed = JSON.parse(
-      run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], pkg),
-    );
+    // Packed from a copy of the built js/ outside the repository, scripts on: prepack only
+    // checks that the build is there (building needs the repository; packing must not).
+    const copy = copyOfPackage(dir, ["node_modules", "test"]);
+    const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], copy));
     const files = packed[0].files.map((f) => f.path).sort();
     assert.ok(files.includes("wasm/phoenix_upsert_native_bg.wasm"), files.join(", "));
     assert.ok(files.includes("dist/index.d.ts"));
@@ -66,7 +79,9 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
       upsert: "input.x",
     });
 
-    // The types resolve for a TypeScript user (strict, NodeNext).
+    // The types resolve for a TypeScript user (strict, NodeNext). skipLibCheck: phoenix-upsert's
+    // declarations name phoenix-client's types (`PhoenixClient`, `Example`), and the client's
+    // own declarations do not check under this TypeScript.
     writeFileSync(
       join(app, "main.ts"),
       `import { scanJsonl, type Scan, NonFiniteNumberError } from "phoenix-upsert";\n` +
@@ -83,6 +98,7 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
           moduleResolution: "nodenext",
           noEmit: true,
           types: [],
+          skipLibCheck: true,
         },
         files: ["main.ts"],
       }),
@@ -94,12 +110,18 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
     writeFileSync(
       join(app, "sync.ts"),
       `import { createClient } from "@arizeai/phoenix-client";\n` +
+        `import { createDataset } from "@arizeai/phoenix-client/datasets";\n` +
+        `import type { Example } from "@arizeai/phoenix-client/types/datasets";\n` +
         `import { upsertDataset, type UpsertResult } from "phoenix-upsert";\n` +
         `const client = createClient();\n` +
         `export async function sync(): Promise<string> {\n` +
         `  const r: UpsertResult = await upsertDataset({ client, dataset: { datasetName: "d" }, examples: [], allowEmpty: true });\n` +
         `  const dry = await upsertDataset({ client, dataset: { datasetId: "i" }, examples: "f.jsonl", dryRun: true, mode: "merge" });\n` +
         `  const id: string | null = dry.datasetId;\n` +
+        // phoenix-client's own Example[], as createDataset takes it, unchanged
+        `  const examples: Example[] = [{ input: { q: 1 }, output: null, spanId: "ab" }, { input: {}, metadata: null, splits: "train" }];\n` +
+        `  await createDataset({ client, name: "d", description: "", examples });\n` +
+        `  await upsertDataset({ client, dataset: { datasetName: "d" }, examples });\n` +
         `  return r.versionId + String(id) + String(r.summary.added) + dry.plan.action;\n` +
         `}\n`,
     );
@@ -118,6 +140,29 @@ test("npm pack installs into an empty project and imports there", { timeout: 300
       }),
     );
     run(process.execPath, [join(pkg, "node_modules/typescript/bin/tsc"), "-p", app], app);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("npm pack of an unbuilt copy fails, saying how to build", { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "phoenix-upsert-pack-"));
+  try {
+    const copy = copyOfPackage(dir, ["node_modules", "test", "dist", "wasm"]);
+    let failure;
+    try {
+      run(npm, ["pack", "--pack-destination", dir], copy);
+    } catch (e) {
+      failure = e;
+    }
+    assert.ok(failure, "npm pack of an unbuilt copy must fail");
+    assert.match(String(failure.stderr), /cannot pack: not built \(missing dist\/index\.js/);
+    assert.match(String(failure.stderr), /npm run build/);
+    assert.doesNotMatch(String(failure.stderr), /Cargo\.toml/);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".tgz")),
+      [],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -311,7 +311,16 @@ export function suite(backend) {
       const bad = [
         [{ examples: [{ id: "a", input: { x: NaN }, output: {} }] }, NonFiniteNumberError],
         [{ examples: [examples(1)[0], examples(1)[0]] }, DuplicateSourceIdError],
-        [{ examples: [{ input: {}, output: {} }] }, MissingSourceIdError],
+        // some examples with an id, some without (none with one: matched by content)
+        [
+          {
+            examples: [
+              { id: "a", input: {}, output: {} },
+              { input: {}, output: {} },
+            ],
+          },
+          MissingSourceIdError,
+        ],
         [{ examples: [{ id: 1.5, input: {}, output: {} }] }, InvalidSourceIdError],
         [
           {

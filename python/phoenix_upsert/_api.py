@@ -15,17 +15,38 @@ from phoenix_upsert._engine.server import RetryPolicy, Server
 from phoenix_upsert._engine.sync import Engine
 from phoenix_upsert._sources.options import SourceOptions
 from phoenix_upsert._sources.source import SourceIdKey, read
-from phoenix_upsert.errors import EmptySourceError
+from phoenix_upsert.errors import EmptySourceError, LoneSurrogateError, NullCharacterError
 from phoenix_upsert.results import Mode, SyncPlan, SyncResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ExamplesSource = Union[Iterable[Mapping[str, Any]], "pd.DataFrame", str, "os.PathLike[str]"]
-"""A list or any iterable of example mappings, a pandas DataFrame, or the path of a JSONL
-file."""
+"""A list or any iterable of example mappings, a pandas DataFrame (or an Arrow table, a polars
+DataFrame), or the path or URL of a JSONL, CSV or Parquet file."""
 
 ServerVersion = Union[tuple[int, ...], None]
+
+
+def check_text(**values: str | None) -> None:
+    """Refuse, before anything is sent, a name, id or description that no server stores as
+    given: one holding U+0000 (PostgreSQL cannot store it; Phoenix answers HTTP 500) or a
+    lone surrogate (not Unicode text; it cannot be sent as UTF-8)."""
+    for what, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise NullCharacterError(
+                f"{what} {value!r} contains U+0000 (NUL), which Phoenix cannot store; "
+                "nothing was sent"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise LoneSurrogateError(
+                f"{what} {value!r} contains a lone surrogate ({value[e.start]!r} at "
+                f"{e.start}): not valid Unicode text; nothing was sent"
+            ) from e
 
 
 def upsert_dataset(
@@ -42,6 +63,7 @@ def upsert_dataset(
     input_keys: Sequence[str] | None,
     output_keys: Sequence[str] | None,
     metadata_keys: Sequence[str] | None,
+    split_keys: Sequence[str] | None,
     dataset_description: str | None,
     timeout: float | None,
     retries: int,
@@ -63,6 +85,7 @@ def upsert_dataset(
         raise ValueError("give exactly one of dataset= (a name) or dataset_id=")
     if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
         raise ValueError("dataset must be a non-empty name")
+    check_text(dataset=dataset, dataset_id=dataset_id, dataset_description=dataset_description)
     if mode not in ("mirror", "merge"):
         raise ValueError(f"mode must be 'mirror' or 'merge', not {mode!r}")
     if retries < 1:
@@ -76,6 +99,7 @@ def upsert_dataset(
             input_keys=input_keys,
             output_keys=output_keys,
             metadata_keys=metadata_keys,
+            split_keys=split_keys,
             progress=progress,
         ),
     )

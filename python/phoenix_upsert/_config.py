@@ -10,6 +10,10 @@
     span_id_key = "span_id"         # default "span_id"; "" for none
     allow_empty = false             # let an empty source empty the dataset
     description = "..."             # for a dataset this creates
+    input_keys = ["question"]       # CSV/Parquet: the columns of each part (CSV: inferred
+    output_keys = ["answer"]        #   as phoenix-client does if none is given)
+    metadata_keys = ["topic"]
+    split_keys = ["split"]          # CSV/Parquet: columns whose values are split names
 
 In ``pyproject.toml`` the entries are ``[[tool.phoenix-upsert.dataset]]``. Every mistake
 (a missing or unknown key, a value of the wrong type, the same dataset twice) is reported
@@ -50,7 +54,14 @@ DEFAULTS: dict[str, Any] = {
     "span_id_key": "span_id",
     "allow_empty": False,
     "description": None,
+    "input_keys": None,
+    "output_keys": None,
+    "metadata_keys": None,
+    "split_keys": None,
 }
+
+#: The keys whose value is an array of column names.
+COLUMN_LISTS = ("input_keys", "output_keys", "metadata_keys", "split_keys")
 
 
 class ConfigError(ValueError):
@@ -74,6 +85,10 @@ class DatasetEntry:
     span_id_key: str | None = "span_id"
     allow_empty: bool = False
     description: str | None = None
+    input_keys: tuple[str, ...] | None = None
+    output_keys: tuple[str, ...] | None = None
+    metadata_keys: tuple[str, ...] | None = None
+    split_keys: tuple[str, ...] | None = None
     #: The source as written (in the config file or on the command line).
     source_text: str = ""
 
@@ -215,6 +230,15 @@ def _entry(raw: dict[str, Any], index: int, where: str, path: Path) -> DatasetEn
         value = values[key]
         if value is not None and not isinstance(value, str):
             raise fail(f"{key} must be a string, not {_toml_type(value)}")
+    for key in ("name", "dataset_id", "description"):
+        if isinstance(values[key], str) and "\x00" in values[key]:
+            raise fail(f"{key} contains U+0000 (NUL), which Phoenix cannot store")
+    for key in COLUMN_LISTS:
+        value = values[key]
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
+        ):
+            raise fail(f"{key} must be an array of column names (strings), not {_toml_type(value)}")
     if values["description"] is not None and not isinstance(values["description"], str):
         raise fail(f"description must be a string, not {_toml_type(values['description'])}")
     if not isinstance(values["allow_empty"], bool):
@@ -244,7 +268,15 @@ def _entry(raw: dict[str, Any], index: int, where: str, path: Path) -> DatasetEn
         span_id_key=values["span_id_key"] or None,
         allow_empty=values["allow_empty"],
         description=values["description"],
+        input_keys=_columns(values["input_keys"]),
+        output_keys=_columns(values["output_keys"]),
+        metadata_keys=_columns(values["metadata_keys"]),
+        split_keys=_columns(values["split_keys"]),
     )
+
+
+def _columns(value: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
 
 
 def resolve_source(source: str, base: Path) -> str:

@@ -87,6 +87,10 @@ PER_DATASET = {
     "mode": "--mode",
     "allow_empty": "--allow-empty",
     "description": "--description",
+    "input_keys": "--input-keys",
+    "output_keys": "--output-keys",
+    "metadata_keys": "--metadata-keys",
+    "split_keys": "--split-keys",
 }
 
 
@@ -100,6 +104,14 @@ class _Parser(argparse.ArgumentParser):
             out = {"error": "ArgumentError", "message": message, "exit_code": EXIT_INPUT}
             print(json.dumps(out, ensure_ascii=False, indent=2))
         super().error(message)  # usage and message on stderr, exit 2
+
+
+def _columns(value: str) -> list[str]:
+    """A comma-separated list of column names (blanks around each name dropped)."""
+    names = [c.strip() for c in value.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{value!r}: an empty column name")
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     sync.add_argument(
-        "file", nargs="?", help="the JSONL file (default: the datasets of the config file)"
+        "file",
+        nargs="?",
+        help="the source: a JSONL, CSV or Parquet file or URL (default: the datasets of the "
+        "config file)",
     )
     sync.add_argument(
         "--config",
@@ -155,6 +170,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--splits-key", help="field of split names (default: splits)")
     sync.add_argument("--span-id-key", help="field of span ids (default: span_id)")
+    for part in ("input", "output", "metadata"):
+        sync.add_argument(
+            f"--{part}-keys",
+            type=_columns,
+            metavar="COLUMNS",
+            help=f"CSV/Parquet: the columns of each example's {part}, comma-separated "
+            "(as phoenix-client's create_dataset; CSV without any: inferred as it does)",
+        )
+    sync.add_argument(
+        "--split-keys",
+        type=_columns,
+        metavar="COLUMNS",
+        help="CSV/Parquet: columns whose values are split names, comma-separated",
+    )
     sync.add_argument(
         "--mode",
         choices=("mirror", "merge"),
@@ -177,8 +206,8 @@ def _parser() -> argparse.ArgumentParser:
 
     hashes = commands.add_parser(
         "hash",
-        help="print the content hash Phoenix computes for each example of a source (a JSONL "
-        "or Parquet file or URL, plain or compressed), as a sync reads it",
+        help="print the content hash Phoenix computes for each example of a source (a JSONL, "
+        "CSV or Parquet file or URL, plain or compressed), as a sync reads it",
     )
     hashes.add_argument("file", help="path or URL")
     hashes.add_argument(
@@ -232,6 +261,10 @@ def _entries(args: argparse.Namespace) -> tuple[list[DatasetEntry], Config | Non
             span_id_key=key(args.span_id_key, "span_id_key"),
             allow_empty=bool(args.allow_empty),
             description=args.description,
+            input_keys=args.input_keys,
+            output_keys=args.output_keys,
+            metadata_keys=args.metadata_keys,
+            split_keys=args.split_keys,
         )
         return [entry], None
     given = [flag for attr, flag in PER_DATASET.items() if getattr(args, attr) is not None]
@@ -289,9 +322,10 @@ class _Runner:
             dry_run=args.dry_run or args.check,
             splits_key=entry.splits_key,
             span_id_key=entry.span_id_key,
-            input_keys=None,
-            output_keys=None,
-            metadata_keys=None,
+            input_keys=entry.input_keys,
+            output_keys=entry.output_keys,
+            metadata_keys=entry.metadata_keys,
+            split_keys=entry.split_keys,
             dataset_description=entry.description,
             timeout=args.timeout,
             retries=args.retries,
@@ -724,9 +758,38 @@ def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
     return code
 
 
+def _undecodable(argv: Sequence[str]) -> str | None:
+    """Why an argument cannot be used, if one cannot: bytes that are not UTF-8 (Python hands
+    them over as lone surrogates, ``surrogateescape``) cannot name a dataset, a key or a file
+    phoenix-upsert can report on."""
+    for i, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raw = arg.encode("utf-8", "surrogateescape") if _escaped(arg) else None
+            shown = repr(raw)[1:] if raw is not None else ascii(arg)
+            return (
+                f"argument {i} ({shown}) is not valid UTF-8 text (at character {e.start}): "
+                "give paths, names and keys as UTF-8"
+            )
+    return None
+
+
+def _escaped(arg: str) -> bool:
+    try:
+        arg.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
+    raw_argv = sys.argv[1:] if argv is None else argv
+    _Parser.json_errors = "--json" in raw_argv
+    bad = _undecodable(raw_argv)
+    if bad is not None:
+        parser.error(bad)
     args = parser.parse_args(argv)
     level = logging.WARNING
     if getattr(args, "verbose", False):

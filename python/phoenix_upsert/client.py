@@ -40,6 +40,7 @@ class UpsertDatasets(Datasets):
         input_keys: Sequence[str] | None = ...,
         output_keys: Sequence[str] | None = ...,
         metadata_keys: Sequence[str] | None = ...,
+        split_keys: Sequence[str] | None = ...,
         dataset_description: str | None = ...,
         timeout: float | None = ...,
         retries: int = ...,
@@ -63,6 +64,7 @@ class UpsertDatasets(Datasets):
         input_keys: Sequence[str] | None = ...,
         output_keys: Sequence[str] | None = ...,
         metadata_keys: Sequence[str] | None = ...,
+        split_keys: Sequence[str] | None = ...,
         dataset_description: str | None = ...,
         timeout: float | None = ...,
         retries: int = ...,
@@ -85,6 +87,7 @@ class UpsertDatasets(Datasets):
         input_keys: Sequence[str] | None = None,
         output_keys: Sequence[str] | None = None,
         metadata_keys: Sequence[str] | None = None,
+        split_keys: Sequence[str] | None = None,
         dataset_description: str | None = None,
         timeout: float | None = None,
         retries: int = 4,
@@ -101,8 +104,10 @@ class UpsertDatasets(Datasets):
             dataset_id: id of an existing dataset.
             examples: a list or iterable of mappings with dict ``input`` and ``output``, an
                 optional dict ``metadata``, the source id, and optionally splits and a span
-                id; or a pandas DataFrame (see ``input_keys``); or the path of a JSONL file
-                with one such mapping per line (hashed in Rust, never loaded whole).
+                id; or a pandas DataFrame (see ``input_keys``); or the path or URL of a JSONL
+                file with one such mapping per line (hashed in Rust, never loaded whole), of
+                a CSV file (read as phoenix-client's ``create_dataset(csv_file_path=...)``
+                reads it: every cell a string; see ``input_keys``) or of a Parquet file.
             source_id_key: the key (DataFrame column, JSONL field) holding each example's
                 stable id, or a callable ``(example) -> str``. Examples match the server's
                 by this id: a changed example is updated in place, not re-created. ``None``
@@ -113,8 +118,11 @@ class UpsertDatasets(Datasets):
             splits_key: key of each example's split names (a str or a list of str). If no
                 example has it, the server's split assignments are left as they are.
             span_id_key: key of each example's span id (linked when the example is created).
-            input_keys, output_keys, metadata_keys: for a DataFrame, the columns of each part
-                (as in phoenix-client's ``create_dataset``); missing cells are left out.
+            input_keys, output_keys, metadata_keys: for a CSV file or a table, the columns
+                of each part (as in phoenix-client's ``create_dataset``); missing cells are
+                left out. For CSV, if none is given they are inferred as phoenix-client does.
+            split_keys: for a CSV file or a table, columns whose values are split names (as
+                phoenix-client's ``split_keys``); instead of ``splits_key``.
             dataset_description: description of a dataset this call creates.
             timeout: seconds per request. By default each request gets time in proportion
                 to its size (uploads: about 20 ms per example sent, plus a minute).
@@ -157,6 +165,7 @@ class UpsertDatasets(Datasets):
             input_keys=input_keys,
             output_keys=output_keys,
             metadata_keys=metadata_keys,
+            split_keys=split_keys,
             dataset_description=dataset_description,
             timeout=timeout,
             retries=retries,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 __all__ = [
     "AuthenticationError",
+    "CSVEncodingError",
+    "CSVSyntaxError",
     "CircularReferenceError",
     "ConcurrentWriteError",
     "DatasetNotFoundError",
@@ -29,6 +31,7 @@ __all__ = [
     "JSONSyntaxError",
     "LineTooLongError",
     "LoneSurrogateError",
+    "MissingColumnError",
     "MissingSourceIdError",
     "NestingTooDeepError",
     "NonFiniteNumberError",
@@ -141,6 +144,21 @@ class JSONLEncodingError(JSONEncodingError):
 
 class LineTooLongError(InvalidInputError):
     """A JSONL line longer than the ``max_line_bytes`` limit."""
+
+
+class CSVSyntaxError(InvalidInputError):
+    """A CSV source that cannot be read as CSV: no header row (an empty file), a column named
+    twice, or a record the ``csv`` module rejects. ``line`` says where, when known."""
+
+
+class CSVEncodingError(InvalidInputError):
+    """A CSV source that is not UTF-8 text (Phoenix reads CSV as UTF-8); ``line`` and
+    ``column`` (a 1-based byte offset in the line) say where."""
+
+
+class MissingColumnError(InvalidExampleError):
+    """``input_keys``, ``output_keys``, ``metadata_keys`` or ``split_keys`` name a column
+    that the table or CSV file does not have (the message lists the columns it has)."""
 
 
 class EmptySourceError(InvalidInputError):

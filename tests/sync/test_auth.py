@@ -118,3 +118,62 @@ def test_cli_reads_the_key_from_the_environment(
     out = capsys.readouterr()
     assert "added      1" in out.out
     assert api_key not in out.out + out.err
+
+
+VIEWER = {"email": "viewer@example.com", "username": "viewer", "password": "viewer-pass-0123456789"}
+
+
+@pytest.fixture(scope="module")
+def viewer_key(auth_server: LocalPhoenix) -> str:
+    """A viewer's API key, made as a person would: the admin creates the user (GraphQL, with
+    the admin secret); the viewer logs in and creates a key of their own."""
+    base = auth_server.base_url
+    made = httpx.post(
+        f"{base}/graphql",
+        headers={"Authorization": f"Bearer {ADMIN_SECRET}"},
+        json={
+            "query": "mutation($input: CreateUserInput!) { createUser(input: $input) "
+            "{ user { id } } }",
+            "variables": {"input": {**VIEWER, "role": "VIEWER"}},
+        },
+        timeout=30,
+    )
+    made.raise_for_status()
+    assert "errors" not in made.json(), made.json()
+    with httpx.Client(base_url=base, timeout=30) as session:
+        login = session.post(
+            "/auth/login", json={"email": VIEWER["email"], "password": VIEWER["password"]}
+        )
+        assert login.status_code in (200, 204), login.text
+        response = session.post(
+            "/graphql",
+            json={"query": 'mutation { createUserApiKey(input: {name: "v"}) { jwt } }'},
+        )
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    key = body["data"]["createUserApiKey"]["jwt"]
+    assert isinstance(key, str) and len(key) > 20
+    return key
+
+
+def test_a_viewers_key_keeps_the_servers_reason(
+    auth_server: LocalPhoenix, api_key: str, viewer_key: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # a viewer may read: the sync plans, then its write is refused with Phoenix's own reason
+    client = Client(base_url=auth_server.base_url, api_key=viewer_key)
+    with pytest.raises(pu.AuthenticationError) as info:
+        client.datasets.upsert_dataset(dataset="viewer", examples=rows(2), manifest=False)
+    message = str(info.value)
+    assert info.value.status_code == 403
+    assert "Viewers cannot perform this action" in message, message
+    assert "PHOENIX_API_KEY" in message and viewer_key not in message
+    # the command line says the same in its one line
+    src = tmp_path / "d.jsonl"
+    src.write_text('{"id": "x", "input": {}, "output": {}}\n')
+    monkeypatch.setenv("PHOENIX_API_KEY", viewer_key)
+    args = ["sync", str(src), "--dataset", "viewer", "--endpoint", auth_server.base_url, "-q"]
+    assert cli_main([*args, "--no-manifest"]) == 3
+    err = capsys.readouterr().err
+    assert "HTTP 403: Viewers cannot perform this action" in err and viewer_key not in err

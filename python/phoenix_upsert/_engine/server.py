@@ -103,6 +103,22 @@ def _detail(response: httpx.Response) -> str:
     return response.text.strip()[:2000]
 
 
+def auth_message(what: str, status: int, detail: str) -> str:
+    """What a refusal says: the server's own reason (a viewer's key: "Viewers cannot perform
+    this action."), and what to do about it."""
+    reason = f": {detail}" if detail else ""
+    if status == 403:
+        return (
+            f"{what}: the server refused the request (HTTP 403{reason}); the credentials "
+            "are not allowed to do this: set PHOENIX_API_KEY (or pass api_key=) to a key "
+            "that is, e.g. a member's or an admin's for a write"
+        )
+    return (
+        f"{what}: the server refused the credentials (HTTP {status}{reason}); "
+        "set PHOENIX_API_KEY or pass api_key="
+    )
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Connection trouble, timeouts, 429 and 5xx: worth another try later."""
     if isinstance(exc, httpx.TransportError):
@@ -127,10 +143,7 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):
         err: ServerError = AuthenticationError(
-            f"{what}: the server refused the credentials (HTTP {status}); "
-            "set PHOENIX_API_KEY or pass api_key=",
-            status_code=status,
-            detail=detail,
+            auth_message(what, status, detail), status_code=status, detail=detail
         )
     elif status == 422 and (
         "Invalid dateset action" in detail or "Invalid dataset action" in detail

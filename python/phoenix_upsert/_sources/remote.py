@@ -1,7 +1,9 @@
 """Sources given by path or URL: local files, compressed files, and any fsspec URL.
 
-A path or URL names JSONL (one example per line) or Parquet, either of them possibly
-compressed with gzip or zstd; the content says which (its first bytes), not the name:
+A path or URL names JSONL (one example per line), CSV or Parquet, any of them possibly
+compressed with gzip or zstd; the content says which (its first bytes), except for CSV,
+which its name says (``.csv``, ``.csv.gz``, ``.csv.zst``), or keys naming columns
+(``input_keys``…) given for a source whose text does not start as JSONL does (``csvfile``):
 
 - A plain local JSONL file is scanned where it is, natively (``source.from_jsonl``).
 - Anything else that must be decompressed or fetched — ``data.jsonl.gz``, ``data.jsonl.zst``,
@@ -12,7 +14,8 @@ compressed with gzip or zstd; the content says which (its first bytes), not the 
   again, so an object rewritten in the store while the sync runs cannot change what is sent;
   it is removed when the :class:`~phoenix_upsert._sources.source.Source` read from it goes away (as
   the sync ends), or at once if reading it fails.
-- Parquet (local, or the temporary copy) is read column-wise (``tables``).
+- Parquet (local, or the temporary copy) is read column-wise (``tables``); CSV is read
+  whole (``csvfile``).
 
 Every failure to read a URL is a :class:`~phoenix_upsert.errors.SourceReadError` naming the
 URL (without its password or query string): :class:`SourceNotFoundError` for a missing
@@ -109,6 +112,7 @@ def sniff(head: bytes) -> Kind:
 
 def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Source:
     """A source given by path or URL (see the module docs)."""
+    from phoenix_upsert._sources import csvfile as _csv
     from phoenix_upsert._sources import tables as _tables
 
     text = os.fspath(examples)
@@ -116,9 +120,12 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
         raise TypeError(f"examples: a path must be str, not {type(text).__name__}")
     scheme = url_scheme(text) if isinstance(examples, str) else None
 
+    named_csv = _csv.is_csv_name(text)
     if scheme is None or scheme == "file":
         local = Path(text) if scheme is None else _file_url_path(text)
         kind = _sniff_file(local)
+        if kind == "jsonl" and _is_csv(named_csv, options, local):
+            return _csv.from_csv_file(local, options, name=text)
         if kind == "jsonl":
             options.no_column_keys("a JSONL file")
             return _jsonl(examples if scheme is None else local, options, name=text)
@@ -142,10 +149,12 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
                 long=True,
             ) as bar:
                 kind = copy.fill(raw, bar.update)
-        if kind == "parquet":
+        if kind == "parquet" or _is_csv(named_csv, options, copy.path):
             # read whole into the source: the copy is not needed after
             try:
-                return _tables.from_parquet(copy.path, options, name=name)
+                if kind == "parquet":
+                    return _tables.from_parquet(copy.path, options, name=name)
+                return _csv.from_csv_file(copy.path, options, name=name)
             finally:
                 copy.remove()
         else:
@@ -157,6 +166,22 @@ def read_path(examples: str | os.PathLike[str], options: SourceOptions) -> Sourc
     # The copy lives as long as the source read from it: the upload reads its lines again.
     weakref.finalize(source, copy.remove)
     return source
+
+
+def _is_csv(named_csv: bool, options: SourceOptions, path: Path) -> bool:
+    """Whether a (decompressed) source that is not Parquet is CSV: its name says so, or keys
+    naming columns were given and its text does not start as JSONL does."""
+    if named_csv:
+        return True
+    if not options.wants_columns:
+        return False
+    from phoenix_upsert._sources.csvfile import looks_like_csv
+
+    try:
+        with path.open("rb") as f:
+            return looks_like_csv(f.read(4096))
+    except OSError:
+        return False
 
 
 def _jsonl(path: str | os.PathLike[str], options: SourceOptions, *, name: str) -> Source:

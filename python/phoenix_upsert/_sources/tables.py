@@ -32,6 +32,7 @@ from phoenix_upsert._sources.source import Source, from_examples
 from phoenix_upsert.errors import (
     InvalidExampleError,
     InvalidSourceIdError,
+    MissingColumnError,
     MissingSourceIdError,
     SourceReadError,
 )
@@ -66,7 +67,7 @@ def _needed(
         for part, keys in zip(PARTS, options.column_keys):
             unknown = [k for k in keys or () if k not in columns]
             if unknown:
-                raise InvalidExampleError(f"{what}: {part}_keys not among the columns: {unknown}")
+                raise MissingColumnError(f"{what}: {part}_keys not among the columns: {unknown}")
             wanted.extend(keys or ())
     else:
         if "input" not in columns:
@@ -83,6 +84,10 @@ def _needed(
                 "to the column of the examples' ids, or None to match examples by content)"
             )
         wanted.append(source_id_key)
+    unknown = [k for k in options.split_keys or () if k not in columns]
+    if unknown:
+        raise MissingColumnError(f"{what}: split_keys not among the columns: {unknown}")
+    wanted.extend(options.split_keys or ())
     for key in (options.splits_key, options.span_id_key):
         if key is not None and key in columns:
             wanted.append(key)
@@ -149,15 +154,23 @@ def _source(
                     f"example {len(examples)}: source_id_key raised {type(e).__name__}: {e}",
                     index=len(examples),
                 ) from e
+        if options.split_keys:
+            # phoenix-client's split_keys: each column's (stripped) value is a split name
+            cells = (row[k] for k in options.split_keys if not missing(row[k]))
+            ex["splits"] = sorted({str(c).strip() for c in cells if str(c).strip()})
         for key, field in ((splits_key, "splits"), (span_id_key, "span_id")):
-            if key is not None and key in columns:
+            if (
+                key is not None
+                and key in columns
+                and not (field == "splits" and options.split_keys)
+            ):
                 value = row[key]
                 ex[field] = None if missing(value) else value
         examples.append(ex)
     source = from_examples(
         examples,
         source_id_key="__source_id__" if source_id_key is not None else None,
-        splits_key="splits" if splits_key is not None else None,
+        splits_key="splits" if splits_key is not None or options.split_keys else None,
         span_id_key="span_id",
         progress=options.progress,
     )

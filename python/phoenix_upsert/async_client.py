@@ -24,6 +24,7 @@ from phoenix_upsert._api import ExamplesSource, ServerVersion
 from phoenix_upsert._bridge import LoopBridge
 from phoenix_upsert._sources.source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
+from phoenix_upsert.experiments import AsyncReuseExperiments
 from phoenix_upsert.results import Mode, SyncPlan
 
 __all__ = ["AsyncClient", "AsyncUpsertDatasets"]
@@ -185,9 +186,17 @@ class AsyncClient(PhoenixAsyncClient):
     def _client(self, value: httpx.AsyncClient) -> None:
         PhoenixAsyncClient._client.__set__(self, value)  # type: ignore[attr-defined]
         self._datasets: AsyncDatasets = AsyncUpsertDatasets(value, _guard=self._datasets._guard)
+        self._experiments = AsyncReuseExperiments(value, _guard=self._experiments._guard)
 
     @property
     def datasets(self) -> AsyncUpsertDatasets:
         """phoenix-client's async datasets resource, plus ``upsert_dataset``."""
         assert isinstance(self._datasets, AsyncUpsertDatasets)
         return self._datasets
+
+    @property
+    def experiments(self) -> AsyncReuseExperiments:
+        """phoenix-client's async experiments resource, whose ``run_experiment`` can reuse
+        the runs of an earlier experiment (``reuse_runs_from=``)."""
+        assert isinstance(self._experiments, AsyncReuseExperiments)
+        return self._experiments

@@ -78,7 +78,9 @@ def setup(backend: Backend) -> Iterator[tuple[Client, Any, ReusedExperiment]]:
         http.close()
 
 
-def test_reuse_runs(benchmark: Any, setup: tuple[Client, Any, ReusedExperiment], backend: str) -> None:
+def test_reuse_runs(
+    benchmark: Any, setup: tuple[Client, Any, ReusedExperiment], backend: str
+) -> None:
     client, v2, first = setup
     benchmark.group = f"experiment on v2 ({backend}, {N} examples, {EDITED} edited)"
     benchmark.extra_info["role"] = "ours"

@@ -38,3 +38,15 @@ export type {
   UpsertDatasetOptions,
   UpsertResult,
 } from "./upsert.js";
+export {
+  COPY_CONCURRENCY,
+  REUSE_METADATA_KEY,
+  runExperiment,
+  taskFingerprint,
+} from "./experiments.js";
+export type {
+  Reuse,
+  ReusedExperiment,
+  ReuseSummary,
+  RunExperimentWithReuseParams,
+} from "./experiments.js";

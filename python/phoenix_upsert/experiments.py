@@ -136,7 +136,7 @@ def _source_id(source: ReuseSource) -> str | None:
     if isinstance(source, Mapping) and isinstance(source.get("experiment_id"), str):
         return str(source["experiment_id"])
     if isinstance(source, Mapping) and isinstance(source.get("id"), str):
-        return str(source["id"])
+        return str(source.get("id"))
     raise TypeError(
         "reuse_runs_from must be an experiment id, the result of run_experiment, or None"
     )
@@ -301,9 +301,11 @@ def _finish(
     source: str | None,
 ) -> tuple[ReusedExperiment, dict[str, Any]]:
     the_plan = prepared.plan
-    stale = tuple(
-        n for n in prepared.evaluators if n not in the_plan.reusable_evaluators
-    ) if the_plan.reuse else ()
+    stale = (
+        tuple(n for n in prepared.evaluators if n not in the_plan.reusable_evaluators)
+        if the_plan.reuse
+        else ()
+    )
     summary = ReuseSummary(
         reused_from=source if the_plan.reuse else None,
         reused_runs=len(prepared.copied_runs),
@@ -344,8 +346,7 @@ def _print_summary(result: ReusedExperiment) -> None:
     print(
         f"Experiment completed: {len(result['task_runs'])} task runs ({s.reused_runs} reused, "
         f"{s.task_runs} run), {s.evaluator_runs} evaluator runs, {evaluations} evaluations "
-        f"({s.reused_evaluations} reused)"
-        + (f"; nothing reused: {s.reason}" if s.reason else "")
+        f"({s.reused_evaluations} reused)" + (f"; nothing reused: {s.reason}" if s.reason else "")
     )
 
 
@@ -353,7 +354,7 @@ class ReuseExperiments(Experiments):
     """phoenix-client's ``Experiments`` resource whose :meth:`run_experiment` can reuse the
     runs of an earlier experiment for the examples that did not change."""
 
-    def run_experiment(  # type: ignore[override]
+    def run_experiment(
         self,
         *,
         dataset: Dataset,
@@ -411,7 +412,7 @@ class ReuseExperiments(Experiments):
                 repetitions=repetitions,
                 retries=retries,
             )
-            return {**ran, "reuse": _dry_summary()}  # type: ignore[typeddict-item]
+            return {**ran, "reuse": _dry_summary()}
         _validate(task, dataset, repetitions)
         io = ExperimentIO(self._client, concurrency=copy_concurrency)
         prepared = _prepare(
@@ -476,7 +477,7 @@ class AsyncReuseExperiments(AsyncExperiments):
     """phoenix-client's ``AsyncExperiments`` resource whose :meth:`run_experiment` can reuse
     the runs of an earlier experiment (see :meth:`ReuseExperiments.run_experiment`)."""
 
-    async def run_experiment(  # type: ignore[override]
+    async def run_experiment(
         self,
         *,
         dataset: Dataset,
@@ -519,7 +520,7 @@ class AsyncReuseExperiments(AsyncExperiments):
                 repetitions=repetitions,
                 retries=retries,
             )
-            return {**ran, "reuse": _dry_summary()}  # type: ignore[typeddict-item]
+            return {**ran, "reuse": _dry_summary()}
         _validate(task, dataset, repetitions)
         client = self._client
         bridge = LoopBridge(client, asyncio.get_running_loop())

@@ -116,7 +116,10 @@ def test_v2_runs_only_what_changed(client: Client, name: str) -> None:
     assert s.reused_from == first["experiment_id"]
     assert len(second["task_runs"]) == 9 and len(second["evaluation_runs"]) == 9
 
-    before, after = exported(client, first["experiment_id"]), exported(client, second["experiment_id"])
+    before, after = (
+        exported(client, first["experiment_id"]),
+        exported(client, second["experiment_id"]),
+    )
     assert len(after) == 9
     for q in ("q0", "q4", "q5", "q6", "q7"):  # unchanged: the earlier run and evaluation
         assert after[q]["output"] == before[q]["output"]
@@ -137,7 +140,10 @@ def test_v2_runs_only_what_changed(client: Client, name: str) -> None:
     # an unchanged dataset runs nothing; its result still lists every run
     CALLS.clear()
     third = client.experiments.run_experiment(
-        dataset=v2, task=answer, evaluators=[exact], reuse_runs_from=second["experiment_id"],
+        dataset=v2,
+        task=answer,
+        evaluators=[exact],
+        reuse_runs_from=second["experiment_id"],
         print_summary=False,
     )
     assert CALLS.task == [] and CALLS.evals == {}
@@ -147,7 +153,10 @@ def test_v2_runs_only_what_changed(client: Client, name: str) -> None:
     # a new evaluator runs on every run; the unchanged one on none
     CALLS.clear()
     fourth = client.experiments.run_experiment(
-        dataset=v2, task=answer, evaluators=[exact, length], reuse_runs_from=third,
+        dataset=v2,
+        task=answer,
+        evaluators=[exact, length],
+        reuse_runs_from=third,
         print_summary=False,
     )
     assert CALLS.task == [] and "exact" not in CALLS.evals and len(CALLS.evals["length"]) == 9
@@ -168,7 +177,10 @@ def test_a_changed_task_reuses_nothing(client: Client, name: str) -> None:
     # so does another task_version, unless forced
     CALLS.clear()
     third = client.experiments.run_experiment(
-        dataset=v1, task=answer, reuse_runs_from=first, task_version="prompt-2",
+        dataset=v1,
+        task=answer,
+        reuse_runs_from=first,
+        task_version="prompt-2",
         print_summary=False,
     )
     assert len(CALLS.task) == 4 and "task_version" in str(third["reuse"].reason)
@@ -180,9 +192,7 @@ def test_a_changed_task_reuses_nothing(client: Client, name: str) -> None:
     # and an experiment phoenix-client ran alone has no fingerprints: nothing is reused
     from phoenix.client.resources.experiments import Experiments
 
-    plain = Experiments(client._client).run_experiment(
-        dataset=v1, task=answer, print_summary=False
-    )
+    plain = Experiments(client._client).run_experiment(dataset=v1, task=answer, print_summary=False)
     CALLS.clear()
     fourth = client.experiments.run_experiment(
         dataset=v1, task=answer, reuse_runs_from=plain, print_summary=False
@@ -199,8 +209,12 @@ def test_an_interrupted_experiment_converges(client: Client, name: str) -> None:
     CALLS.clear()
     CALLS.fail.update({"q8", "q9"})
     broken = client.experiments.run_experiment(
-        dataset=v2, task=answer, evaluators=[exact], reuse_runs_from=first,
-        print_summary=False, retries=1,
+        dataset=v2,
+        task=answer,
+        evaluators=[exact],
+        reuse_runs_from=first,
+        print_summary=False,
+        retries=1,
     )
     assert sorted(set(CALLS.task)) == ["q1", "q2-edited", "q8", "q9"]
     failed = [r for r in broken["task_runs"] if r.get("error")]
@@ -228,7 +242,10 @@ def test_splits_and_repetitions(client: Client, name: str) -> None:
     CALLS.clear()
     everything = client.datasets.get_dataset(dataset=name)
     second = client.experiments.run_experiment(
-        dataset=everything, task=answer, repetitions=2, reuse_runs_from=first,
+        dataset=everything,
+        task=answer,
+        repetitions=2,
+        reuse_runs_from=first,
         print_summary=False,
     )
     # the three examples of split "a" are reused (both repetitions); the rest run
@@ -237,7 +254,10 @@ def test_splits_and_repetitions(client: Client, name: str) -> None:
     assert len(second["task_runs"]) == 12
     CALLS.clear()
     third = client.experiments.run_experiment(
-        dataset=everything, task=answer, repetitions=1, reuse_runs_from=second,
+        dataset=everything,
+        task=answer,
+        repetitions=1,
+        reuse_runs_from=second,
         print_summary=False,
     )
     assert len(CALLS.task) == 6 and "repetitions" in str(third["reuse"].reason)
@@ -258,12 +278,16 @@ def test_async_client_reuses(phoenix: LocalPhoenix, name: str) -> None:
             )
             CALLS.clear()
             second = await client.experiments.run_experiment(
-                dataset=v2, task=answer, evaluators=[exact], reuse_runs_from=first,
-                print_summary=False, concurrency=4,
+                dataset=v2,
+                task=answer,
+                evaluators=[exact],
+                reuse_runs_from=first,
+                print_summary=False,
+                concurrency=4,
             )
             return first, second
 
-    first, second = asyncio.run(main())
+    _, second = asyncio.run(main())
     assert sorted(CALLS.task) == ["q1", "q2-edited", "q8", "q9"]
     assert len(CALLS.evals["exact"]) == 4
     assert second["reuse"].reused_runs == 3 and second["reuse"].reused_evaluations == 3

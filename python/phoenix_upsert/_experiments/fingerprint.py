@@ -113,7 +113,7 @@ def _describe(obj: Any, parts: list[str], seen: set[int], depth: int) -> None:
         parts.append(f"builtin:{getattr(obj, '__module__', '')}.{obj.__qualname__}")
         return
     # An object: a phoenix-client evaluator wrapping a function, or a class of one's own.
-    call = getattr(type(obj), "__call__", None)
+    call = vars(type(obj)).get("__call__")
     wrapped = getattr(call, "__wrapped__", None)
     name, kind = getattr(obj, "name", None), getattr(obj, "kind", None)
     if isinstance(name, str):
@@ -140,7 +140,7 @@ def _describe(obj: Any, parts: list[str], seen: set[int], depth: int) -> None:
 
 
 def _function(fn: types.FunctionType, parts: list[str], seen: set[int], depth: int) -> None:
-    fn = inspect.unwrap(fn)  # type: ignore[assignment]
+    fn = inspect.unwrap(fn)
     code = fn.__code__
     parts.append(f"function:{fn.__qualname__}:async={inspect.iscoroutinefunction(fn)}")
     _code(code, parts)

@@ -110,6 +110,8 @@ export interface ReusedExperiment {
   metadata: Record<string, unknown>;
   /** The runs by id: `{ id, datasetExampleId, output, error, startTime, endTime, traceId }`. */
   runs: Record<string, Record<string, unknown>>;
+  /** With evaluators: every evaluation, copied or made now (`{ name, result, error, … }`). */
+  evaluationRuns?: Record<string, unknown>[];
   reuse: ReuseSummary;
   [key: string]: unknown;
 }
@@ -175,6 +177,58 @@ interface EarlierRun {
   repetition: number;
   body: Json;
   evaluations: Map<string, Json>;
+}
+
+/** Every run of an experiment, page by page (`GET /v1/experiments/{id}/runs`). */
+async function listRuns(http: LooseClient, experimentId: string): Promise<Json[]> {
+  const runs: Json[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = ok(
+      await request(http, "GET", "/v1/experiments/{experiment_id}/runs", {
+        params: {
+          path: { experiment_id: experimentId },
+          query: { limit: RUNS_PAGE, ...(cursor ? { cursor } : {}) },
+        },
+      }),
+      "reading runs",
+    ) as Json;
+    runs.push(...(page.data as Json[]));
+    cursor = (page.next_cursor as string | null | undefined) ?? null;
+  } while (cursor);
+  return runs;
+}
+
+/** The evaluations of an experiment's runs, as phoenix-client's `evaluationRuns` lists them. */
+async function evaluationRuns(http: LooseClient, experimentId: string): Promise<Json[]> {
+  const runIds = new Map<string, string>();
+  for (const run of await listRuns(http, experimentId)) {
+    runIds.set(
+      `${String(run.dataset_example_id)}/${String(run.repetition_number)}`,
+      String(run.id),
+    );
+  }
+  const answer = await request(http, "GET", "/v1/experiments/{experiment_id}/json", {
+    params: { path: { experiment_id: experimentId } },
+  });
+  const records = answer.status === 404 ? [] : (ok(answer, "reading evaluations") as Json[]);
+  return records.flatMap((record) =>
+    ((record.annotations ?? []) as Json[]).map((a, i) => ({
+      id: `${String(record.example_id)}/${String(record.repetition_number)}/${String(i)}`,
+      experimentRunId:
+        runIds.get(`${String(record.example_id)}/${String(record.repetition_number)}`) ?? "",
+      startTime: new Date(String(a.start_time)),
+      endTime: new Date(String(a.end_time)),
+      name: a.name,
+      annotatorKind: a.annotator_kind,
+      error: a.error ?? null,
+      result:
+        a.error === null || a.error === undefined
+          ? { score: a.score ?? null, label: a.label ?? null, explanation: a.explanation ?? null }
+          : null,
+      traceId: a.trace_id ?? null,
+    })),
+  );
 }
 
 /** A pool: `fn` over `items` with at most `limit` in flight; results in order. */
@@ -419,21 +473,7 @@ export async function runExperiment(
             ? []
             : (ok(answer, "reading runs") as Json[]);
       } else {
-        runs = [];
-        let cursor: string | null = null;
-        do {
-          const page = ok(
-            await request(http, "GET", "/v1/experiments/{experiment_id}/runs", {
-              params: {
-                path: { experiment_id: source },
-                query: { limit: RUNS_PAGE, ...(cursor ? { cursor } : {}) },
-              },
-            }),
-            "reading runs",
-          ) as Json;
-          runs.push(...(page.data as Json[]));
-          cursor = (page.next_cursor as string | null | undefined) ?? null;
-        } while (cursor);
+        runs = await listRuns(http, source);
       }
       const done = new Map<string, Map<number, EarlierRun>>();
       const failedExamples = new Set<string>();
@@ -585,6 +625,9 @@ export async function runExperiment(
     "updating the experiment's metadata",
   );
   const ran = await getExperiment({ client, experimentId: experiment.id });
+  if (evaluators.length > 0) {
+    ran.evaluationRuns = await evaluationRuns(http, experiment.id);
+  }
   const staleEvaluators = reusedFrom === null ? [] : names.filter((n) => !reusable.has(n));
   return {
     ...ran,

@@ -6,9 +6,9 @@ A fingerprint is ``"py1:"`` and the SHA-256 (hex) of a description of the callab
 - a function: its compiled code — bytecode, constants (nested code objects, e.g. of inner
   functions and comprehensions, described the same way), names, argument names — its
   default arguments, the values of its closure cells, and the module-level globals its code
-  names: functions of the same module (described the same way, recursively) and plain data
-  (``dict``/``list``/``tuple``/``str``/``int``/``float``/``bool``/``None``, as canonical
-  JSON); any other object counts by its type's name only. Line numbers, comments and
+  names: functions and classes of the same module (described the same way, recursively)
+  and plain data (``dict``/``list``/``tuple``/``str``/``int``/``float``/``bool``/``None``,
+  as canonical JSON); any other object counts by its type's name only. Line numbers, comments and
   formatting do not count (they are not in the bytecode); a Python minor version changes
   bytecode, so it changes fingerprints.
 - a ``functools.partial``: its function and its arguments; a bound method: its function and
@@ -121,7 +121,17 @@ def _describe(obj: Any, parts: list[str], seen: set[int], depth: int) -> None:
     if wrapped is not None:
         _describe(wrapped, parts, seen, depth + 1)
         return
-    cls = type(obj)
+    _class(type(obj), parts, seen, depth)
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict):
+        for attr in sorted(state):
+            parts.append("attr:" + attr)
+            _value(state[attr], parts, seen, depth)
+
+
+def _class(cls: type, parts: list[str], seen: set[int], depth: int) -> None:
+    """A class by its own functions (and those of its bases outside the standard library
+    and phoenix-client)."""
     parts.append(f"class:{cls.__qualname__}")
     for klass in cls.__mro__:
         if klass.__module__.split(".")[0] in ("builtins", "abc", "phoenix", "typing"):
@@ -129,14 +139,9 @@ def _describe(obj: Any, parts: list[str], seen: set[int], depth: int) -> None:
         for attr, member in sorted(vars(klass).items()):
             if isinstance(member, (staticmethod, classmethod)):
                 member = member.__func__
-            if isinstance(member, types.FunctionType):
+            if isinstance(member, types.FunctionType) and id(member) not in seen:
                 parts.append("def:" + attr)
                 _describe(member, parts, seen, depth + 1)
-    state = getattr(obj, "__dict__", None)
-    if isinstance(state, dict):
-        for attr in sorted(state):
-            parts.append("attr:" + attr)
-            _value(state[attr], parts, seen, depth)
 
 
 def _function(fn: types.FunctionType, parts: list[str], seen: set[int], depth: int) -> None:
@@ -167,4 +172,8 @@ def _function(fn: types.FunctionType, parts: list[str], seen: set[int], depth: i
             parts.append(f"global:{name}:{value.__module__}.{value.__qualname__}")
             continue
         parts.append("global:" + name)
+        if isinstance(value, type) and value.__module__ == module and id(value) not in seen:
+            seen.add(id(value))
+            _class(value, parts, seen, depth + 1)
+            continue
         _value(value, parts, seen, depth)

@@ -10,14 +10,12 @@ records the task's and the evaluators' fingerprints and what was reused from whe
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import httpx
 from phoenix.client.resources.datasets import Dataset
 from phoenix.client.resources.experiments import (
     DEFAULT_TIMEOUT_IN_SECONDS,
@@ -34,7 +32,6 @@ from phoenix.client.resources.experiments.types import (
     RateLimitErrors,
 )
 
-from phoenix_upsert._bridge import LoopBridge
 from phoenix_upsert._experiments import plan as _plan
 from phoenix_upsert._experiments.fingerprint import fingerprint
 from phoenix_upsert._experiments.io import (
@@ -449,7 +446,7 @@ class ReuseExperiments(Experiments):
             )
             task_runs = list(ran["task_runs"])
         else:
-            task_runs = io.runs(experiment["id"])  # type: ignore[assignment]
+            task_runs = io.runs(experiment["id"])
         evaluation_runs: list[ExperimentEvaluationRun] = []
         evaluator_runs = 0
         for names, runs in _evaluation_groups(prepared, task_runs):
@@ -522,32 +519,14 @@ class AsyncReuseExperiments(AsyncExperiments):
             )
             return {**ran, "reuse": _dry_summary()}
         _validate(task, dataset, repetitions)
-        client = self._client
-        bridge = LoopBridge(client, asyncio.get_running_loop())
-        http = httpx.Client(
-            base_url=client.base_url,
-            headers=client.headers,
-            cookies=client.cookies,
-            timeout=client.timeout,
-            transport=bridge,
-            follow_redirects=False,
-            trust_env=False,
-        )
-        io = ExperimentIO(http, concurrency=copy_concurrency)
+        from phoenix_upsert.async_client import bridged, in_thread  # (imports this module)
 
-        async def in_thread(work: Any) -> Any:
-            outcome = bridge.start_thread(work)
-            try:
-                ok, value = await asyncio.shield(outcome)
-            except asyncio.CancelledError:
-                await bridge.stop()
-                raise
-            if not ok:
-                raise value
-            return value
+        bridge, http = bridged(self._client)
+        io = ExperimentIO(http, concurrency=copy_concurrency)
 
         try:
             prepared: _Prepared = await in_thread(
+                bridge,
                 lambda: _prepare(
                     io,
                     dataset=dataset,
@@ -561,7 +540,7 @@ class AsyncReuseExperiments(AsyncExperiments):
                     reuse_runs_from=reuse_runs_from,
                     task_version=task_version,
                     reuse=reuse,
-                )
+                ),
             )
             experiment = prepared.experiment
             if prepared.to_run:
@@ -588,7 +567,7 @@ class AsyncReuseExperiments(AsyncExperiments):
                 )
                 task_runs = list(ran["task_runs"])
             else:
-                task_runs = await in_thread(lambda: io.runs(experiment["id"]))
+                task_runs = await in_thread(bridge, lambda: io.runs(experiment["id"]))
             evaluation_runs: list[ExperimentEvaluationRun] = []
             evaluator_runs = 0
             for names, runs in _evaluation_groups(prepared, task_runs):
@@ -607,7 +586,7 @@ class AsyncReuseExperiments(AsyncExperiments):
             result, metadata = _finish(
                 prepared, task_runs, evaluation_runs, evaluator_runs, dataset, source
             )
-            await in_thread(lambda: io.patch_metadata(experiment["id"], metadata))
+            await in_thread(bridge, lambda: io.patch_metadata(experiment["id"], metadata))
         finally:
             http.close()
         if print_summary:

@@ -50,7 +50,7 @@ class ExperimentIO:
             raise
         return dict(_data(body, what))
 
-    def runs(self, experiment_id: str) -> list[dict[str, Any]]:
+    def runs(self, experiment_id: str) -> list[Any]:
         """All runs, page by page (without evaluations)."""
         out: list[dict[str, Any]] = []
         cursor: str | None = None

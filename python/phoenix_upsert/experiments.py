@@ -394,20 +394,23 @@ class ReuseExperiments(Experiments):
         is reused (phoenix-client's dry run, as it is).
         """
         reuse = _check_reuse(reuse)
+        passed = _passed(
+            experiment_name,
+            experiment_description,
+            rate_limit_errors,
+            timeout,
+            repetitions,
+            retries,
+        )
         if dry_run:
             ran = super().run_experiment(
                 dataset=dataset,
                 task=task,
                 evaluators=evaluators,
-                experiment_name=experiment_name,
-                experiment_description=experiment_description,
                 experiment_metadata=experiment_metadata,
-                rate_limit_errors=rate_limit_errors,
                 dry_run=dry_run,
                 print_summary=print_summary,
-                timeout=timeout,
-                repetitions=repetitions,
-                retries=retries,
+                **passed,
             )
             return {**ran, "reuse": _dry_summary()}
         _validate(task, dataset, repetitions)
@@ -435,14 +438,9 @@ class ReuseExperiments(Experiments):
                 dataset=_subset(dataset, prepared.to_run),
                 task=task,
                 evaluators=None,
-                experiment_name=experiment_name,
-                experiment_description=experiment_description,
                 experiment_metadata=prepared.metadata,
-                rate_limit_errors=rate_limit_errors,
                 print_summary=False,
-                timeout=timeout,
-                repetitions=repetitions,
-                retries=retries,
+                **passed,
             )
             task_runs = list(ran["task_runs"])
         else:
@@ -501,21 +499,24 @@ class AsyncReuseExperiments(AsyncExperiments):
         ``httpx.AsyncClient`` on the loop); the task and evaluators run on the loop, as
         phoenix-client runs them."""
         reuse = _check_reuse(reuse)
+        passed = _passed(
+            experiment_name,
+            experiment_description,
+            rate_limit_errors,
+            timeout,
+            repetitions,
+            retries,
+        )
         if dry_run:
             ran = await super().run_experiment(
                 dataset=dataset,
                 task=task,
                 evaluators=evaluators,
-                experiment_name=experiment_name,
-                experiment_description=experiment_description,
                 experiment_metadata=experiment_metadata,
-                rate_limit_errors=rate_limit_errors,
                 dry_run=dry_run,
                 print_summary=print_summary,
                 concurrency=concurrency,
-                timeout=timeout,
-                repetitions=repetitions,
-                retries=retries,
+                **passed,
             )
             return {**ran, "reuse": _dry_summary()}
         _validate(task, dataset, repetitions)
@@ -555,15 +556,10 @@ class AsyncReuseExperiments(AsyncExperiments):
                     dataset=_subset(dataset, prepared.to_run),
                     task=task,
                     evaluators=None,
-                    experiment_name=experiment_name,
-                    experiment_description=experiment_description,
                     experiment_metadata=prepared.metadata,
-                    rate_limit_errors=rate_limit_errors,
                     print_summary=False,
                     concurrency=concurrency,
-                    timeout=timeout,
-                    repetitions=repetitions,
-                    retries=retries,
+                    **passed,
                 )
                 task_runs = list(ran["task_runs"])
             else:
@@ -592,6 +588,25 @@ class AsyncReuseExperiments(AsyncExperiments):
         if print_summary:
             _print_summary(result)
         return result
+
+
+def _passed(
+    experiment_name: str | None,
+    experiment_description: str | None,
+    rate_limit_errors: RateLimitErrors | None,
+    timeout: int | None,
+    repetitions: int,
+    retries: int,
+) -> dict[str, Any]:
+    """The arguments passed on to phoenix-client's ``run_experiment`` as they came."""
+    return {
+        "experiment_name": experiment_name,
+        "experiment_description": experiment_description,
+        "rate_limit_errors": rate_limit_errors,
+        "timeout": timeout,
+        "repetitions": repetitions,
+        "retries": retries,
+    }
 
 
 def _ran(prepared: _Prepared, dataset: Dataset, runs: list[Any]) -> RanExperiment:

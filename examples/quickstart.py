@@ -1,4 +1,5 @@
-"""The phoenix-upsert loop: upsert v1 → run_experiment → evolve the data → upsert v2 → re-run.
+"""The phoenix-upsert loop: upsert v1 → run_experiment → evolve the data → upsert v2 → re-run,
+reusing v1's runs for the examples that did not change.
 
     python examples/quickstart.py                     # against PHOENIX_COLLECTOR_ENDPOINT
     python examples/quickstart.py --endpoint URL      # against a given server
@@ -17,9 +18,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from phoenix.client.experiments import run_experiment
-
 from phoenix_upsert import Client, UpsertedDataset
+from phoenix_upsert.experiments import ReusedExperiment
 
 DATA = Path(__file__).resolve().parent / "data"
 DATASET = "support-benchmark"
@@ -59,22 +59,30 @@ def show(step: str, ds: UpsertedDataset) -> None:
     )
 
 
-def experiment(client: Client, ds: UpsertedDataset, name: str) -> float:
-    ran = run_experiment(
+def experiment(
+    client: Client, ds: UpsertedDataset, name: str, reuse_runs_from: ReusedExperiment | None = None
+) -> ReusedExperiment:
+    ran = client.experiments.run_experiment(
         dataset=ds,
         task=answer,
         evaluators=[exact_match],
         experiment_name=name,
-        client=client,
         print_summary=False,
+        reuse_runs_from=reuse_runs_from,  # copy the runs of unchanged examples from there
     )
     scores = [float(r.result.get("score") or 0) for r in ran["evaluation_runs"] if r.result]
     accuracy = sum(scores) / len(scores) if scores else 0.0
+    reuse = ran["reuse"]
     print(
         f"{'experiment ' + name:<28} on version {ran['dataset_version_id']}: "
         f"{len(ran['task_runs'])} runs, exact match {accuracy:.0%}"
     )
-    return accuracy
+    print(
+        f"{'':<28} task ran {reuse.task_runs}x, {reuse.reused_runs} runs and "
+        f"{reuse.reused_evaluations} evaluations reused"
+        + (f" from {reuse.reused_from}" if reuse.reused_from else "")
+    )
+    return ran
 
 
 def run(client: Client, *, manifest: Any = True) -> None:
@@ -82,7 +90,7 @@ def run(client: Client, *, manifest: Any = True) -> None:
         dataset=DATASET, examples=DATA / "support_v1.jsonl", manifest=manifest
     )
     show("upsert v1", v1)
-    experiment(client, v1, "support-v1")
+    first = experiment(client, v1, "support-v1")
 
     v2 = client.datasets.upsert_dataset(
         dataset=DATASET, examples=DATA / "support_v2.jsonl", manifest=manifest
@@ -100,7 +108,9 @@ def run(client: Client, *, manifest: Any = True) -> None:
     show("upsert v2 again (no-op)", again)
     assert again.version_id == v2.version_id, "a no-op sync must not make a new version"
 
-    experiment(client, again, "support-v2")
+    second = experiment(client, again, "support-v2", reuse_runs_from=first)
+    changed = v2.summary.added + v2.summary.updated
+    assert second["reuse"].task_runs <= changed, "only the changed and new examples run"
     versions = client.datasets.get_dataset_versions(dataset=DATASET)
     print(f"versions of {DATASET!r}, newest first: {[v['version_id'] for v in versions]}")
 

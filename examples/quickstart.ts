@@ -1,6 +1,7 @@
 /**
  * The phoenix-upsert loop in TypeScript: upsert v1 → runExperiment → evolve the data →
- * upsert v2 → runExperiment on the new version, printing the version progression.
+ * upsert v2 → runExperiment on the new version, reusing v1's runs for the examples that did
+ * not change, printing the version progression.
  *
  *     node js/scripts/quickstart.mjs                  # starts a local Phoenix of its own
  *     node js/scripts/quickstart.mjs --endpoint URL   # against a given server
@@ -15,11 +16,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { createClient } from "@arizeai/phoenix-client";
+import { asExperimentEvaluator } from "@arizeai/phoenix-client/experiments";
 import {
-  asExperimentEvaluator,
   runExperiment,
-} from "@arizeai/phoenix-client/experiments";
-import { upsertDataset, type UpsertResult } from "phoenix-upsert";
+  upsertDataset,
+  type ReusedExperiment,
+  type UpsertResult,
+} from "phoenix-upsert";
 
 const DATASET = "support-benchmark";
 
@@ -66,13 +69,15 @@ async function experiment(
   client: Client,
   v: UpsertResult,
   name: string,
-): Promise<void> {
+  reuseRunsFrom: ReusedExperiment | null = null,
+): Promise<ReusedExperiment> {
   const ran = await runExperiment({
     client,
     experimentName: name,
     dataset: { datasetId: v.datasetId, versionId: v.versionId },
     task: async (example) => answer(example.input),
     evaluators: [exactMatch],
+    reuseRunsFrom, // copy the runs of unchanged examples from there
     logger: {
       ...console,
       debug: () => {},
@@ -83,7 +88,7 @@ async function experiment(
   });
   const runs = Object.keys(ran.runs).length;
   const scores = (ran.evaluationRuns ?? []).map((r) =>
-    Number(r.result?.score ?? 0),
+    Number((r.result as { score?: unknown } | null)?.score ?? 0),
   );
   const accuracy = scores.length
     ? scores.reduce((a, b) => a + b, 0) / scores.length
@@ -91,6 +96,11 @@ async function experiment(
   console.log(
     `${`experiment ${name}`.padEnd(28)} on version ${ran.datasetVersionId}: ${String(runs)} runs, exact match ${Math.round(accuracy * 100)}%`,
   );
+  const r = ran.reuse;
+  console.log(
+    `${"".padEnd(28)} task ran ${String(r.taskRuns)}x, ${String(r.reusedRuns)} runs and ${String(r.reusedEvaluations)} evaluations reused${r.reusedFrom ? ` from ${r.reusedFrom}` : ""}`,
+  );
+  return ran;
 }
 
 async function main(): Promise<void> {
@@ -113,7 +123,7 @@ async function main(): Promise<void> {
     examples: data("support_v1.jsonl"),
   });
   show("upsert v1", v1);
-  await experiment(client, v1, "support-v1-ts");
+  const first = await experiment(client, v1, "support-v1-ts");
 
   const v2 = await upsertDataset({
     client,
@@ -137,7 +147,9 @@ async function main(): Promise<void> {
   if (again.versionId !== v2.versionId)
     throw new Error("a no-op sync must not make a new version");
 
-  await experiment(client, again, "support-v2-ts");
+  const second = await experiment(client, again, "support-v2-ts", first);
+  if (second.reuse.taskRuns > v2.summary.added + v2.summary.updated)
+    throw new Error("only the changed and new examples run");
   console.log(
     `versions of ${JSON.stringify(DATASET)}: ${v1.versionId} → ${v2.versionId} (no-op: ${again.versionId})`,
   );

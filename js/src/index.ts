@@ -39,3 +39,15 @@ export type {
   UpsertExample,
   UpsertResult,
 } from "./upsert.js";
+export {
+  COPY_CONCURRENCY,
+  REUSE_METADATA_KEY,
+  runExperiment,
+  taskFingerprint,
+} from "./experiments.js";
+export type {
+  Reuse,
+  ReusedExperiment,
+  ReuseSummary,
+  RunExperimentWithReuseParams,
+} from "./experiments.js";

@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from phoenix_upsert.async_client import AsyncClient, AsyncUpsertDatasets
     from phoenix_upsert.client import Client, UpsertDatasets
     from phoenix_upsert.dataset import UpsertedDataset
+    from phoenix_upsert.experiments import (
+        AsyncReuseExperiments,
+        ReusedExperiment,
+        ReuseExperiments,
+        ReuseSummary,
+    )
     from phoenix_upsert.results import SyncPlan, SyncResult, SyncSummary
 
 # The sync client needs phoenix-client (and, through the `phoenix` package, whatever else is
@@ -43,6 +49,10 @@ _LAZY = {
     "AsyncClient": "phoenix_upsert.async_client",
     "AsyncUpsertDatasets": "phoenix_upsert.async_client",
     "Client": "phoenix_upsert.client",
+    "ReuseExperiments": "phoenix_upsert.experiments",
+    "AsyncReuseExperiments": "phoenix_upsert.experiments",
+    "ReuseSummary": "phoenix_upsert.experiments",
+    "ReusedExperiment": "phoenix_upsert.experiments",
     "UpsertDatasets": "phoenix_upsert.client",
     "SyncPlan": "phoenix_upsert.results",
     "SyncSummary": "phoenix_upsert.results",
@@ -69,10 +79,14 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
     "AsyncClient",
+    "AsyncReuseExperiments",
     "AsyncUpsertDatasets",
     "Client",
     "Diff",
     "JsonlScan",
+    "ReuseExperiments",
+    "ReuseSummary",
+    "ReusedExperiment",
     "SyncPlan",
     "SyncResult",
     "SyncSummary",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
-from typing import Literal, overload
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar, overload
 
 import httpx
 from phoenix.client import AsyncClient as PhoenixAsyncClient
@@ -24,9 +24,12 @@ from phoenix_upsert._api import ExamplesSource, ServerVersion
 from phoenix_upsert._bridge import LoopBridge
 from phoenix_upsert._sources.source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
+from phoenix_upsert.experiments import AsyncReuseExperiments
 from phoenix_upsert.results import Mode, SyncPlan
 
 __all__ = ["AsyncClient", "AsyncUpsertDatasets"]
+
+T = TypeVar("T")
 
 
 class AsyncUpsertDatasets(AsyncDatasets):
@@ -117,18 +120,7 @@ class AsyncUpsertDatasets(AsyncDatasets):
         cancellation the dataset holds either its content from before or exactly the
         source, never part of a write. Run the sync again to know which.
         """
-        loop = asyncio.get_running_loop()
-        client = self._client
-        bridge = LoopBridge(client, loop)
-        http = httpx.Client(
-            base_url=client.base_url,
-            headers=client.headers,
-            cookies=client.cookies,
-            timeout=client.timeout,
-            transport=bridge,
-            follow_redirects=False,  # the async client follows them, if it does
-            trust_env=False,  # the async client applies the environment's settings
-        )
+        bridge, http = bridged(self._client)
 
         def remember(version: ServerVersion) -> None:
             self._upsert_server_version = version  # read once per client
@@ -163,18 +155,43 @@ class AsyncUpsertDatasets(AsyncDatasets):
             synced.examples  # read now, off the loop  # noqa: B018
             return synced
 
-        outcome = bridge.start_thread(work)
         try:
-            ok, value = await asyncio.shield(outcome)
-        except asyncio.CancelledError:
-            await bridge.stop()
-            raise
-        http.close()
-        if ok:
-            result: UpsertedDataset | SyncPlan = value
-            return result
-        error: BaseException = value
-        raise error
+            result: UpsertedDataset | SyncPlan = await in_thread(bridge, work)
+        finally:
+            http.close()
+        return result
+
+
+def bridged(client: httpx.AsyncClient) -> tuple[LoopBridge, httpx.Client]:
+    """A synchronous httpx client whose every request is sent by ``client`` on the running
+    loop (for work done in a worker thread: see :func:`in_thread`)."""
+    bridge = LoopBridge(client, asyncio.get_running_loop())
+    http = httpx.Client(
+        base_url=client.base_url,
+        headers=client.headers,
+        cookies=client.cookies,
+        timeout=client.timeout,
+        transport=bridge,
+        follow_redirects=False,  # the async client follows them, if it does
+        trust_env=False,  # the async client applies the environment's settings
+    )
+    return bridge, http
+
+
+async def in_thread(bridge: LoopBridge, work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread of ``bridge``; its result, or its exception raised here.
+    Cancelling the awaiting task stops the bridge (no request is sent after that)."""
+    outcome = bridge.start_thread(work)
+    try:
+        ok, value = await asyncio.shield(outcome)
+    except asyncio.CancelledError:
+        await bridge.stop()
+        raise
+    if ok:
+        result: T = value
+        return result
+    error: BaseException = value
+    raise error
 
 
 class AsyncClient(PhoenixAsyncClient):
@@ -189,9 +206,17 @@ class AsyncClient(PhoenixAsyncClient):
     def _client(self, value: httpx.AsyncClient) -> None:
         PhoenixAsyncClient._client.__set__(self, value)  # type: ignore[attr-defined]
         self._datasets: AsyncDatasets = AsyncUpsertDatasets(value, _guard=self._datasets._guard)
+        self._experiments = AsyncReuseExperiments(value, _guard=self._experiments._guard)
 
     @property
     def datasets(self) -> AsyncUpsertDatasets:
         """phoenix-client's async datasets resource, plus ``upsert_dataset``."""
         assert isinstance(self._datasets, AsyncUpsertDatasets)
         return self._datasets
+
+    @property
+    def experiments(self) -> AsyncReuseExperiments:
+        """phoenix-client's async experiments resource, whose ``run_experiment`` can reuse
+        the runs of an earlier experiment (``reuse_runs_from=``)."""
+        assert isinstance(self._experiments, AsyncReuseExperiments)
+        return self._experiments

@@ -17,6 +17,7 @@ from phoenix_upsert._engine.server import RetryPolicy, Server
 from phoenix_upsert._engine.versions import VersionDiff
 from phoenix_upsert._sources.source import SourceIdKey
 from phoenix_upsert.dataset import UpsertedDataset
+from phoenix_upsert.experiments import ReuseExperiments
 from phoenix_upsert.results import Mode, SyncPlan
 
 __all__ = ["Client", "ExamplesSource", "UpsertDatasets"]
@@ -213,7 +214,8 @@ class UpsertDatasets(Datasets):
 
 class Client(PhoenixClient):
     """A drop-in ``phoenix.client.Client`` (same constructor, environment variables and
-    resources) whose ``datasets`` also has :meth:`UpsertDatasets.upsert_dataset`."""
+    resources) whose ``datasets`` also has :meth:`UpsertDatasets.upsert_dataset` and whose
+    ``experiments.run_experiment`` can reuse an earlier experiment's runs."""
 
     @property
     def _client(self) -> httpx.Client:
@@ -223,9 +225,17 @@ class Client(PhoenixClient):
     def _client(self, value: httpx.Client) -> None:
         PhoenixClient._client.__set__(self, value)  # type: ignore[attr-defined]
         self._datasets: Datasets = UpsertDatasets(value, _guard=self._datasets._guard)
+        self._experiments = ReuseExperiments(value, _guard=self._experiments._guard)
 
     @property
     def datasets(self) -> UpsertDatasets:
         """phoenix-client's datasets resource, plus ``upsert_dataset``."""
         assert isinstance(self._datasets, UpsertDatasets)
         return self._datasets
+
+    @property
+    def experiments(self) -> ReuseExperiments:
+        """phoenix-client's experiments resource, whose ``run_experiment`` can reuse the
+        runs of an earlier experiment (``reuse_runs_from=``)."""
+        assert isinstance(self._experiments, ReuseExperiments)
+        return self._experiments

@@ -209,6 +209,38 @@ pub fn scan_examples(
     storable: bool,
     canonical: bool,
 ) -> Result<String, JsValue> {
+    let keys = (id_key, splits_key, span_id_key);
+    scan_example_lines(data, count, keys, storable, canonical)
+}
+
+/// `scanExamplesText(text, count, idKey, splitsKey, spanIdKey, storable, canonical)`: as
+/// `scanExamples`, the texts joined by newlines given as one string (which wasm-bindgen
+/// writes into the module's memory as UTF-8 directly; `JSON.stringify` writes no lone
+/// surrogate, so nothing is lost on the way).
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen(js_name = scanExamplesText)]
+pub fn scan_examples_text(
+    text: &str,
+    count: usize,
+    id_key: Option<String>,
+    splits_key: Option<String>,
+    span_id_key: Option<String>,
+    storable: bool,
+    canonical: bool,
+) -> Result<String, JsValue> {
+    let keys = (id_key, splits_key, span_id_key);
+    scan_example_lines(text.as_bytes(), count, keys, storable, canonical)
+}
+
+type Keys = (Option<String>, Option<String>, Option<String>);
+
+fn scan_example_lines(
+    data: &[u8],
+    count: usize,
+    (id_key, splits_key, span_id_key): Keys,
+    storable: bool,
+    canonical: bool,
+) -> Result<String, JsValue> {
     // Without line positions, the core names examples by index (duplicate ids included).
     let mut opts = options(id_key, splits_key, span_id_key, None, None, false, storable)?;
     opts.canonical = canonical;

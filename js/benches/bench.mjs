@@ -1,4 +1,5 @@
-// Benchmarks of the TypeScript package, in one run (PU_BENCH_SCALE scales the sizes):
+// Benchmarks of the TypeScript package, in one run (PU_BENCH_SCALE scales the sizes,
+// PU_BENCH_ROUNDS the rounds of each; PU_BENCH_HASH_ONLY=1 stops after the hashing part):
 // 1. hashing 50k examples: the wasm core (scanExamples) vs npm `canonicalize` + node:crypto;
 // 2. against a local Phoenix (SQLite; PU_TEST_BACKENDS' first backend): re-syncing 5k
 //    examples unchanged and with 1% edited, upsertDataset vs the client's createDataset.

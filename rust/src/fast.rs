@@ -428,24 +428,24 @@ pub(crate) fn parse_value(text: &str, tape: &mut Tape) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::canon::{write_upload_json, Canonicalizer};
     use crate::example::{parse_line_fast, parse_line_full, LineKeys};
     use crate::json::parse_value_full;
 
     /// A small deterministic generator (xorshift), so that the test needs no dependency.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub(crate) u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(crate) fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0
         }
 
-        fn below(&mut self, n: usize) -> usize {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
 

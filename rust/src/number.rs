@@ -266,6 +266,7 @@ fn write_notation(d: Digits<'_>, buf: &mut [u8; TEXT_CAPACITY]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::tests::Rng;
 
     /// Both routes for one literal: the kept text (if kept) and the parsed-and-written one.
     fn both(text: &str, storable: bool) -> (Option<String>, String) {
@@ -319,28 +320,12 @@ mod tests {
         );
     }
 
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     fn random_literal(rng: &mut Rng) -> String {
         let mut s = String::new();
         if rng.below(2) == 0 {
             s.push('-');
         }
-        let digits = |rng: &mut Rng, n: u64| -> String {
+        let digits = |rng: &mut Rng, n: usize| -> String {
             (0..n)
                 .map(|_| char::from(b'0' + rng.below(10) as u8))
                 .collect()
@@ -358,7 +343,7 @@ mod tests {
             let n = 1 + rng.below(20);
             s.push_str(&digits(rng, n));
             if rng.below(3) == 0 {
-                s.push_str(&"0".repeat(rng.below(5) as usize));
+                s.push_str(&"0".repeat(rng.below(5)));
             }
         }
         if rng.below(2) == 0 || !s.contains('.') {
@@ -368,7 +353,7 @@ mod tests {
                 1 => s.push('-'),
                 _ => {}
             }
-            s.push_str(&"0".repeat(rng.below(3) as usize));
+            s.push_str(&"0".repeat(rng.below(3)));
             let e = match rng.below(4) {
                 0 => rng.below(25),
                 1 => rng.below(330),

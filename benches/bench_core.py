@@ -17,7 +17,7 @@ from phoenix.utilities.content_hashing import compute_example_content_hash
 
 import phoenix_upsert as pu
 
-from ._data import make_examples, write_jsonl
+from ._data import _sentence, make_examples, write_jsonl
 from .conftest import scaled
 
 N = scaled(50_000)
@@ -307,3 +307,102 @@ def test_hash_llm_jsonl_native(benchmark: Any, llm_jsonl: Path) -> None:
     benchmark.extra_info["role"] = "ours"
     hashes = benchmark.pedantic(pu.hash_jsonl, args=(llm_jsonl,), rounds=10, iterations=1)
     assert hashes[:50] == phoenix_hash_file(llm_jsonl)[:50]
+
+
+def make_embedding_examples(n: int, dim: int = 768, seed: int = 3) -> list[dict[str, Any]]:
+    """Retrieval data: a short text and its embedding, floats as Python's ``repr`` writes
+    them (mostly 16-17 significant digits)."""
+    rnd = random.Random(seed)
+    return [
+        {
+            "id": f"d{i}",
+            "input": {
+                "text": _sentence(rnd, rnd.randint(8, 30)),
+                "embedding": [rnd.gauss(0.0, 0.05) for _ in range(dim)],
+            },
+            "output": {"label": rnd.choice(["relevant", "irrelevant"])},
+            "metadata": {"model": "text-embedding-x", "dim": dim},
+        }
+        for i in range(n)
+    ]
+
+
+EMBED_N = scaled(5_000)
+
+
+@pytest.fixture(scope="module")
+def embedding_examples() -> list[dict[str, Any]]:
+    return make_embedding_examples(EMBED_N)
+
+
+@pytest.fixture(scope="module")
+def embedding_jsonl(
+    tmp_path_factory: pytest.TempPathFactory, embedding_examples: list[dict[str, Any]]
+) -> Path:
+    path = tmp_path_factory.mktemp("embedding") / "embedding.jsonl"
+    return write_jsonl(path, embedding_examples)
+
+
+@pytest.mark.benchmark(group="hash JSONL file, embeddings")
+def test_hash_embedding_jsonl_sha256_raw_bytes(benchmark: Any, embedding_jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "baseline"
+    benchmark.pedantic(sha256_file, args=(embedding_jsonl,), rounds=10, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash JSONL file, embeddings")
+def test_hash_embedding_jsonl_native(
+    benchmark: Any, embedding_jsonl: Path, embedding_examples: list[dict[str, Any]]
+) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(pu.hash_jsonl, args=(embedding_jsonl,), rounds=10, iterations=1)
+    assert hashes[:20] == phoenix_hashes(embedding_examples[:20])
+
+
+@pytest.mark.benchmark(group="hash examples, embeddings (Python objects)")
+def test_hash_embedding_examples_phoenix(
+    benchmark: Any, embedding_examples: list[dict[str, Any]]
+) -> None:
+    benchmark.extra_info["role"] = "reference"
+    benchmark.pedantic(phoenix_hashes, args=(embedding_examples,), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash examples, embeddings (Python objects)")
+def test_hash_embedding_examples_native(
+    benchmark: Any, embedding_examples: list[dict[str, Any]]
+) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(
+        pu.hash_examples, args=(embedding_examples,), rounds=10, iterations=1
+    )
+    assert hashes[:20] == phoenix_hashes(embedding_examples[:20])
+
+
+def make_scored_llm_examples(n: int, seed: int = 4) -> list[dict[str, Any]]:
+    """The LLM-like examples with a few floats each, as evaluations carry them: scores,
+    a latency, log-probabilities (as ``repr`` writes them, up to 17 digits)."""
+    rnd = random.Random(seed)
+    examples = make_llm_examples(n, seed)
+    for e in examples:
+        e["output"]["logprob"] = -rnd.expovariate(1.0)
+        e["metadata"]["scores"] = {"relevance": rnd.random(), "faithfulness": rnd.random()}
+        e["metadata"]["latency_s"] = round(rnd.uniform(0.1, 9.0), 3)
+    return examples
+
+
+@pytest.fixture(scope="module")
+def scored_llm_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scored") / "scored.jsonl"
+    return write_jsonl(path, make_scored_llm_examples(N))
+
+
+@pytest.mark.benchmark(group="hash JSONL file, LLM-like text with floats")
+def test_hash_scored_llm_jsonl_sha256_raw_bytes(benchmark: Any, scored_llm_jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "baseline"
+    benchmark.pedantic(sha256_file, args=(scored_llm_jsonl,), rounds=10, iterations=1)
+
+
+@pytest.mark.benchmark(group="hash JSONL file, LLM-like text with floats")
+def test_hash_scored_llm_jsonl_native(benchmark: Any, scored_llm_jsonl: Path) -> None:
+    benchmark.extra_info["role"] = "ours"
+    hashes = benchmark.pedantic(pu.hash_jsonl, args=(scored_llm_jsonl,), rounds=10, iterations=1)
+    assert hashes[:50] == phoenix_hash_file(scored_llm_jsonl)[:50]

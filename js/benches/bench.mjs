@@ -1,4 +1,5 @@
-// Benchmarks of the TypeScript package, in one run (PU_BENCH_SCALE scales the sizes):
+// Benchmarks of the TypeScript package, in one run (PU_BENCH_SCALE scales the sizes,
+// PU_BENCH_ROUNDS the rounds of each; PU_BENCH_HASH_ONLY=1 stops after the hashing part):
 // 1. hashing 50k examples: the wasm core (scanExamples) vs npm `canonicalize` + node:crypto;
 // 2. against a local Phoenix (SQLite; PU_TEST_BACKENDS' first backend): re-syncing 5k
 //    examples unchanged and with 1% edited, upsertDataset vs the client's createDataset.
@@ -11,6 +12,9 @@ import { createClient } from "@arizeai/phoenix-client";
 import { createDataset } from "@arizeai/phoenix-client/datasets";
 import canonicalize from "canonicalize";
 import { scanExamples, upsertDataset } from "phoenix-upsert";
+import { scanExampleBytes } from "../dist/core.js";
+import { toJsonText } from "../dist/values.js";
+import * as native from "../wasm/phoenix_upsert_native.js";
 import { backends, startPhoenix } from "../test/phoenix.mjs";
 
 const scale = Number(process.env.PU_BENCH_SCALE ?? 1);
@@ -62,8 +66,30 @@ if (hashes.some((h, i) => h !== scan.hashes[i])) throw new Error("hashes differ"
 console.log(`hashing ${HASH_N} examples (best of ${ROUNDS}):`);
 console.log(`  wasm core (scanExamples)          ${ms(wasm)}`);
 console.log(
-  `  canonicalize + node:crypto        ${ms(npm)}   (wasm/npm ${(wasm / npm).toFixed(2)}x)`,
+  `  canonicalize + node:crypto        ${ms(npm)}   (npm/wasm ${(npm / wasm).toFixed(2)}x; > 1 means the core is faster)`,
 );
+
+// Each step of scanExamples on its own: the value walk with JSON.stringify (toJsonText),
+// JSON.stringify alone, the UTF-8 of the joined texts, the core compiled to wasm (with and
+// without its own SHA-256), and the core writing canonical texts that Node then hashes.
+const [tWalk, texts] = await best(() => data.map((e, i) => toJsonText(e, i)));
+const [tStringify] = await best(() => data.map((e) => JSON.stringify(e)));
+const [tEncode, bytes] = await best(() => new TextEncoder().encode(texts.join("\n")));
+const opts = [HASH_N, "id", undefined, undefined, true];
+const [tWasmHash] = await best(() => native.scanExamples(bytes, ...opts, false));
+const [tWasmCanon] = await best(() => {
+  native.scanExamples(bytes, ...opts, true);
+  return native.takeCanonical();
+});
+const [tScan] = await best(() => scanExampleBytes(bytes, HASH_N, { sourceIdKey: "id" }));
+console.log(
+  `  steps: toJsonText (walk + stringify) ${ms(tWalk)}, JSON.stringify alone ${ms(tStringify)},`,
+);
+console.log(
+  `         UTF-8 ${ms(tEncode)}, wasm scan hashing in wasm ${ms(tWasmHash)}, wasm scan writing canonical texts ${ms(tWasmCanon)},`,
+);
+console.log(`         scan + Node's SHA-256 (scanExampleBytes) ${ms(tScan)}`);
+if (process.env.PU_BENCH_HASH_ONLY) process.exit(0);
 
 // 2. Re-syncs against a real Phoenix (manifests in a directory of this run's own).
 process.env.PHOENIX_UPSERT_CACHE_DIR = mkdtempSync(join(tmpdir(), "pu-bench-manifests-"));

@@ -9,6 +9,7 @@
  * afresh after it.
  */
 
+import * as crypto from "node:crypto";
 import { readFileSync } from "node:fs";
 
 import * as native from "../wasm/phoenix_upsert_native.js";
@@ -198,8 +199,34 @@ export function scanExampleTexts(
   texts: readonly string[],
   options: ScanExamplesOptions = {},
 ): Scan {
-  return scanExampleBytes(new TextEncoder().encode(texts.join("\n")), texts.length, options);
+  // The joined text goes to the core as a string: wasm-bindgen encodes it straight into the
+  // module's memory (no UTF-8 copy in JavaScript first).
+  const text = texts.join("\n");
+  return hashCanonical(
+    call(() =>
+      native.scanExamplesText(
+        text,
+        texts.length,
+        options.sourceIdKey ?? undefined,
+        options.splitsKey ?? undefined,
+        options.spanIdKey ?? undefined,
+        options.storable ?? true,
+        true,
+      ),
+    ),
+  );
 }
+
+/** `crypto.hash` (Node 20.12 and 21.7 on): one call for a one-shot digest. */
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }
+).hash;
+
+/** Lowercase hex SHA-256 of `data`, by Node (which uses the CPU's SHA instructions). */
+const sha256Hex: (data: Uint8Array) => string =
+  typeof oneShot === "function"
+    ? (data) => oneShot("sha256", data, "hex")
+    : (data) => crypto.createHash("sha256").update(data).digest("hex");
 
 /** `scanExampleTexts` over the UTF-8 of the texts joined by newlines (`count` of them). */
 export function scanExampleBytes(
@@ -207,17 +234,39 @@ export function scanExampleBytes(
   count: number,
   options: ScanExamplesOptions = {},
 ): Scan {
-  const json = call(() =>
-    native.scanExamples(
-      bytes,
-      count,
-      options.sourceIdKey ?? undefined,
-      options.splitsKey ?? undefined,
-      options.spanIdKey ?? undefined,
-      options.storable ?? true,
+  return hashCanonical(
+    call(() =>
+      native.scanExamples(
+        bytes,
+        count,
+        options.sourceIdKey ?? undefined,
+        options.splitsKey ?? undefined,
+        options.spanIdKey ?? undefined,
+        options.storable ?? true,
+        true,
+      ),
     ),
   );
-  return JSON.parse(json) as Scan;
+}
+
+/**
+ * A scan whose canonical texts the core wrote instead of hashing them: Node hashes them
+ * (Phoenix's content hash: the first 16 bytes of their SHA-256, in hex).
+ */
+function hashCanonical(json: string): Scan {
+  const scan = JSON.parse(json) as Scan & { canonicalEnds?: number[] };
+  const canonical = native.takeCanonical();
+  const ends = scan.canonicalEnds ?? [];
+  delete scan.canonicalEnds;
+  const hashes = new Array<string>(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i] as number;
+    hashes[i] = sha256Hex(canonical.subarray(start, end)).slice(0, 32);
+    start = end;
+  }
+  scan.hashes = hashes;
+  return scan;
 }
 
 /** Where the examples an upload sends are in the bytes that were scanned, and their hashes. */

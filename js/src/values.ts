@@ -82,10 +82,12 @@ export function toJsonText(value: unknown, index: number | null): string {
     const where = formatPath(path);
     throw new cls(placed(message, index, where), { path: where, index });
   };
-  const walk = (v: unknown, key: string, inArray: boolean): void => {
+  // `key` is the property name `toJSON` gets (an array index as a number: turned into a
+  // string only when a `toJSON` is called).
+  const walk = (v: unknown, key: string | number, inArray: boolean): void => {
     if ((typeof v === "object" && v !== null) || typeof v === "bigint") {
       const toJSON = (v as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === "function") v = toJSON.call(v, key) as unknown;
+      if (typeof toJSON === "function") v = toJSON.call(v, String(key)) as unknown;
     }
     switch (typeof v) {
       case "string":
@@ -111,33 +113,52 @@ export function toJsonText(value: unknown, index: number | null): string {
       case "symbol":
         return fail(NonJSONTypeError, `a ${typeof v} is not a JSON value`);
       case "object": {
-        if (v === null || v instanceof String || v instanceof Boolean) return;
-        if (v instanceof Number) {
-          if (!Number.isFinite(v.valueOf())) {
-            fail(NonFiniteNumberError, `${v.valueOf()} is not a JSON number`);
+        if (v === null) return;
+        const proto = Object.getPrototypeOf(v) as unknown;
+        // Plain objects and arrays (the common case) are none of the special kinds below.
+        if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+          if (v instanceof String || v instanceof Boolean) return;
+          if (v instanceof Number) {
+            if (!Number.isFinite(v.valueOf())) {
+              fail(NonFiniteNumberError, `${v.valueOf()} is not a JSON number`);
+            }
+            return;
           }
-          return;
-        }
-        for (const [name, test] of DROPPED) {
-          if (test(v)) fail(NonJSONTypeError, `${name} is not a JSON value`);
+          for (const [name, test] of DROPPED) {
+            if (test(v)) fail(NonJSONTypeError, `${name} is not a JSON value`);
+          }
         }
         if (ancestors.includes(v)) fail(CircularReferenceError, `${describe(v)} contains itself`);
         if (ancestors.length >= DEPTH_GUARD) {
           fail(NestingTooDeepError, `nested deeper than ${DEPTH_GUARD} levels`);
         }
         ancestors.push(v);
+        // Strings, booleans and finite numbers (most values) are fine as they are: checked
+        // here, without a call.
         if (Array.isArray(v)) {
           const items = v as unknown[];
           for (let i = 0; i < items.length; i++) {
+            const item = items[i];
+            const t = typeof item;
+            if (t === "string" || t === "boolean" || (t === "number" && isFinite(item as number))) {
+              continue;
+            }
             path.push(i);
-            walk(items[i], String(i), true);
+            walk(item, i, true);
             path.pop();
           }
         } else {
           const record = v as Record<string, unknown>;
-          for (const k of Object.keys(record)) {
+          const keys = Object.keys(record);
+          for (let i = 0; i < keys.length; i++) {
+            const k = keys[i] as string;
+            const item = record[k];
+            const t = typeof item;
+            if (t === "string" || t === "boolean" || (t === "number" && isFinite(item as number))) {
+              continue;
+            }
             path.push(k);
-            walk(record[k], k, false);
+            walk(item, k, false);
             path.pop();
           }
         }

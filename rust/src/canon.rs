@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 
 use sha2::{Digest, Sha256};
 
+use crate::number::{parse_double, write_double};
 use crate::tape::{Node, Span, Tape};
 
 /// 2^53: every integer with at most this magnitude is exactly a double.
@@ -134,24 +135,19 @@ fn write_string(out: &mut Vec<u8>, s: &str) -> bool {
     nul
 }
 
-/// ECMAScript `Number.prototype.toString` of a finite double.
-fn write_double(out: &mut Vec<u8>, f: f64) {
-    let mut buf = ryu_js::Buffer::new();
-    out.extend_from_slice(buf.format_finite(f).as_bytes());
-}
-
 fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
 /// The double a number node stands for, as the server computes `float(value)`.
-pub fn number_value(node: Node) -> Option<f64> {
+pub fn number_value(tape: &Tape, node: Node) -> Option<f64> {
     match node {
         // `as` rounds to nearest, ties to even — exactly what Python's float(int) does.
         Node::Int(i) => Some(i as f64),
         Node::UInt(u) => Some(u as f64),
         Node::Float(f) => Some(f),
         Node::BigInt { value, .. } => Some(value),
+        Node::Decimal { text } => parse_double(tape.str_at(text).as_bytes()),
         _ => None,
     }
 }
@@ -184,8 +180,9 @@ impl Canonicalizer {
             Node::Int(i) if i.unsigned_abs() <= MAX_SAFE_INT => write_int(out, i),
             Node::UInt(u) if u <= MAX_SAFE_INT => write_int(out, u),
             node @ (Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => {
-                write_double(out, number_value(node).unwrap_or(0.0))
+                write_double(out, number_value(tape, node).unwrap_or(0.0))
             }
+            Node::Decimal { text } => out.extend_from_slice(tape.str_at(text).as_bytes()),
             Node::Str { span, clean: true } | Node::Escaped { span } => {
                 out.push(b'"');
                 out.extend_from_slice(tape.str_at(span).as_bytes());
@@ -309,6 +306,13 @@ pub fn parse_hash_hex(s: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// Make the number written from `start` on read back as a float: `5` becomes `5.0`.
+fn keep_float(out: &mut Vec<u8>, start: usize) {
+    if !out[start..].iter().any(|b| matches!(b, b'.' | b'e')) {
+        out.extend_from_slice(b".0");
+    }
+}
+
 /// Write the value at `index` as compact JSON that a JSON parser reads back to the same
 /// value: key order kept (duplicate keys too: the reader keeps the last, as the hash did),
 /// integers exact (also beyond 2^53), floats written so that they stay floats (`5.0`, not
@@ -325,9 +329,12 @@ pub fn write_upload_json(tape: &Tape, index: usize, out: &mut Vec<u8>) {
         Node::Float(f) => {
             let start = out.len();
             write_double(out, f);
-            if !out[start..].iter().any(|b| matches!(b, b'.' | b'e')) {
-                out.extend_from_slice(b".0");
-            }
+            keep_float(out, start);
+        }
+        Node::Decimal { text } => {
+            let start = out.len();
+            out.extend_from_slice(tape.str_at(text).as_bytes());
+            keep_float(out, start);
         }
         Node::Str { span, clean: true } | Node::Escaped { span } => {
             out.push(b'"');

@@ -678,7 +678,13 @@ fn line_id(text: &str, keys: &LineKeys, storable: bool) -> Option<String> {
 /// for are empty.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ScanResult {
+    /// Content hashes (empty when the scan wrote canonical texts instead: see
+    /// `ScanOptions::canonical`).
     pub hashes: Vec<[u8; 16]>,
+    /// With `ScanOptions::canonical`: the canonical JSON of every example, back to back
+    /// (what its hash is the truncated SHA-256 of), and where each one ends.
+    pub canonical: Vec<u8>,
+    pub canonical_ends: Vec<u64>,
     pub ids: Vec<Option<Box<str>>>,
     pub node_ids: Vec<Option<Box<str>>>,
     /// `None` where the line has no splits key.
@@ -694,11 +700,11 @@ pub struct ScanResult {
 
 impl ScanResult {
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.hashes.len().max(self.canonical_ends.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.len() == 0
     }
 
     /// Where an example is: `line 7` where line numbers were kept, else `example 3`.
@@ -725,6 +731,10 @@ impl ScanResult {
 
     pub(crate) fn append(&mut self, other: &mut ScanResult) {
         self.hashes.append(&mut other.hashes);
+        let shift = self.canonical.len() as u64;
+        self.canonical_ends
+            .extend(other.canonical_ends.drain(..).map(|end| end + shift));
+        self.canonical.append(&mut other.canonical);
         self.ids.append(&mut other.ids);
         self.node_ids.append(&mut other.node_ids);
         self.splits.append(&mut other.splits);

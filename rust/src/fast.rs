@@ -11,6 +11,7 @@
 //! it reads exactly as that reader does (the tests compare both on the same texts).
 
 use crate::canon::attention;
+use crate::number;
 use crate::storable;
 use crate::tape::Tape;
 use crate::MAX_DEPTH;
@@ -229,8 +230,27 @@ impl<'s> Scanner<'s> {
         })
     }
 
+    /// Skip ASCII digits, eight at a time while there are eight; how many were skipped.
     fn digits(&mut self) -> usize {
+        const ONES: u64 = 0x0101_0101_0101_0101;
         let start = self.pos;
+        while let Some(word) = self
+            .bytes
+            .get(self.pos..)
+            .and_then(|r| r.first_chunk::<8>())
+        {
+            let x = u64::from_le_bytes(*word);
+            // A byte is a digit when its high nibble is 3 and it stays so plus 6 (0x30-0x39):
+            // the lowest marked byte is the first one that is not (a carry out of a marked
+            // byte only reaches higher ones).
+            let marks = ((x & (ONES * 0xF0)) ^ (ONES * 0x30))
+                | ((x.wrapping_add(ONES * 0x06) & (ONES * 0xF0)) ^ (ONES * 0x30));
+            if marks != 0 {
+                self.pos += (marks.trailing_zeros() / 8) as usize;
+                return self.pos - start;
+            }
+            self.pos += 8;
+        }
         while let Some(b'0'..=b'9') = self.peek() {
             self.pos += 1;
         }
@@ -238,8 +258,10 @@ impl<'s> Scanner<'s> {
     }
 
     /// A number, as serde_json reads it: an integer literal as a 64-bit integer (`-0` as the
-    /// double -0.0), anything else as the correctly rounded double. Gives up on integers
-    /// beyond 64 bits and on doubles that are infinite or (with `storable`) not storable.
+    /// double -0.0), anything else as the correctly rounded double — kept as its ECMAScript
+    /// text where [`number::ecmascript_text`] can write that from the digits. Gives up on
+    /// integers beyond 64 bits and on doubles that are infinite or (with `storable`) not
+    /// storable.
     fn number(&mut self, tape: &mut Tape, storable: bool) -> Option<usize> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
@@ -255,25 +277,29 @@ impl<'s> Scanner<'s> {
             _ => return None,
         }
         let int_end = self.pos;
-        let mut float = false;
+        let mut frac = int_end..int_end;
         if self.peek() == Some(b'.') {
             self.pos += 1;
+            let from = self.pos;
             if self.digits() == 0 {
                 return None;
             }
-            float = true;
+            frac = from..self.pos;
         }
+        let mut exp = None;
         if let Some(b'e' | b'E') = self.peek() {
             self.pos += 1;
+            let exp_negative = self.peek() == Some(b'-');
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
+            let from = self.pos;
             if self.digits() == 0 {
                 return None;
             }
-            float = true;
+            exp = Some((from..self.pos, exp_negative));
         }
-        if !float {
+        if frac.is_empty() && exp.is_none() {
             let magnitude: u64 = self.text[int_start..int_end].parse().ok()?;
             return match (negative, magnitude) {
                 (false, m) => tape.push_u64(m).ok(),
@@ -282,7 +308,21 @@ impl<'s> Scanner<'s> {
                 (true, _) => None,
             };
         }
-        let value: f64 = self.text[start..self.pos].parse().ok()?;
+        let (exp, exp_negative) = exp.unwrap_or((self.pos..self.pos, false));
+        let literal = number::Literal {
+            negative,
+            int: &self.bytes[int_start..int_end],
+            frac: &self.bytes[frac],
+            exp: &self.bytes[exp],
+            exp_negative,
+        };
+        let mut buf = [0u8; number::TEXT_CAPACITY];
+        if let Some(len) = number::ecmascript_text(&literal, storable, &mut buf) {
+            return tape
+                .push_decimal(std::str::from_utf8(&buf[..len]).ok()?)
+                .ok();
+        }
+        let value = number::parse_double(&self.bytes[start..self.pos])?;
         Self::double(tape, storable, value)
     }
 
@@ -388,24 +428,24 @@ pub(crate) fn parse_value(text: &str, tape: &mut Tape) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::canon::{write_upload_json, Canonicalizer};
     use crate::example::{parse_line_fast, parse_line_full, LineKeys};
     use crate::json::parse_value_full;
 
     /// A small deterministic generator (xorshift), so that the test needs no dependency.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub(crate) u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(crate) fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0
         }
 
-        fn below(&mut self, n: usize) -> usize {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
 

@@ -33,6 +33,9 @@ pub struct ScanOptions {
     /// ([`crate::storable`]), and with an id key, require a source id on every example and
     /// no id twice.
     pub storable: bool,
+    /// Write each example's canonical JSON into [`ScanResult::canonical`] instead of hashing
+    /// it (for a caller with a faster SHA-256 of its own: Node's, for the wasm build).
+    pub canonical: bool,
 }
 
 /// Default longest line: 64 MiB.
@@ -46,6 +49,7 @@ impl Default for ScanOptions {
             keep_positions: false,
             block_bytes: 1 << 20,
             storable: false,
+            canonical: false,
         }
     }
 }
@@ -85,20 +89,36 @@ impl LineHasher {
                 "missing input or output",
             ));
         };
-        let hash =
-            self.canon
-                .example_hash(&self.tape, input, output, fields.metadata, &mut self.buf);
-        // U+0000 can only come from a `\u0000` escape, and escaped strings are scanned for
-        // escapes while hashing anyway: the canonicalizer notes it, for free.
-        if self.canon.take_nul() && opts.storable {
-            let err = storable::find_nul_in_example(&self.tape, input, output, fields.metadata)
-                .unwrap_or_else(storable::nul_in_string);
-            return Err(err.with_source_id(fields.id.as_deref()));
-        }
+        let hash = if opts.canonical {
+            self.canon.write_example(
+                &self.tape,
+                input,
+                output,
+                fields.metadata,
+                &mut out.canonical,
+            );
+            if self.canon.take_nul() && opts.storable {
+                return Err(self.nul_error(input, output, fields.metadata, &fields.id));
+            }
+            None
+        } else {
+            let hash =
+                self.canon
+                    .example_hash(&self.tape, input, output, fields.metadata, &mut self.buf);
+            // U+0000 can only come from a `\u0000` escape, and escaped strings are scanned
+            // for escapes while hashing anyway: the canonicalizer notes it, for free.
+            if self.canon.take_nul() && opts.storable {
+                return Err(self.nul_error(input, output, fields.metadata, &fields.id));
+            }
+            Some(hash)
+        };
         if opts.storable && opts.keys.id.is_some() && fields.id.is_none() {
             return Err(missing_source_id());
         }
-        out.hashes.push(hash);
+        match hash {
+            Some(hash) => out.hashes.push(hash),
+            None => out.canonical_ends.push(out.canonical.len() as u64),
+        }
         let boxed = |s: Option<String>| s.map(String::into_boxed_str);
         if opts.keys.id.is_some() {
             out.ids.push(boxed(fields.id));
@@ -118,6 +138,20 @@ impl LineHasher {
             }));
         }
         Ok(())
+    }
+}
+
+impl LineHasher {
+    fn nul_error(
+        &self,
+        input: usize,
+        output: usize,
+        metadata: Option<usize>,
+        id: &Option<String>,
+    ) -> Error {
+        storable::find_nul_in_example(&self.tape, input, output, metadata)
+            .unwrap_or_else(storable::nul_in_string)
+            .with_source_id(id.as_deref())
     }
 }
 
@@ -204,29 +238,19 @@ pub fn scan_reader<R: Read>(
             cancelled = true;
             break;
         }
-        // Read one block onto the end of `pending`.
-        let old_len = pending.len();
-        pending.resize(old_len + opts.block_bytes, 0);
-        let mut filled = old_len;
-        while filled < pending.len() {
-            match reader.read(&mut pending[filled..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    filled += n;
-                    bytes_read += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failure = Some(Error::new(ErrorKind::Io, e.to_string()));
-                    eof = true;
-                    break;
-                }
+        // Read one block onto the end of `pending` (without zeroing it first): fewer bytes
+        // than a block only at the end of the input.
+        let want = opts.block_bytes as u64;
+        match (&mut reader).take(want).read_to_end(&mut pending) {
+            Ok(n) => {
+                bytes_read += n as u64;
+                eof = (n as u64) < want;
+            }
+            Err(e) => {
+                failure = Some(Error::new(ErrorKind::Io, e.to_string()));
+                eof = true;
             }
         }
-        pending.truncate(filled);
         if failure.is_some() {
             break;
         }

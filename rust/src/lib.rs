@@ -3,6 +3,7 @@
 //! - [`canon`]: RFC 8785 canonical JSON and Phoenix's example `content_hash`;
 //! - [`json`]: JSON values (text) into the [`tape`], after a fast path for the common case
 //!   (`fast`) that gives up on anything unusual;
+//! - [`number`]: how numbers are read from JSON text and written (one rule for every path);
 //! - [`example`]: the example schema of a JSONL line (content, source id, splits, span id);
 //! - [`jsonl`]: JSONL files scanned and hashed in parallel, on the ordered [`pool`];
 //! - [`upload`]: upload bodies written from what was parsed, checked against the scan;
@@ -27,6 +28,7 @@ pub mod json;
 pub mod jsonl;
 pub mod manifest;
 pub mod node_id;
+pub mod number;
 pub mod plan;
 pub mod pool;
 pub mod storable;

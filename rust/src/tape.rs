@@ -25,6 +25,12 @@ pub enum Node {
     UInt(u64),
     /// A finite double.
     Float(f64),
+    /// A number read from JSON text whose ECMAScript text was written from its digits (see
+    /// [`crate::number`]): the span holds that text, which both writers copy. Never zero;
+    /// storable when read for a sync.
+    Decimal {
+        text: Span,
+    },
     /// An integer outside the 64-bit range: its nearest double and its exact decimal text.
     BigInt {
         value: f64,
@@ -154,6 +160,12 @@ impl Tape {
         self.push(Node::Float(f))
     }
 
+    /// Push a number by its ECMAScript text (see [`Node::Decimal`]).
+    pub fn push_decimal(&mut self, text: &str) -> Result<usize> {
+        let text = self.intern(text)?;
+        self.push(Node::Decimal { text })
+    }
+
     pub fn push_big_int(&mut self, value: f64, text: &str) -> Result<usize> {
         let text = self.intern(text)?;
         self.push(Node::BigInt { value, text })
@@ -237,7 +249,13 @@ impl Tape {
         match self.nodes.get(index) {
             Some(Node::Null) | None => "null",
             Some(Node::Bool(_)) => "boolean",
-            Some(Node::Int(_) | Node::UInt(_) | Node::Float(_) | Node::BigInt { .. }) => "number",
+            Some(
+                Node::Int(_)
+                | Node::UInt(_)
+                | Node::Float(_)
+                | Node::Decimal { .. }
+                | Node::BigInt { .. },
+            ) => "number",
             Some(Node::Str { .. } | Node::Escaped { .. }) => "string",
             Some(Node::Array { .. }) => "array",
             Some(Node::Object { .. }) => "object",

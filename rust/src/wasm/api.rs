@@ -131,7 +131,7 @@ fn scan_json(r: &ScanResult, opts: &ScanOptions) -> String {
     } else {
         Value::Null
     };
-    json!({
+    let mut scan = json!({
         "hashes": r.hashes.iter().map(hash_hex).collect::<Vec<_>>(),
         "ids": column(k.id.is_some(), &r.ids),
         "nodeIds": column(k.node_id.is_some(), &r.node_ids),
@@ -145,8 +145,11 @@ fn scan_json(r: &ScanResult, opts: &ScanOptions) -> String {
         "lineNumbers": r.line_numbers,
         "offsets": r.offsets,
         "lengths": r.lengths,
-    })
-    .to_string()
+    });
+    if opts.canonical {
+        scan["canonicalEnds"] = Value::from(r.canonical_ends.as_slice());
+    }
+    scan.to_string()
 }
 
 /// `scanJsonl(data, idKey, splitsKey, spanIdKey, nodeIdKey, maxLineBytes, storable) -> string`:
@@ -176,9 +179,26 @@ pub fn scan_jsonl(
     Ok(scan_json(&r, &opts))
 }
 
-/// `scanExamples(jsonl, count, idKey, splitsKey, spanIdKey, storable) -> string`: the scan of
-/// JavaScript examples, given as their JSON texts one per line (`JSON.stringify` writes no
-/// raw newline); errors name the example (its 0-based index), not a line.
+thread_local! {
+    /// The canonical texts of the last scan that wrote them (see `takeCanonical`).
+    static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `takeCanonical() -> Uint8Array`: the canonical JSON of every example of the last
+/// `scanExamples` called with `canonical`, back to back (the scan's `canonicalEnds` say
+/// where each ends); taken once.
+#[wasm_bindgen(js_name = takeCanonical)]
+pub fn take_canonical() -> Vec<u8> {
+    CANONICAL.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
+/// `scanExamples(jsonl, count, idKey, splitsKey, spanIdKey, storable, canonical) -> string`:
+/// the scan of JavaScript examples, given as their JSON texts one per line (`JSON.stringify`
+/// writes no raw newline); errors name the example (its 0-based index), not a line. With
+/// `canonical`, the examples' canonical texts are kept for `takeCanonical` instead of hashed
+/// (`hashes` is then empty): Node's SHA-256 (with the CPU's SHA instructions) hashes them
+/// faster than the core compiled to wasm.
+#[allow(clippy::too_many_arguments)]
 #[wasm_bindgen(js_name = scanExamples)]
 pub fn scan_examples(
     data: &[u8],
@@ -187,10 +207,44 @@ pub fn scan_examples(
     splits_key: Option<String>,
     span_id_key: Option<String>,
     storable: bool,
+    canonical: bool,
+) -> Result<String, JsValue> {
+    let keys = (id_key, splits_key, span_id_key);
+    scan_example_lines(data, count, keys, storable, canonical)
+}
+
+/// `scanExamplesText(text, count, idKey, splitsKey, spanIdKey, storable, canonical)`: as
+/// `scanExamples`, the texts joined by newlines given as one string (which wasm-bindgen
+/// writes into the module's memory as UTF-8 directly; `JSON.stringify` writes no lone
+/// surrogate, so nothing is lost on the way).
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen(js_name = scanExamplesText)]
+pub fn scan_examples_text(
+    text: &str,
+    count: usize,
+    id_key: Option<String>,
+    splits_key: Option<String>,
+    span_id_key: Option<String>,
+    storable: bool,
+    canonical: bool,
+) -> Result<String, JsValue> {
+    let keys = (id_key, splits_key, span_id_key);
+    scan_example_lines(text.as_bytes(), count, keys, storable, canonical)
+}
+
+type Keys = (Option<String>, Option<String>, Option<String>);
+
+fn scan_example_lines(
+    data: &[u8],
+    count: usize,
+    (id_key, splits_key, span_id_key): Keys,
+    storable: bool,
+    canonical: bool,
 ) -> Result<String, JsValue> {
     // Without line positions, the core names examples by index (duplicate ids included).
-    let opts = options(id_key, splits_key, span_id_key, None, None, false, storable)?;
-    let r = jsonl::scan_bytes(data, &opts).map_err(|mut e| {
+    let mut opts = options(id_key, splits_key, span_id_key, None, None, false, storable)?;
+    opts.canonical = canonical;
+    let mut r = jsonl::scan_bytes(data, &opts).map_err(|mut e| {
         if let Some(line) = e.line.take() {
             e.column = None;
             e.index = Some(line.saturating_sub(1) as usize);
@@ -203,7 +257,9 @@ pub fn scan_examples(
             r.len()
         )));
     }
-    Ok(scan_json(&r, &opts))
+    let json = scan_json(&r, &opts);
+    CANONICAL.with(|c| *c.borrow_mut() = std::mem::take(&mut r.canonical));
+    Ok(json)
 }
 
 /// `uploadParts(data, indices, offsets, lengths, lines, hashes, part, changed) -> string`:

@@ -49,6 +49,8 @@ pub enum ErrorKind {
     /// A merge that would add, without a source id, a copy of an example the dataset holds
     /// (Phoenix's append matches it by content and adds nothing).
     DuplicateContent,
+    /// A mirror sync of no examples that was not allowed to delete every example.
+    EmptySource,
     /// Reading the file failed.
     Io,
     /// An argument outside its documented range.
@@ -91,6 +93,7 @@ impl ErrorKind {
             (ErrorKind::LineTooLong, _) => "LineTooLongError",
             (ErrorKind::DuplicateId, _) => "DuplicateSourceIdError",
             (ErrorKind::DuplicateContent, _) => "DuplicateContentError",
+            (ErrorKind::EmptySource, _) => "EmptySourceError",
             (ErrorKind::Internal, _) => "InternalError",
             (ErrorKind::Io | ErrorKind::InvalidArgument, _) => return None,
         })

@@ -202,8 +202,8 @@ impl Machine {
                 ErrorKind::EmptySource,
                 format!(
                     "{}: the source has no examples; a mirror sync would delete every example \
-                     of the dataset (allow an empty source if that is what you want)",
-                    cfg.source_name
+                     of the dataset (pass {} if that is what you want)",
+                    cfg.source_name, cfg.allow_empty_option
                 ),
             ));
         }

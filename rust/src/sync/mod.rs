@@ -94,6 +94,8 @@ pub struct Config {
     pub credentials: String,
     /// What the source is called in messages (its path, "the examples").
     pub source_name: String,
+    /// How this SDK's user allows an empty mirror source (`allow_empty=True`).
+    pub allow_empty_option: String,
     /// Randomness of the backoff jitter.
     pub seed: u64,
 }
@@ -117,6 +119,7 @@ impl Default for Config {
             server_version: None,
             credentials: "set PHOENIX_API_KEY".to_owned(),
             source_name: "the source".to_owned(),
+            allow_empty_option: "allow_empty=True".to_owned(),
             seed: 0,
         }
     }

@@ -224,7 +224,7 @@ BODY_SCRIPT = textwrap.dedent(
     step = m.poll()
     while step[0] == "log":
         step = m.poll()
-    segments, indices = step[10]
+    segments, indices = step[11]
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the peak RSS (VmHWM) starts again from here
     base = kb("VmRSS")

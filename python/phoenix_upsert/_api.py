@@ -114,7 +114,5 @@ def upsert_dataset(
     )
     if on_server_version is not None:
         on_server_version(known or None)
-    server = Server(
-        http, retry=RetryPolicy(attempts=retries), timeout=timeout, version=known or None
-    )
+    server = Server(http, retry=RetryPolicy(attempts=retries), timeout=timeout)
     return result, server

@@ -307,7 +307,7 @@ class SyncMachine:
     ) -> SyncMachine: ...
     def poll(self) -> tuple[Any, ...]:
         """The next step: ``("http", method, path, query, headers, timeout, connect_timeout,
-        purpose, examples, what, body)``, ``("load", file)``, ``("save", file, data)``,
+        purpose, examples, what, label, body)``, ``("load", file)``, ``("save", file, data)``,
         ``("sleep", seconds)``, ``("log", level, message)``, ``("done", plan, synced,
         server_version)`` or ``("failed", class, message, status, detail, retry_after,
         exhausted)``; an input error is raised."""

@@ -175,13 +175,14 @@ class Driver:
         known = None if version is None else tuple(version)
         if synced is None:
             return plan, known
-        info, version_id, attempts, concurrent = synced
+        info, version_id, attempts, concurrent, versions = synced
         result = SyncResult(
             dataset_info=json.loads(info),
             version_id=version_id,
             plan=plan,
             attempts=attempts,
             concurrent_writer=concurrent,
+            versions=tuple(versions),
         )
         return result, known
 
@@ -198,10 +199,12 @@ class Driver:
     # -- I/O -----------------------------------------------------------------------------
 
     def send(self, step: tuple[Any, ...]) -> tuple[int, list[tuple[str, str]], bytes]:
-        _, method, path, query, headers, timeout, connect, purpose, examples, what, segments = step
+        _, method, path, query, headers, timeout, connect, purpose, examples, _, label, segments = (
+            step
+        )
         timeouts = httpx.Timeout(timeout, connect=connect)
         if purpose == "upload":
-            return self.upload(path, query, dict(headers), timeouts, examples, segments)
+            return self.upload(path, query, dict(headers), timeouts, label, segments)
         request = self.http.build_request(
             method, path, params=query, headers=dict(headers), timeout=timeouts
         )
@@ -212,7 +215,7 @@ class Driver:
             self.progress,
             long=examples > 5000,
             total=examples,
-            desc=what,
+            desc=label,
             unit=" examples",
             unit_scale=True,
         ) as bar:
@@ -232,7 +235,7 @@ class Driver:
         query: list[tuple[str, str | int | float | bool | None]],
         headers: dict[str, str],
         timeouts: httpx.Timeout,
-        examples: int,
+        label: str,
         segments: tuple[list[bytes | int], list[int]],
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """POST one upload, its body streamed with a progress bar (never retried here: the
@@ -244,7 +247,7 @@ class Driver:
             self.progress,
             long=long,
             total=self.source.upload_size(indices),
-            desc=f"uploading {examples:,} examples: sending",
+            desc=f"{label}: sending",
         ) as bar:
 
             def stream() -> Iterator[bytes]:
@@ -258,7 +261,7 @@ class Driver:
                     _progress.Elapsed(
                         self.progress,
                         long=long,
-                        desc=f"uploading {examples:,} examples: server inserting",
+                        desc=f"{label}: server inserting",
                     )
                 )
 

@@ -79,7 +79,7 @@ impl SyncMachine {
     }
 
     /// The next step, as a tuple whose first item names it: `("http", method, path, query,
-    /// headers, timeout, connect_timeout, purpose, examples, what, body)`, `("load", file)`,
+    /// headers, timeout, connect_timeout, purpose, examples, what, label, body)`, `("load", file)`,
     /// `("save", file, data)`, `("sleep", seconds)`, `("log", level, message)`, `("done",
     /// plan, synced, server_version)`, `("failed", class, message, status, detail,
     /// retry_after, exhausted)`; an input error is raised.
@@ -175,6 +175,7 @@ fn step_tuple(py: Python<'_>, step: Step) -> PyResult<Py<PyAny>> {
                 purpose,
                 r.examples,
                 r.what,
+                r.label,
                 body,
             )
                 .into_py_any(py)?
@@ -207,6 +208,7 @@ fn step_tuple(py: Python<'_>, step: Step) -> PyResult<Py<PyAny>> {
                     s.version_id,
                     s.attempts,
                     s.concurrent_writer,
+                    s.versions,
                 )
                     .into_py_any(py)?,
             };

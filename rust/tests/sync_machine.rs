@@ -1237,30 +1237,47 @@ fn check_holds(e: &Env, outcome: &Outcome, source: &Src, merge: bool) {
         row_of("DatasetVersion", &synced.version_id).expect("a version id")
     };
     let has = held(&e.phoenix, dataset, version, source.splits);
-    let want = wanted(source);
-    if merge {
-        let mut rest = has.clone();
-        for w in &want {
-            let i = rest
-                .iter()
-                .position(|h| h == w)
-                .unwrap_or_else(|| panic!("{w:?} missing from {has:?}"));
-            rest.remove(i);
-        }
-    } else {
-        assert_eq!(
-            has, want,
-            "the dataset at {} is not the source",
+    if let Err(why) = same(&has, &wanted(source), merge) {
+        panic!(
+            "the dataset at {} is not the source: {why}",
             synced.version_id
         );
     }
+}
+
+/// Whether a dataset holding `has` holds `want`: an example with a source id as it is, one
+/// without by its content (Phoenix matched it by content to an example that may have an
+/// external id); with `merge`, other examples may be there too.
+fn same(has: &Held, want: &Held, merge: bool) -> Result<(), String> {
+    let mut rest = has.clone();
+    let mut wants: Vec<_> = want.iter().collect();
+    wants.sort_by_key(|w| w.0.is_none()); // by id first
+    for w in wants {
+        let found = rest
+            .iter()
+            .position(|h| match &w.0 {
+                Some(_) => h == w,
+                None => (&h.1, &h.2) == (&w.1, &w.2),
+            })
+            .ok_or_else(|| format!("{w:?} missing from {has:?}"))?;
+        rest.remove(found);
+    }
+    if !merge && !rest.is_empty() {
+        return Err(format!("{rest:?} are not in the source {want:?}"));
+    }
+    Ok(())
 }
 
 /// The dataset's newest version holds exactly the source.
 fn check_newest(e: &Env, source: &Src) {
     let d = e.phoenix.dataset_named(&e.name).expect("the dataset").id;
     let v = e.phoenix.latest(d).expect("a version");
-    assert_eq!(held(&e.phoenix, d, v, source.splits), wanted(source));
+    same(
+        &held(&e.phoenix, d, v, source.splits),
+        &wanted(source),
+        false,
+    )
+    .unwrap();
 }
 
 fn version_count(e: &Env) -> usize {
@@ -2449,4 +2466,167 @@ fn timeouts_follow_the_payload_or_the_callers_setting() {
         .requests
         .iter()
         .all(|(_, q)| q.timeout == 5.0 && q.connect_timeout == 5.0));
+}
+
+// -- the property: random scenarios ------------------------------------------------------------
+
+struct Dice(phoenix_upsert_native::sync::wire::Random);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        (self.0.unit() * n as f64) as usize % n.max(1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.0.unit() < p
+    }
+}
+
+/// Examples drawn from a small pool (ids `k0`…, a few contents each), so that sources, seeds
+/// and other writers collide: `anon` of them without an id.
+fn draw(d: &mut Dice, anon_share: f64, splits: bool) -> Vec<Ex> {
+    let mut out = vec![];
+    for k in 0..10 {
+        if d.chance(0.55) {
+            let content = d.below(3);
+            let mut e = ex(&format!("k{k}"), json!({"k": k}), json!({"v": content}));
+            if d.chance(anon_share) {
+                e.id = None;
+            }
+            if splits {
+                let names = ["train", "test", "dev"];
+                e.splits = (0..d.below(3))
+                    .map(|_| names[d.below(3)].to_owned())
+                    .collect();
+            }
+            out.push(e);
+        }
+    }
+    // A source's order is its own.
+    for i in (1..out.len()).rev() {
+        out.swap(i, d.below(i + 1));
+    }
+    out
+}
+
+fn random_fault(d: &mut Dice) -> Fault {
+    let reads = [
+        On::FindByName,
+        On::Versions,
+        On::Export,
+        On::Dataset,
+        On::Examples,
+    ];
+    let on = if d.chance(0.4) {
+        On::Upload
+    } else {
+        reads[d.below(reads.len())]
+    };
+    let nth = d.below(3);
+    let writer = |d: &mut Dice| Other {
+        action: if d.chance(0.5) { "append" } else { "update" },
+        examples: draw(d, 0.2, false),
+        splits: false,
+    };
+    let act = match d.below(11) {
+        0 => Do::Status([500, 502, 503][d.below(3)]),
+        1 => Do::TooMany(d.below(3) as f64),
+        2 => Do::Transport(TransportKind::Other),
+        3 => Do::Transport(TransportKind::Stale),
+        4 => Do::LoseAnswer,
+        5 => {
+            return Fault {
+                times: 1 + d.below(3),
+                ..at(On::Export, nth, Do::CutLastLine)
+            }
+        }
+        6 => return at(On::Export, nth, Do::DuplicateFirstLine),
+        7 => return always(On::Versions, Do::ReverseVersions),
+        8 => return at(On::Upload, nth, Do::LateCommit(writer(d))),
+        _ => Do::Writer(writer(d)),
+    };
+    at(on, nth, act)
+}
+
+#[test]
+fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
+    let mut d = Dice(phoenix_upsert_native::sync::wire::Random::new(20_261_206));
+    let (mut done, mut failed, mut conflicts, mut writes) = (0, 0, 0, 0);
+    for scenario in 0..400 {
+        let mut e = env();
+        if d.chance(0.8) {
+            let initial = draw(&mut d, 0.2, false);
+            seed(&mut e.phoenix, NAME, initial);
+        }
+        let splits = d.chance(0.25);
+        let merge = d.chance(0.3);
+        let anon_share = if d.chance(0.3) { 0.3 } else { 0.0 };
+        let s = Src {
+            examples: draw(&mut d, anon_share, splits),
+            splits,
+        };
+        if s.examples.is_empty() {
+            continue;
+        }
+        let cfg = Config {
+            merge,
+            manifest: d.chance(0.4),
+            retries: 1 + d.below(4) as u32,
+            seed: scenario,
+            ..config()
+        };
+        // A run to warm the manifest, sometimes.
+        if cfg.manifest && d.chance(0.5) {
+            let _ = run(&mut e, cfg.clone(), &s, &mut []);
+        }
+        let mut faults: Vec<Fault> = (0..d.below(5)).map(|_| random_fault(&mut d)).collect();
+        let context = format!("scenario {scenario}: merge {merge}, splits {splits}, {faults:?}");
+        let r = run(&mut e, cfg.clone(), &s, &mut faults);
+        writes += r.count(On::Upload);
+        match &r.result {
+            Ok(o) => {
+                done += 1;
+                let synced = o.synced.as_ref().expect("not a dry run");
+                conflicts += synced.concurrent_writer as usize;
+                // The version the sync reports holds the source; split names (not versioned)
+                // are the source's unless another writer wrote during the run.
+                let content_only = Src {
+                    splits: s.splits && r.other_writes == 0,
+                    ..s.clone()
+                };
+                let result = std::panic::catch_unwind(|| check_holds(&e, o, &content_only, merge));
+                assert!(result.is_ok(), "{context}\n{:#?}", r.logs);
+            }
+            Err(Fail::Input(err)) => {
+                assert!(
+                    merge && err.kind == ErrorKind::DuplicateContent,
+                    "{context}: {err:?}"
+                );
+                assert_eq!(r.count(On::Upload), 0, "{context}");
+                continue;
+            }
+            Err(Fail::Server(f)) => {
+                failed += 1;
+                assert!(
+                    f.exhausted || f.kind == FailureKind::ConcurrentWrite,
+                    "{context}: {f:?}\n{:#?}",
+                    r.logs
+                );
+            }
+        }
+        // A later run, undisturbed, converges — and the one after is a no-op.
+        let r = run(&mut e, cfg.clone(), &s, &mut []);
+        check_holds(&e, r.outcome(), &s, merge);
+        if !merge {
+            check_newest(&e, &s);
+        }
+        let r = run(&mut e, cfg, &s, &mut []);
+        assert_eq!(r.outcome().plan.action, Action::None, "{context}");
+        assert_eq!(r.count(On::Upload), 0, "{context}");
+    }
+    eprintln!("{done} done, {failed} failed, {conflicts} with another writer, {writes} writes");
+    // The scenarios reach what they are for.
+    assert!(
+        done > 250 && failed > 5 && conflicts > 20 && writes > 300,
+        "{done} {failed} {conflicts} {writes}"
+    );
 }

@@ -862,8 +862,8 @@ enum Do {
     /// Another writer's upload lands just before the request.
     Writer(Other),
     /// Another writer's upload starts before the request (its version id taken) and commits
-    /// after the request was served.
-    LateCommit(Other),
+    /// once `n` more requests were served (0: right after this one).
+    LateCommit(Other, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -922,8 +922,8 @@ struct Run {
     saved: Vec<(String, bool)>,
     loaded: Vec<String>,
     fired: Vec<usize>,
-    /// Versions another writer made during the run.
-    other_writes: usize,
+    /// What other writers did during the run.
+    others: Others,
 }
 
 impl Run {
@@ -989,7 +989,7 @@ fn run(e: &mut Env, cfg: Config, source: &Src, faults: &mut [Fault]) -> Run {
         saved: vec![],
         loaded: vec![],
         fired: vec![],
-        other_writes: 0,
+        others: Others::default(),
     };
     for step in 0.. {
         assert!(step < MAX_STEPS, "the sync did not end: {:#?}", r.logs);
@@ -997,7 +997,7 @@ fn run(e: &mut Env, cfg: Config, source: &Src, faults: &mut [Fault]) -> Run {
             Step::Http(req) => {
                 let on = classify(&req);
                 r.requests.push((on, req.clone()));
-                let input = send(e, &req, source, faults, &mut r.other_writes);
+                let input = send(e, &req, source, faults, &mut r.others);
                 m.handle(input);
             }
             Step::LoadManifest { file } => {
@@ -1027,6 +1027,11 @@ fn run(e: &mut Env, cfg: Config, source: &Src, faults: &mut [Fault]) -> Run {
             }
         }
     }
+    // Writes still under way commit after the sync ended.
+    for (v, _) in std::mem::take(&mut r.others.pending) {
+        e.phoenix.commit(v);
+        r.others.committed.push((r.requests.len(), v));
+    }
     // A machine that ended says so, and never steps again.
     assert!(matches!(m.poll(), Step::Failed(Fail::Input(err)) if err.kind == ErrorKind::Internal));
     r.fired = faults.iter().map(|f| f.fired).collect();
@@ -1045,17 +1050,27 @@ fn body_bytes(req: &Request, source: &Src) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Other writers' uploads during a run.
+#[derive(Debug, Default)]
+struct Others {
+    writes: usize,
+    /// Versions taken and not yet committed, with the requests left until they commit.
+    pending: Vec<(i64, usize)>,
+    /// Versions committed late: (requests served before, version).
+    committed: Vec<(usize, i64)>,
+    served: usize,
+}
+
 fn send(
     e: &mut Env,
     req: &Request,
     source: &Src,
     faults: &mut [Fault],
-    others: &mut usize,
+    others: &mut Others,
 ) -> Input {
     let on = classify(req);
     let body = body_bytes(req, source);
     let mut answer: Option<Do> = None;
-    let mut late: Vec<i64> = vec![];
     for f in faults.iter_mut() {
         if f.on != on && f.on != On::Any {
             continue;
@@ -1068,16 +1083,16 @@ fn send(
         match &f.act {
             Do::Writer(w) => {
                 f.fired += 1;
-                *others += 1;
+                others.writes += 1;
                 e.phoenix.clock += 1;
                 let _ = e.phoenix.upload(&w.body(&e.name), true);
             }
-            Do::LateCommit(w) => {
+            Do::LateCommit(w, n) => {
                 f.fired += 1;
-                *others += 1;
+                others.writes += 1;
                 e.phoenix.clock += 1;
                 if let Ok((_, v)) = e.phoenix.upload(&w.body(&e.name), false) {
-                    late.push(v);
+                    others.pending.push((v, *n));
                 }
             }
             Do::Cached => {
@@ -1171,9 +1186,17 @@ fn send(
             Input::Response(response)
         }
     };
-    for v in late {
-        e.phoenix.commit(v);
+    others.served += 1;
+    let mut left = vec![];
+    for (v, n) in std::mem::take(&mut others.pending) {
+        if n == 0 {
+            e.phoenix.commit(v);
+            others.committed.push((others.served, v));
+        } else {
+            left.push((v, n - 1));
+        }
     }
+    others.pending = left;
     input
 }
 
@@ -1918,7 +1941,7 @@ fn an_old_server_refusing_the_update_action_is_too_old() {
                         .response(422, br#"{"detail": "Invalid dateset action"}"#.to_vec()),
                 )),
                 Step::Http(req) => {
-                    let input = send(&mut e, &req, &s, &mut faults, &mut 0);
+                    let input = send(&mut e, &req, &s, &mut faults, &mut Others::default());
                     m.handle(input)
                 }
                 Step::Failed(f) => {
@@ -2268,7 +2291,7 @@ fn a_version_committed_late_below_ours_is_a_conflict() {
         &mut e,
         config(),
         &s,
-        &mut [at(On::Upload, 0, Do::LateCommit(theirs))],
+        &mut [at(On::Upload, 0, Do::LateCommit(theirs, 0))],
     );
     assert!(
         r.warnings()
@@ -2541,7 +2564,7 @@ fn random_fault(d: &mut Dice) -> Fault {
         }
         6 => return at(On::Export, nth, Do::DuplicateFirstLine),
         7 => return always(On::Versions, Do::ReverseVersions),
-        8 => return at(On::Upload, nth, Do::LateCommit(writer(d))),
+        8 => return at(On::Upload, nth, Do::LateCommit(writer(d), d.below(4))),
         _ => Do::Writer(writer(d)),
     };
     at(on, nth, act)
@@ -2550,7 +2573,7 @@ fn random_fault(d: &mut Dice) -> Fault {
 #[test]
 fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
     let mut d = Dice(phoenix_upsert_native::sync::wire::Random::new(20_261_206));
-    let (mut done, mut failed, mut conflicts, mut writes) = (0, 0, 0, 0);
+    let (mut done, mut failed, mut conflicts, mut writes, mut unseen) = (0, 0, 0, 0, 0);
     for scenario in 0..400 {
         let mut e = env();
         if d.chance(0.8) {
@@ -2587,10 +2610,23 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
                 done += 1;
                 let synced = o.synced.as_ref().expect("not a dry run");
                 conflicts += synced.concurrent_writer as usize;
+                // A write that took a lower version id than the one reported and committed
+                // after the last list of versions was read cannot be seen through Phoenix's
+                // API: the known limitation of docs/reliability.md.
+                let last_read = r.requests.iter().rposition(|(on, _)| *on == On::Versions);
+                let reported = row_of("DatasetVersion", &synced.version_id).unwrap_or(i64::MAX);
+                if r.others
+                    .committed
+                    .iter()
+                    .any(|&(after, v)| last_read.map_or(true, |i| after > i) && v < reported)
+                {
+                    unseen += 1;
+                    continue;
+                }
                 // The version the sync reports holds the source; split names (not versioned)
                 // are the source's unless another writer wrote during the run.
                 let content_only = Src {
-                    splits: s.splits && r.other_writes == 0,
+                    splits: s.splits && r.others.writes == 0,
                     ..s.clone()
                 };
                 let result = std::panic::catch_unwind(|| check_holds(&e, o, &content_only, merge));
@@ -2623,7 +2659,10 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
         assert_eq!(r.outcome().plan.action, Action::None, "{context}");
         assert_eq!(r.count(On::Upload), 0, "{context}");
     }
-    eprintln!("{done} done, {failed} failed, {conflicts} with another writer, {writes} writes");
+    eprintln!(
+        "{done} done ({unseen} with a late commit unseen), {failed} failed, {conflicts} with \
+         another writer, {writes} writes"
+    );
     // The scenarios reach what they are for.
     assert!(
         done > 250 && failed > 5 && conflicts > 20 && writes > 300,

@@ -789,13 +789,17 @@ impl Machine {
                 self.cfg.server
             )))
         })?;
+        // Phoenix exports `id` as the node id for an example without an external id.
+        let external_ids = (0..scan.ids.len())
+            .map(|i| scan.external_id(i).map(String::from))
+            .collect();
         let examples = Examples {
             node_ids: scan
                 .node_ids
                 .into_iter()
                 .map(|n| n.map(String::from).unwrap_or_default())
                 .collect(),
-            external_ids: scan.ids.into_iter().map(|i| i.map(String::from)).collect(),
+            external_ids,
             hashes: scan.hashes.iter().map(hex::encode).collect(),
             splits: scan
                 .splits

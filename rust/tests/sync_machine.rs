@@ -2669,3 +2669,34 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
         "{done} {failed} {conflicts} {writes}"
     );
 }
+
+/// The examples of a saved manifest.
+fn saved_examples(data: &[u8]) -> manifest::Examples {
+    let newline = data.iter().position(|&b| b == b'\n').expect("a header");
+    let body: Value = serde_json::from_slice(&data[newline + 1..]).expect("a body");
+    manifest::Examples::from_json(&body["examples"]).expect("examples")
+}
+
+#[test]
+fn the_manifest_keeps_no_external_id_for_an_example_without_one() {
+    // Phoenix exports an example without an external id with its node id as `id`: that is
+    // not an external id (as the hosts' scans have it: `ScanResult::external_id`).
+    let mut e = seeded(vec![
+        anon(json!({"q": 1}), json!({})),
+        ex("k", json!({"q": 2}), json!({})),
+    ]);
+    let s = src(vec![
+        anon(json!({"q": 1}), json!({})),
+        ex("k", json!({"q": 2}), json!({})),
+    ]);
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::None);
+    let (file, written) = &r.saved[0];
+    assert!(written);
+    let examples = saved_examples(&e.manifests[file]);
+    assert_eq!(examples.external_ids, vec![None, Some("k".to_owned())]);
+    assert!(examples
+        .node_ids
+        .iter()
+        .all(|n| n.starts_with("RGF0YXNldEV4YW1wbGU6")));
+}

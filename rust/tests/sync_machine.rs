@@ -233,6 +233,8 @@ struct Phoenix {
     splits: BTreeMap<i64, BTreeSet<String>>,
     next: [i64; 3],
     uploads: usize,
+    /// Seconds the clock moves per request (0: a server answering within one second).
+    tick: i64,
 }
 
 type Refusal = (u16, String);
@@ -249,6 +251,7 @@ impl Phoenix {
             splits: BTreeMap::new(),
             next: [1, 1, 1],
             uploads: 0,
+            tick: 1,
         }
     }
 
@@ -599,7 +602,7 @@ impl Phoenix {
 
     /// Answer one request (the clock moves a second).
     fn serve(&mut self, req: &Request, body: Option<&[u8]>) -> Response {
-        self.clock += 1;
+        self.clock += self.tick;
         match self.answer(req, body) {
             Ok((status, body)) => self.response(status, body),
             Err((status, detail)) => {
@@ -2538,6 +2541,7 @@ fn random_fault(d: &mut Dice) -> Fault {
         On::Export,
         On::Dataset,
         On::Examples,
+        On::List,
     ];
     let on = if d.chance(0.4) {
         On::Upload
@@ -2572,9 +2576,18 @@ fn random_fault(d: &mut Dice) -> Fault {
 
 #[test]
 fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
-    let mut d = Dice(phoenix_upsert_native::sync::wire::Random::new(20_261_206));
+    // More, or others, by hand: SYNC_MACHINE_SEED=7 SYNC_MACHINE_SCENARIOS=20000.
+    let number = |key: &str, default: u64| {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let dice_seed = number("SYNC_MACHINE_SEED", 20_261_206);
+    let scenarios = number("SYNC_MACHINE_SCENARIOS", 400);
+    let mut d = Dice(phoenix_upsert_native::sync::wire::Random::new(dice_seed));
     let (mut done, mut failed, mut conflicts, mut writes, mut unseen) = (0, 0, 0, 0, 0);
-    for scenario in 0..400 {
+    for scenario in 0..scenarios {
         let mut e = env();
         if d.chance(0.8) {
             let initial = draw(&mut d, 0.2, false);
@@ -2590,19 +2603,39 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
         if s.examples.is_empty() {
             continue;
         }
-        let cfg = Config {
+        let mut cfg = Config {
             merge,
             manifest: d.chance(0.4),
             retries: 1 + d.below(4) as u32,
             seed: scenario,
             ..config()
         };
-        // A run to warm the manifest, sometimes.
-        if cfg.manifest && d.chance(0.5) {
-            let _ = run(&mut e, cfg.clone(), &s, &mut []);
+        if !e.phoenix.datasets.is_empty() && d.chance(0.25) {
+            cfg.name = None;
+            cfg.dataset_id = Some(gid("Dataset", 1));
+        }
+        // A run to warm the manifest (of this source or another), sometimes; then another
+        // writer, sometimes.
+        if cfg.manifest && d.chance(0.6) {
+            let warm = if d.chance(0.5) {
+                s.clone()
+            } else {
+                Src {
+                    examples: draw(&mut d, anon_share, splits),
+                    splits,
+                }
+            };
+            if !warm.examples.is_empty() {
+                let _ = run(&mut e, cfg.clone(), &warm, &mut []);
+            }
+        }
+        if d.chance(0.2) {
+            let action = if d.chance(0.5) { "append" } else { "update" };
+            let theirs = other(action, draw(&mut d, 0.2, false));
+            seed_with(&mut e.phoenix, NAME, theirs);
         }
         let mut faults: Vec<Fault> = (0..d.below(5)).map(|_| random_fault(&mut d)).collect();
-        let context = format!("scenario {scenario}: merge {merge}, splits {splits}, {faults:?}");
+        let context = format!("scenario {scenario}: {cfg:?}, splits {splits}, {faults:?}");
         let r = run(&mut e, cfg.clone(), &s, &mut faults);
         writes += r.count(On::Upload);
         match &r.result {
@@ -2664,6 +2697,9 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
          another writer, {writes} writes"
     );
     // The scenarios reach what they are for.
+    let share = |n: usize| n as u64 * 400 / scenarios;
+    let (done, failed, conflicts, writes) =
+        (share(done), share(failed), share(conflicts), share(writes));
     assert!(
         done > 250 && failed > 5 && conflicts > 20 && writes > 300,
         "{done} {failed} {conflicts} {writes}"
@@ -2699,4 +2735,120 @@ fn the_manifest_keeps_no_external_id_for_an_example_without_one() {
         .node_ids
         .iter()
         .all(|n| n.starts_with("RGF0YXNldEV4YW1wbGU6")));
+}
+
+#[test]
+fn a_late_version_below_our_base_committed_after_our_read_is_a_conflict() {
+    // A (a script) takes its version id; B writes and commits above it; we read B's version
+    // as our base and download it; A commits below our base, changing what it holds.
+    let mut e = seeded(v1());
+    let mut examples = v1();
+    examples[4].output = json!({"tag": "ours"});
+    let s = src(examples);
+    let a = other("append", vec![ex("a", json!({"a": 1}), json!({}))]);
+    let b = other("append", vec![ex("b", json!({"b": 1}), json!({}))]);
+    let mut faults = [
+        at(On::FindByName, 0, Do::LateCommit(a, 2)),
+        at(On::Versions, 0, Do::Writer(b)),
+    ];
+    let r = run(&mut e, config(), &s, &mut faults);
+    assert!(
+        r.warnings()
+            .iter()
+            .any(|m| m.contains("another writer's version appeared below")),
+        "{:?}",
+        r.logs
+    );
+    let o = r.outcome();
+    assert!(o.synced.as_ref().unwrap().concurrent_writer);
+    check_holds(&e, o, &s, false);
+    check_newest(&e, &s);
+}
+
+#[test]
+fn known_limitation_a_lower_version_committed_after_the_proof_is_not_seen() {
+    // docs/reliability.md: an upload that is not a sync, committing on PostgreSQL after our
+    // proof with a lower version id, is not visible through Phoenix's API before it commits:
+    // the version we report then also shows that upload's changes.
+    let mut e = seeded(v1());
+    let mut examples = v1();
+    examples[4].output = json!({"tag": "ours"});
+    let s = src(examples);
+    let theirs = other("append", vec![ex("theirs", json!({"t": 1}), json!({}))]);
+    // Their write starts before our upload and commits after the sync ended.
+    let mut faults = [at(On::Upload, 0, Do::LateCommit(theirs, 100))];
+    let r = run(&mut e, config(), &s, &mut faults);
+    let o = r.outcome();
+    assert!(!o.synced.as_ref().unwrap().concurrent_writer);
+    let synced = o.synced.as_ref().unwrap();
+    let d = row_of("Dataset", synced.dataset["id"].as_str().unwrap()).unwrap();
+    let v = row_of("DatasetVersion", &synced.version_id).unwrap();
+    let has = held(&e.phoenix, d, v, false);
+    assert!(has.iter().any(|h| h.0.as_deref() == Some("theirs")));
+    // The next sync sees it and syncs again.
+    let r = run(&mut e, config(), &s, &mut []);
+    assert_eq!(r.outcome().plan.deleted, vec!["theirs".to_owned()]);
+    check_holds(&e, r.outcome(), &s, false);
+}
+
+#[test]
+fn a_database_wiped_and_recreated_under_a_warm_manifest_is_not_trusted() {
+    let mut e = seeded(v1());
+    let s = src(v1());
+    run(&mut e, with_manifest(), &s, &mut []).outcome();
+    assert!(e.saved_manifest());
+    // The same name, the same row ids, the same count; other content, a later second.
+    let clock = e.phoenix.clock;
+    e.phoenix = Phoenix::new();
+    e.phoenix.clock = clock + 5;
+    let mut other_content = v1();
+    other_content[7].output = json!({"tag": "wiped"});
+    seed(&mut e.phoenix, NAME, other_content);
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.count(On::Export), 1, "{:?}", r.logs);
+    assert_eq!(r.outcome().plan.updated, vec![7]);
+    check_newest(&e, &s);
+}
+
+#[test]
+fn a_manifest_is_written_only_when_the_servers_clock_tells_a_recreated_dataset_apart() {
+    // A server answering within one second: the dataset's only version and the answers that
+    // show it share their second; a dataset deleted and created again in that second (SQLite
+    // reuses row ids) would have the same fingerprint.
+    let mut e = env();
+    e.phoenix.tick = 0;
+    let s = src(v1());
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::Create);
+    assert_eq!(
+        r.saved,
+        vec![(r.saved[0].0.clone(), false)],
+        "no manifest yet"
+    );
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::None);
+    assert!(!e.saved_manifest());
+    // Deleted and created again in the same second with other content: read from the server.
+    let clock = e.phoenix.clock;
+    e.phoenix = Phoenix::new();
+    e.phoenix.clock = clock;
+    e.phoenix.tick = 0;
+    let mut other_content = v1();
+    other_content[3].output = json!({"tag": "recreated"});
+    seed(&mut e.phoenix, NAME, other_content);
+    e.phoenix.clock = clock;
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.outcome().plan.updated, vec![3]);
+    check_newest(&e, &s);
+    // Once the server's clock has passed the version's second, the manifest is written.
+    e.phoenix.tick = 1;
+    let r = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::None);
+    assert!(e.saved_manifest());
+}
+
+impl Env {
+    fn saved_manifest(&self) -> bool {
+        !self.manifests.is_empty()
+    }
 }

@@ -2542,6 +2542,7 @@ fn random_fault(d: &mut Dice) -> Fault {
         On::Dataset,
         On::Examples,
         On::List,
+        On::Version,
     ];
     let on = if d.chance(0.4) {
         On::Upload
@@ -2549,10 +2550,13 @@ fn random_fault(d: &mut Dice) -> Fault {
         reads[d.below(reads.len())]
     };
     let nth = d.below(3);
-    let writer = |d: &mut Dice| Other {
-        action: if d.chance(0.5) { "append" } else { "update" },
-        examples: draw(d, 0.2, false),
-        splits: false,
+    let writer = |d: &mut Dice| {
+        let splits = d.chance(0.2);
+        Other {
+            action: if d.chance(0.5) { "append" } else { "update" },
+            examples: draw(d, 0.2, splits),
+            splits,
+        }
     };
     let act = match d.below(11) {
         0 => Do::Status([500, 502, 503][d.below(3)]),
@@ -2587,8 +2591,10 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
     let scenarios = number("SYNC_MACHINE_SCENARIOS", 400);
     let mut d = Dice(phoenix_upsert_native::sync::wire::Random::new(dice_seed));
     let (mut done, mut failed, mut conflicts, mut writes, mut unseen) = (0, 0, 0, 0, 0);
+    let tick = number("SYNC_MACHINE_TICK", 1) as i64;
     for scenario in 0..scenarios {
         let mut e = env();
+        e.phoenix.tick = tick;
         if d.chance(0.8) {
             let initial = draw(&mut d, 0.2, false);
             seed(&mut e.phoenix, NAME, initial);
@@ -2636,6 +2642,20 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
         }
         let mut faults: Vec<Fault> = (0..d.below(5)).map(|_| random_fault(&mut d)).collect();
         let context = format!("scenario {scenario}: {cfg:?}, splits {splits}, {faults:?}");
+        if d.chance(0.05) {
+            // A dry run writes nothing, whatever happens.
+            let dry = Config {
+                dry_run: true,
+                ..cfg.clone()
+            };
+            let uploads = e.phoenix.uploads;
+            let r = run(&mut e, dry, &s, &mut faults.clone());
+            assert_eq!(r.count(On::Upload), 0, "{context}");
+            assert_eq!(e.phoenix.uploads, uploads + r.others.writes, "{context}");
+            if let Ok(o) = &r.result {
+                assert!(o.synced.is_none(), "{context}");
+            }
+        }
         let r = run(&mut e, cfg.clone(), &s, &mut faults);
         writes += r.count(On::Upload);
         match &r.result {
@@ -2645,14 +2665,21 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
                 conflicts += synced.concurrent_writer as usize;
                 // A write that took a lower version id than the one reported and committed
                 // after the last list of versions was read cannot be seen through Phoenix's
-                // API: the known limitation of docs/reliability.md.
+                // API: the known limitation of docs/reliability.md. Nor can one that commits
+                // after the count was read, with an export cut short to that count (see
+                // known_limitation_a_late_commit_and_an_export_cut_short_together_defeat_the_count).
                 let last_read = r.requests.iter().rposition(|(on, _)| *on == On::Versions);
                 let reported = row_of("DatasetVersion", &synced.version_id).unwrap_or(i64::MAX);
-                if r.others
+                let unseen_late = r
+                    .others
                     .committed
                     .iter()
-                    .any(|&(after, v)| last_read.map_or(true, |i| after > i) && v < reported)
-                {
+                    .any(|&(after, v)| last_read.map_or(true, |i| after > i) && v < reported);
+                let damaged = faults.iter().any(|f| {
+                    f.fired > 0 && matches!(f.act, Do::CutLastLine | Do::DuplicateFirstLine)
+                });
+                let late_below = r.others.committed.iter().any(|&(_, v)| v < reported);
+                if unseen_late || (damaged && late_below) {
                     unseen += 1;
                     continue;
                 }
@@ -2868,5 +2895,59 @@ fn an_export_cut_short_by_as_many_lines_as_another_writer_added_is_not_trusted()
     let r = run(&mut e, config(), &s, &mut faults);
     assert_eq!(r.fired, vec![1, 1]);
     check_holds(&e, r.outcome(), &s, false);
+    check_newest(&e, &s);
+}
+
+#[test]
+fn an_allowed_empty_source_creates_an_empty_dataset() {
+    let mut e = env();
+    let s = src(vec![]);
+    let cfg = Config {
+        allow_empty: true,
+        ..config()
+    };
+    let r = run(&mut e, cfg.clone(), &s, &mut []);
+    let o = r.outcome();
+    assert_eq!(o.plan.action, Action::Create);
+    // Its record is found in the list (GET by id answers 500 for it).
+    assert_eq!(r.count(On::List), 1);
+    check_holds(&e, o, &s, false);
+    assert_eq!(version_count(&e), 1);
+    let r = run(&mut e, cfg, &s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::None);
+}
+
+#[test]
+fn known_limitation_a_late_commit_and_an_export_cut_short_together_defeat_the_count() {
+    // Two faults at once: a write committing late below the newest version after the
+    // dataset's record (its count) was read, and a proxy cutting the export of that version
+    // by as many lines as the late write added. The count then agrees with the export, and
+    // neither the versions (the late version's time is its start) nor the count can tell.
+    // Each fault alone is handled (the tests above); this pair is not.
+    let mut e = seeded(v1());
+    let mut examples = v1();
+    examples[0].output = json!({"tag": "ours"});
+    examples.remove(1);
+    let s = src(examples);
+    let late = other("append", vec![ex("late", json!({"l": 1}), json!({}))]);
+    let b = other("append", vec![ex("b", json!({"b": 1}), json!({}))]);
+    let mut faults = [
+        at(On::Upload, 0, Do::LateCommit(late, 1)),
+        at(On::Upload, 0, Do::Writer(b)),
+        at(On::Export, 1, Do::CutLastLine),
+    ];
+    let r = run(&mut e, config(), &s, &mut faults);
+    assert_eq!(r.fired, vec![1, 1, 1]);
+    let synced = r.outcome().synced.clone().unwrap();
+    let d = row_of("Dataset", synced.dataset["id"].as_str().unwrap()).unwrap();
+    let v = row_of("DatasetVersion", &synced.version_id).unwrap();
+    let has = held(&e.phoenix, d, v, false);
+    assert!(
+        has.iter().any(|h| h.0.as_deref() == Some("late")),
+        "{has:?}"
+    );
+    // The next sync sees it and syncs again.
+    let r = run(&mut e, config(), &s, &mut []);
+    assert_eq!(r.outcome().plan.deleted, vec!["late".to_owned()]);
     check_newest(&e, &s);
 }

@@ -152,6 +152,13 @@ fn v2() -> Vec<Ex> {
     out
 }
 
+/// FAULT_V1 with one example edited: a sync of it over FAULT_V1 appends.
+fn edited_v1() -> Src {
+    let mut examples = v1();
+    examples[4].output = json!({"tag": "ours"});
+    src(examples)
+}
+
 // -- the model of Phoenix ----------------------------------------------------------------------
 
 fn gid(kind: &str, n: i64) -> String {
@@ -951,6 +958,19 @@ impl Run {
     fn count(&self, on: On) -> usize {
         self.requests.iter().filter(|(o, _)| *o == on).count()
     }
+    /// Assert a warning says `text`.
+    fn warned(&self, text: &str) {
+        let w = self.warnings();
+        assert!(
+            w.iter().any(|m| m.contains(text)),
+            "no warning of {text:?}: {w:#?}"
+        );
+    }
+    /// Assert a log line says `text`.
+    fn logged(&self, text: &str) {
+        let found = self.logs.iter().any(|(_, m)| m.contains(text));
+        assert!(found, "no log line of {text:?}: {:#?}", self.logs);
+    }
     fn warnings(&self) -> Vec<&str> {
         self.logs
             .iter()
@@ -1294,6 +1314,20 @@ fn same(has: &Held, want: &Held, merge: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// A mirror sync done, and the dataset is the source (its reported and its newest version).
+fn exact(e: &Env, r: &Run, source: &Src) {
+    check_holds(e, r.outcome(), source, false);
+    check_newest(e, source);
+}
+
+/// A mirror sync that met another writer: done, saying so, and the dataset is the source.
+fn exact_with_another_writer(e: &Env, r: &Run, source: &Src) {
+    let o = r.outcome();
+    assert!(o.synced.as_ref().unwrap().concurrent_writer);
+    check_holds(e, o, source, false);
+    check_newest(e, source);
+}
+
 /// The dataset's newest version holds exactly the source.
 fn check_newest(e: &Env, source: &Src) {
     let d = e.phoenix.dataset_named(&e.name).expect("the dataset").id;
@@ -1350,9 +1384,7 @@ fn a_first_sync_creates_the_dataset() {
 
 #[test]
 fn an_edit_a_deletion_and_an_addition_make_one_update() {
-    let mut e = seeded(v1());
-    let s = src(v2());
-    let r = run(&mut e, config(), &s, &mut []);
+    let (mut e, s, r) = v1_to_v2(&mut []);
     let o = r.outcome();
     assert_eq!(o.plan.action, Action::Update);
     assert_eq!(
@@ -1581,6 +1613,20 @@ fn with_manifest() -> Config {
     }
 }
 
+/// Another writer edits the example `e0` of FAULT_V1 (a new version).
+fn another_writer_edits_e0(e: &mut Env, tag: &str) {
+    let edit = ex("e0", json!({"i": 0}), json!({ "tag": tag }));
+    seed_with(&mut e.phoenix, NAME, other("append", vec![edit]));
+}
+
+/// A dataset holding FAULT_V1, synced once with a manifest (a no-op that writes it).
+fn warm_manifest() -> (Env, Src) {
+    let mut e = seeded(v1());
+    let s = src(v1());
+    run(&mut e, with_manifest(), &s, &mut []).outcome();
+    (e, s)
+}
+
 #[test]
 fn a_saved_manifest_spares_the_download() {
     let mut e = seeded(v1());
@@ -1614,10 +1660,7 @@ fn a_saved_manifest_spares_the_download() {
     let r = run(&mut e, with_manifest(), &s, &mut []);
     assert_eq!(r.outcome().plan.action, Action::None);
     assert_eq!((r.count(On::Export), r.count(On::Upload)), (0, 0));
-    assert!(r
-        .logs
-        .iter()
-        .any(|(_, m)| m.contains("using the sync manifest")));
+    r.logged("using the sync manifest");
     // An edit after a manifest-based plan: written from the manifest, proven by the versions.
     let mut next = v2();
     next[5].output = json!({"tag": "again"});
@@ -1625,33 +1668,18 @@ fn a_saved_manifest_spares_the_download() {
     let r = run(&mut e, with_manifest(), &s, &mut []);
     assert_eq!(r.count(On::Export), 0);
     assert_eq!(r.outcome().plan.action, Action::Append);
-    check_holds(&e, r.outcome(), &s, false);
-    check_newest(&e, &s);
+    exact(&e, &r, &s);
 }
 
 #[test]
 fn a_manifest_made_stale_by_another_writer_is_not_trusted() {
-    let mut e = seeded(v1());
-    let s = src(v1());
-    run(&mut e, with_manifest(), &s, &mut []).outcome();
+    let (mut e, s) = warm_manifest();
     assert_eq!(e.manifests.len(), 1);
     // Another writer edits an example: a new version, the manifest's fingerprint is stale.
-    let name = e.name.clone();
-    seed_with(
-        &mut e.phoenix,
-        &name,
-        other(
-            "append",
-            vec![ex("e0", json!({"i": 0}), json!({"tag": "theirs"}))],
-        ),
-    );
+    another_writer_edits_e0(&mut e, "theirs");
     let r = run(&mut e, with_manifest(), &s, &mut []);
     assert_eq!(r.count(On::Export), 1);
-    assert!(
-        r.logs.iter().any(|(_, m)| m.contains("stale")),
-        "{:?}",
-        r.logs
-    );
+    r.logged("stale");
     assert_eq!(r.outcome().plan.updated.len(), 1);
     check_newest(&e, &s);
 }
@@ -1672,14 +1700,7 @@ fn a_late_commit_below_the_newest_version_makes_the_manifest_stale() {
             false,
         )
         .unwrap();
-    seed_with(
-        &mut e.phoenix,
-        &name,
-        other(
-            "append",
-            vec![ex("e0", json!({"i": 0}), json!({"tag": "x"}))],
-        ),
-    );
+    another_writer_edits_e0(&mut e, "x");
     let r = run(&mut e, with_manifest(), &s, &mut []);
     r.outcome();
     e.phoenix.commit(theirs);
@@ -1690,26 +1711,17 @@ fn a_late_commit_below_the_newest_version_makes_the_manifest_stale() {
         "the manifest is stale: {:?}",
         r.logs
     );
-    check_holds(&e, r.outcome(), &s, false);
-    check_newest(&e, &s);
+    exact(&e, &r, &s);
 }
 
 #[test]
 fn a_corrupt_manifest_is_ignored_with_a_warning() {
-    let mut e = seeded(v1());
-    let s = src(v1());
-    run(&mut e, with_manifest(), &s, &mut []).outcome();
+    let (mut e, _) = warm_manifest();
     for data in e.manifests.values_mut() {
         data.truncate(data.len() / 2);
     }
     let r = run(&mut e, with_manifest(), &src(v2()), &mut []);
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("corrupt sync manifest")),
-        "{:?}",
-        r.logs
-    );
+    r.warned("corrupt sync manifest");
     assert_eq!(r.count(On::Export), 1);
     check_newest(&e, &src(v2()));
 }
@@ -1738,6 +1750,19 @@ fn a_source_with_splits_never_trusts_the_manifest() {
 }
 
 // -- scripted tests: faults --------------------------------------------------------------------
+
+/// A mirror sync of FAULT_V2 over a dataset holding FAULT_V1, with `faults`.
+fn v1_to_v2(faults: &mut [Fault]) -> (Env, Src, Run) {
+    let mut e = seeded(v1());
+    let s = src(v2());
+    let r = run(&mut e, config(), &s, faults);
+    (e, s, r)
+}
+
+/// A mirror sync of FAULT_V2 with `faults`.
+fn run_v2(e: &mut Env, faults: &mut [Fault]) -> Run {
+    run(e, config(), &src(v2()), faults)
+}
 
 /// The sync of FAULT_V2 over a dataset holding FAULT_V1 with `faults`: it ends exact, with one
 /// new version, and a re-sync is a no-op (tests/sync/test_faults.py).
@@ -1897,12 +1922,7 @@ fn a_refused_connection_is_retried_then_fails_clearly() {
 #[test]
 fn a_server_older_than_15_is_refused_before_anything_is_written() {
     let mut e = seeded(v1());
-    let r = run(
-        &mut e,
-        config(),
-        &src(v2()),
-        &mut [always(On::Version, Do::Text("14.17.0"))],
-    );
+    let r = run_v2(&mut e, &mut [always(On::Version, Do::Text("14.17.0"))]);
     let (kind, message, _) = r.server_failure();
     assert_eq!(kind, FailureKind::ServerTooOld);
     assert!(
@@ -1912,10 +1932,8 @@ fn a_server_older_than_15_is_refused_before_anything_is_written() {
     assert_eq!(r.requests.len(), 1);
     // A server without a version endpoint: its answers tell (a 422 on the update).
     let mut e = seeded(v1());
-    let r = run(
+    let r = run_v2(
         &mut e,
-        config(),
-        &src(v2()),
         &mut [
             always(On::Version, Do::Status(404)),
             always(On::Upload, Do::Status(422)),
@@ -1966,22 +1984,12 @@ fn an_old_server_refusing_the_update_action_is_too_old() {
 #[test]
 fn refused_credentials_are_authentication_errors_naming_what_to_do() {
     let mut e = seeded(v1());
-    let r = run(
-        &mut e,
-        config(),
-        &src(v2()),
-        &mut [always(On::FindByName, Do::Status(401))],
-    );
+    let r = run_v2(&mut e, &mut [always(On::FindByName, Do::Status(401))]);
     let (kind, message, status) = r.server_failure();
     assert_eq!((kind, status), (FailureKind::Authentication, Some(401)));
     assert!(message.contains("set PHOENIX_API_KEY"), "{message}");
     assert_eq!(r.requests.len(), 2, "not retried");
-    let r = run(
-        &mut e,
-        config(),
-        &src(v2()),
-        &mut [always(On::Upload, Do::Status(403))],
-    );
+    let r = run_v2(&mut e, &mut [always(On::Upload, Do::Status(403))]);
     let (kind, message, status) = r.server_failure();
     assert_eq!((kind, status), (FailureKind::Authentication, Some(403)));
     assert!(message.contains("not allowed"), "{message}");
@@ -2221,13 +2229,7 @@ fn another_writer_between_read_and_write_is_seen_and_the_snapshot_written() {
         vec!["theirs".to_owned()],
         "the plan of the last write"
     );
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("changed while syncing")),
-        "{:?}",
-        r.logs
-    );
+    r.warned("changed while syncing");
     // The conflict's wait is fully jittered, within the backoff.
     assert_eq!(r.sleeps.len(), 1);
     assert!(r.sleeps[0] < 0.5);
@@ -2243,21 +2245,8 @@ fn another_writer_between_read_and_write_is_seen_and_the_snapshot_written() {
     check_newest(&e, &s);
     // A full snapshot of ours diffed by the server against theirs: one write, whose counts
     // are not the plan's (the server deleted theirs too); read again, nothing left to do.
-    let mut e = seeded(v1());
-    let s = src(v2());
-    let r = run(
-        &mut e,
-        config(),
-        &s,
-        &mut [at(On::Upload, 0, Do::Writer(theirs))],
-    );
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("the server reports")),
-        "{:?}",
-        r.logs
-    );
+    let (e, s, r) = v1_to_v2(&mut [at(On::Upload, 0, Do::Writer(theirs))]);
+    r.warned("the server reports");
     let synced = r.outcome().synced.clone().unwrap();
     assert_eq!((synced.attempts, synced.concurrent_writer), (1, true));
     check_holds(&e, r.outcome(), &s, false);
@@ -2288,46 +2277,17 @@ fn another_writer_that_never_stops_ends_in_a_concurrent_write_error() {
 #[test]
 fn a_version_committed_late_below_ours_is_a_conflict() {
     let theirs = other("append", vec![ex("late", json!({"l": 1}), json!({}))]);
-    let mut e = seeded(v1());
-    let s = src(v2());
-    let r = run(
-        &mut e,
-        config(),
-        &s,
-        &mut [at(On::Upload, 0, Do::LateCommit(theirs, 0))],
-    );
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("another version was written between reading the dataset")),
-        "{:?}",
-        r.logs
-    );
-    let o = r.outcome();
-    assert!(o.synced.as_ref().unwrap().concurrent_writer);
-    check_holds(&e, o, &s, false);
-    check_newest(&e, &s);
+    let (e, s, r) = v1_to_v2(&mut [at(On::Upload, 0, Do::LateCommit(theirs, 0))]);
+    r.warned("another version was written between reading the dataset");
+    exact_with_another_writer(&e, &r, &s);
 }
 
 #[test]
 fn a_version_committed_late_that_overtakes_ours_is_a_conflict() {
     // Their write takes its id after ours is answered and commits before our proof.
     let theirs = other("update", v1());
-    let mut e = seeded(v1());
-    let s = src(v2());
-    let r = run(
-        &mut e,
-        config(),
-        &s,
-        &mut [at(On::Versions, 1, Do::Writer(theirs))],
-    );
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("another writer wrote after")),
-        "{:?}",
-        r.logs
-    );
+    let (e, s, r) = v1_to_v2(&mut [at(On::Versions, 1, Do::Writer(theirs))]);
+    r.warned("another writer wrote after");
     let o = r.outcome();
     assert_eq!(o.synced.as_ref().unwrap().attempts, 2);
     check_holds(&e, o, &s, false);
@@ -2404,10 +2364,7 @@ fn another_sync_between_our_read_and_our_split_only_write() {
         &mut [at(On::Upload, 0, Do::Writer(theirs))],
     );
     assert!(r.count(On::Export) >= 2, "read back");
-    let o = r.outcome();
-    assert!(o.synced.as_ref().unwrap().concurrent_writer);
-    check_holds(&e, o, &s, false);
-    check_newest(&e, &s);
+    exact_with_another_writer(&e, &r, &s);
 }
 
 #[test]
@@ -2474,7 +2431,7 @@ fn names_with_reserved_characters_round_trip() {
 #[test]
 fn timeouts_follow_the_payload_or_the_callers_setting() {
     let mut e = seeded(v1());
-    let r = run(&mut e, config(), &src(v2()), &mut []);
+    let r = run_v2(&mut e, &mut []);
     for (on, req) in &r.requests {
         match on {
             On::Upload => assert!(req.timeout > 60.0),
@@ -2769,9 +2726,7 @@ fn a_late_version_below_our_base_committed_after_our_read_is_a_conflict() {
     // A (a script) takes its version id; B writes and commits above it; we read B's version
     // as our base and download it; A commits below our base, changing what it holds.
     let mut e = seeded(v1());
-    let mut examples = v1();
-    examples[4].output = json!({"tag": "ours"});
-    let s = src(examples);
+    let s = edited_v1();
     let a = other("append", vec![ex("a", json!({"a": 1}), json!({}))]);
     let b = other("append", vec![ex("b", json!({"b": 1}), json!({}))]);
     let mut faults = [
@@ -2779,17 +2734,8 @@ fn a_late_version_below_our_base_committed_after_our_read_is_a_conflict() {
         at(On::Versions, 0, Do::Writer(b)),
     ];
     let r = run(&mut e, config(), &s, &mut faults);
-    assert!(
-        r.warnings()
-            .iter()
-            .any(|m| m.contains("another writer's version appeared below")),
-        "{:?}",
-        r.logs
-    );
-    let o = r.outcome();
-    assert!(o.synced.as_ref().unwrap().concurrent_writer);
-    check_holds(&e, o, &s, false);
-    check_newest(&e, &s);
+    r.warned("another writer's version appeared below");
+    exact_with_another_writer(&e, &r, &s);
 }
 
 #[test]
@@ -2798,9 +2744,7 @@ fn known_limitation_a_lower_version_committed_after_the_proof_is_not_seen() {
     // proof with a lower version id, is not visible through Phoenix's API before it commits:
     // the version we report then also shows that upload's changes.
     let mut e = seeded(v1());
-    let mut examples = v1();
-    examples[4].output = json!({"tag": "ours"});
-    let s = src(examples);
+    let s = edited_v1();
     let theirs = other("append", vec![ex("theirs", json!({"t": 1}), json!({}))]);
     // Their write starts before our upload and commits after the sync ended.
     let mut faults = [at(On::Upload, 0, Do::LateCommit(theirs, 100))];
@@ -2820,9 +2764,7 @@ fn known_limitation_a_lower_version_committed_after_the_proof_is_not_seen() {
 
 #[test]
 fn a_database_wiped_and_recreated_under_a_warm_manifest_is_not_trusted() {
-    let mut e = seeded(v1());
-    let s = src(v1());
-    run(&mut e, with_manifest(), &s, &mut []).outcome();
+    let (mut e, s) = warm_manifest();
     assert!(e.saved_manifest());
     // The same name, the same row ids, the same count; other content, a later second.
     let clock = e.phoenix.clock;
@@ -2894,8 +2836,7 @@ fn an_export_cut_short_by_as_many_lines_as_another_writer_added_is_not_trusted()
     ];
     let r = run(&mut e, config(), &s, &mut faults);
     assert_eq!(r.fired, vec![1, 1]);
-    check_holds(&e, r.outcome(), &s, false);
-    check_newest(&e, &s);
+    exact(&e, &r, &s);
 }
 
 #[test]

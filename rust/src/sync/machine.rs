@@ -33,6 +33,8 @@ struct State {
     from_manifest: bool,
     /// The server's clock when `examples` were read from it.
     read_at: Option<i64>,
+    /// The server's clock when the dataset's record (its example count) was read.
+    counted_at: Option<i64>,
     /// Why the examples read may not be what the dataset holds (`None`: they are).
     unknown: Option<String>,
 }
@@ -792,6 +794,7 @@ impl Machine {
         };
         let id = field(&info, "id");
         self.reading.info = Some(info);
+        self.reading.counted_at = self.clock;
         let request = self.get(
             &format!("v1/datasets/{}/versions", segment(&id)),
             vec![("limit".to_owned(), VERSION_WINDOW.to_string())],
@@ -924,13 +927,17 @@ impl Machine {
                 self.cfg.server
             )))
         })?;
+        // Phoenix exports `id` as the node id for an example without an external id.
+        let external_ids = (0..scan.ids.len())
+            .map(|i| scan.external_id(i).map(String::from))
+            .collect();
         Ok(Examples {
             node_ids: scan
                 .node_ids
                 .into_iter()
                 .map(|n| n.map(String::from).unwrap_or_default())
                 .collect(),
-            external_ids: scan.ids.into_iter().map(|i| i.map(String::from)).collect(),
+            external_ids,
             hashes: scan.hashes.iter().map(hex::encode).collect(),
             splits: scan
                 .splits
@@ -948,7 +955,15 @@ impl Machine {
         let examples = self.scan_examples(body)?;
         self.reading.read_at = self.clock;
         let n = count(&info, "example_count");
-        if examples.len() == n {
+        // The count was read before the versions: a version made after that second (another
+        // writer in between) is not in it, and an export cut short could agree with it.
+        let newer = match (self.reading.counted_at, self.reading.versions.first()) {
+            (Some(at), Some(v)) => {
+                manifest::second(&field(v, "created_at")).is_some_and(|c| c > at)
+            }
+            _ => false,
+        };
+        if examples.len() == n && !newer {
             let mut state = std::mem::take(&mut self.reading);
             state.examples = examples;
             return self.state_ready(state);

@@ -212,6 +212,14 @@ pub struct Machine {
 }
 
 type Flow = Result<(), Fail>;
+
+/// A list of versions newest first, as Phoenix lists them (by row id): never trust the order
+/// an intermediary passed on.
+fn newest_first(list: &[Value]) -> Versions {
+    let mut versions: Versions = list.iter().filter_map(|v| v.as_object().cloned()).collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+    versions
+}
 type Versions = Vec<Map<String, Value>>;
 
 fn input_error(kind: ErrorKind, message: impl Into<String>) -> Fail {
@@ -719,12 +727,7 @@ impl Machine {
                 self.retry_read(*get, failed, short)
             }
             Phase::Versions => {
-                let list = body.as_array().ok_or_else(|| bad(what))?;
-                let mut versions: Vec<Map<String, Value>> =
-                    list.iter().filter_map(|v| v.as_object().cloned()).collect();
-                // Newest first, as Phoenix lists them (by row id): never trust the order an
-                // intermediary passed on.
-                versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+                let versions = newest_first(body.as_array().ok_or_else(|| bad(what))?);
                 self.on_versions(versions)
             }
             Phase::SplitList => {
@@ -750,10 +753,7 @@ impl Machine {
                 self.on_doubt(examples, n)
             }
             Phase::ProveVersions => {
-                let list = body.as_array().ok_or_else(|| bad(what))?;
-                let mut versions: Vec<Map<String, Value>> =
-                    list.iter().filter_map(|v| v.as_object().cloned()).collect();
-                versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+                let versions = newest_first(body.as_array().ok_or_else(|| bad(what))?);
                 self.on_prove_versions(versions)
             }
             Phase::Version
@@ -1205,7 +1205,7 @@ impl Machine {
     }
 
     fn plan_and_write(&mut self) -> Flow {
-        let state = self.state.clone().expect("a state to plan from");
+        let state = self.state.take().expect("a state to plan from");
         let (plan, report) = match self.make_plan(&state, self.problem.is_some(), None) {
             Ok(planned) => planned,
             Err(e)

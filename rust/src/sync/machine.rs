@@ -1453,7 +1453,11 @@ impl Machine {
             self.out.push_back(Step::Sleep(delay));
         }
         self.problem = Some(Problem::Server(failure));
-        self.overall = None;
+        if self.chunks == 0 {
+            // After a proven part the plan reported stays the whole sync's: the next plan is
+            // only what is left of it.
+            self.overall = None;
+        }
         self.state = None;
         self.read_state(Reader::Main);
         Ok(())

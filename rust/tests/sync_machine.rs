@@ -3216,8 +3216,14 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
         let mut e = env();
         e.phoenix.tick = tick;
         if d.chance(0.8) {
-            let initial = draw(&mut d, 0.2, false);
-            seed(&mut e.phoenix, NAME, initial);
+            // Sometimes in splits (read split by split when read as JSON).
+            let splits = d.chance(0.2);
+            let initial = Other {
+                action: "create",
+                examples: draw(&mut d, 0.2, splits),
+                splits,
+            };
+            seed_with(&mut e.phoenix, NAME, initial);
         }
         let splits = d.chance(0.25);
         let merge = d.chance(0.3);

@@ -3086,6 +3086,35 @@ fn a_failed_second_part_is_planned_again_and_written() {
 }
 
 #[test]
+fn a_state_not_known_is_written_whole_and_a_500_past_the_limit_read_again_in_parts() {
+    // The export cut short: the state is not known, so the whole source goes in one write
+    // (the server diffs it) — past the server's limit, a 500; read again, known, in parts.
+    let mut e = limited(many("a", 3));
+    let mut examples = many("a", 3);
+    examples.extend(many("b", 10));
+    let s = src(examples);
+    let r = run(
+        &mut e,
+        small(),
+        &s,
+        &mut [at(On::Export, 0, Do::CutLastLine)],
+    );
+    exact(&e, &r, &s);
+    r.warned("writing the whole source");
+    r.warned("failed (HTTP 500)");
+    let sizes: Vec<usize> = r
+        .requests
+        .iter()
+        .filter(|(on, _)| *on == On::Upload)
+        .map(|(_, q)| q.examples)
+        .collect();
+    // After a failure the snapshot: the first part an update of 3 + 5, then an append of 5.
+    assert_eq!(sizes, [13, 8, 5]);
+    assert_eq!(upload_actions(&r, &s), ["update", "update", "append"]);
+    assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
+}
+
+#[test]
 fn at_the_write_limit_one_version_past_it_two() {
     for (n, versions) in [(4, 1), (5, 1), (6, 2), (10, 2), (11, 3)] {
         let mut e = limited(vec![]);

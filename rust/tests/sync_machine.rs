@@ -2631,6 +2631,46 @@ fn synced_versions(r: &Run) -> Vec<String> {
     r.outcome().synced.as_ref().unwrap().versions.clone()
 }
 
+/// A server of small limits holding 12 examples, and a source of them with the `i`th edited.
+fn a_dozen_one_edited(i: usize) -> (Env, Src) {
+    let mut examples = many("a", 12);
+    examples[i].output = json!({"edited": true});
+    (limited(many("a", 12)), src(examples))
+}
+
+/// A sync at small limits that is a no-op: nothing written.
+fn no_op(e: &mut Env, cfg: Config, s: &Src) -> Run {
+    let r = run(e, cfg, s, &mut []);
+    assert_eq!(r.outcome().plan.action, Action::None);
+    assert_eq!(r.count(On::Upload), 0);
+    assert!(synced_versions(&r).is_empty());
+    r
+}
+
+/// A create of 12 examples at small limits, with `faults`.
+fn a_dozen_in_parts(faults: &mut [Fault]) -> (Env, Src, Run) {
+    let mut e = limited(vec![]);
+    let s = src(many("x", 12));
+    let r = run(&mut e, small(), &s, faults);
+    (e, s, r)
+}
+
+/// How many examples each upload of a run carried.
+fn upload_sizes(r: &Run) -> Vec<usize> {
+    r.requests
+        .iter()
+        .filter(|(on, _)| *on == On::Upload)
+        .map(|(_, q)| q.examples)
+        .collect()
+}
+
+/// The plan a run reports: its action, and how many added, updated, split changes, deleted.
+fn plan_counts(r: &Run) -> (Action, usize, usize, usize, usize) {
+    let p = &r.outcome().plan;
+    let n = (p.added.len(), p.updated.len(), p.split_changes.len());
+    (p.action, n.0, n.1, n.2, p.deleted.len())
+}
+
 /// The requests of a run, by kind.
 fn order(r: &Run) -> Vec<On> {
     r.requests.iter().map(|(on, _)| *on).collect()
@@ -2677,9 +2717,7 @@ fn the_model_answers_500_past_its_query_limit() {
 
 #[test]
 fn a_create_past_the_write_limit_writes_in_parts_each_proven() {
-    let mut e = limited(vec![]);
-    let s = src(many("x", 12));
-    let r = run(&mut e, small(), &s, &mut []);
+    let (mut e, s, r) = a_dozen_in_parts(&mut []);
     exact(&e, &r, &s);
     let o = r.outcome();
     // The plan reported is the whole sync's; each part is one version, listed in order.
@@ -2689,13 +2727,7 @@ fn a_create_past_the_write_limit_writes_in_parts_each_proven() {
     assert_eq!(synced_versions(&r), version_gids(&e));
     assert_eq!(o.synced.as_ref().unwrap().version_id, version_gids(&e)[2]);
     assert_eq!(upload_actions(&r, &s), ["create", "append", "append"]);
-    let sizes: Vec<usize> = r
-        .requests
-        .iter()
-        .filter(|(on, _)| *on == On::Upload)
-        .map(|(_, q)| q.examples)
-        .collect();
-    assert_eq!(sizes, [5, 5, 2]);
+    assert_eq!(upload_sizes(&r), [5, 5, 2]);
     // Each part proven before the next: upload, versions, dataset.
     assert_eq!(
         order(&r)[2..],
@@ -2715,11 +2747,8 @@ fn a_create_past_the_write_limit_writes_in_parts_each_proven() {
     assert!(r.warnings().is_empty() && r.sleeps.is_empty());
     assert_eq!(o.synced.as_ref().unwrap().attempts, 3);
     // A re-sync reads the 12 examples as JSON (past the read limit) and writes nothing.
-    let again = run(&mut e, small(), &s, &mut []);
-    assert_eq!(again.outcome().plan.action, Action::None);
+    let again = no_op(&mut e, small(), &s);
     assert_eq!((again.count(On::Export), again.count(On::Examples)), (0, 1));
-    assert_eq!(again.count(On::Upload), 0);
-    assert!(synced_versions(&again).is_empty());
 }
 
 #[test]
@@ -2730,8 +2759,7 @@ fn an_append_of_many_goes_in_appends() {
     let s = src(examples);
     let r = run(&mut e, small(), &s, &mut []);
     exact(&e, &r, &s);
-    let o = r.outcome();
-    assert_eq!((o.plan.action, o.plan.added.len()), (Action::Append, 11));
+    assert_eq!(plan_counts(&r), (Action::Append, 11, 0, 0, 0));
     assert_eq!(upload_actions(&r, &s), ["append", "append", "append"]);
     assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
 }
@@ -2747,16 +2775,7 @@ fn an_update_with_many_adds_is_an_update_then_appends() {
     let s = src(examples);
     let r = run(&mut e, small(), &s, &mut []);
     exact(&e, &r, &s);
-    let o = r.outcome();
-    assert_eq!(o.plan.action, Action::Update);
-    assert_eq!(
-        (
-            o.plan.added.len(),
-            o.plan.updated.len(),
-            o.plan.deleted.len()
-        ),
-        (8, 1, 2)
-    );
+    assert_eq!(plan_counts(&r), (Action::Update, 8, 1, 0, 2));
     assert_eq!(upload_actions(&r, &s), ["update", "append"]);
     // The update carries the deletions and the edit with the first 5 new examples.
     let first = &upload_bodies(&r, &s)[0];
@@ -2776,11 +2795,7 @@ fn a_merge_of_many_appends_in_parts_and_deletes_nothing() {
     };
     let r = run(&mut e, cfg, &s, &mut []);
     check_holds(&e, r.outcome(), &s, true);
-    let o = r.outcome();
-    assert_eq!(
-        (o.plan.action, o.plan.added.len(), o.plan.updated.len()),
-        (Action::Append, 9, 1)
-    );
+    assert_eq!(plan_counts(&r), (Action::Append, 9, 1, 0, 0));
     assert_eq!(upload_actions(&r, &s), ["append", "append"]);
     let d = e.phoenix.dataset_named(NAME).unwrap().id;
     assert_eq!(e.phoenix.current(d).len(), 13);
@@ -2819,18 +2834,13 @@ fn a_source_with_splits_in_parts_is_proven_by_versions_then_read_back() {
     );
     assert_eq!(split_reads(&r).len(), 2);
     // A no-op re-reads memberships, not the export, and writes nothing.
-    let again = run(&mut e, small(), &s, &mut []);
-    assert_eq!(again.outcome().plan.action, Action::None);
-    assert_eq!((again.count(On::Export), again.count(On::Upload)), (0, 0));
-    assert_eq!(again.count(On::Splits), 1);
+    let again = no_op(&mut e, small(), &s);
+    assert_eq!((again.count(On::Export), again.count(On::Splits)), (0, 1));
 }
 
 #[test]
 fn a_large_dataset_is_read_as_json_without_a_manifest() {
-    let mut e = limited(many("a", 12));
-    let mut examples = many("a", 12);
-    examples[7].output = json!({"edited": true});
-    let s = src(examples);
+    let (mut e, s) = a_dozen_one_edited(7);
     let r = run(&mut e, small(), &s, &mut []);
     exact(&e, &r, &s);
     assert_eq!(r.outcome().plan.action, Action::Append);
@@ -2841,32 +2851,19 @@ fn a_large_dataset_is_read_as_json_without_a_manifest() {
         "no splits read for a source without"
     );
     // Then a no-op, still as JSON: no write.
-    let again = run(&mut e, small(), &s, &mut []);
-    assert_eq!(again.outcome().plan.action, Action::None);
-    assert_eq!((again.count(On::Export), again.count(On::Upload)), (0, 0));
+    let again = no_op(&mut e, small(), &s);
+    assert_eq!(again.count(On::Export), 0);
     assert_eq!(version_count(&e), 2);
     // With a manifest: the first sync reads as JSON and saves one, the next trusts it.
-    let r = run(
-        &mut e,
-        Config {
-            manifest: true,
-            ..small()
-        },
-        &s,
-        &mut [],
-    );
+    let cfg = Config {
+        manifest: true,
+        ..small()
+    };
+    let r = no_op(&mut e, cfg.clone(), &s);
     assert_eq!((r.count(On::Examples), r.saved.len()), (1, 1));
     assert!(r.saved[0].1);
-    let r = run(
-        &mut e,
-        Config {
-            manifest: true,
-            ..small()
-        },
-        &s,
-        &mut [],
-    );
-    assert_eq!((r.count(On::Examples), r.count(On::Upload)), (0, 0));
+    let r = no_op(&mut e, cfg, &s);
+    assert_eq!((r.count(On::Examples), r.loaded.len()), (0, 1));
 }
 
 #[test]
@@ -2889,22 +2886,9 @@ fn a_large_dataset_with_splits_is_read_split_by_split() {
     examples[6].output = json!({"edited": true});
     examples.remove(11);
     let s = src_with_splits(examples);
-    let cfg = Config {
-        // Two splits a page.
-        ..small()
-    };
-    let r = run(&mut e, cfg.clone(), &s, &mut []);
+    let r = run(&mut e, small(), &s, &mut []);
     exact(&e, &r, &s);
-    let o = r.outcome();
-    assert_eq!(o.plan.action, Action::Update);
-    assert_eq!(
-        (
-            o.plan.updated.len(),
-            o.plan.split_changes.len(),
-            o.plan.deleted.len()
-        ),
-        (1, 2, 1)
-    );
+    assert_eq!(plan_counts(&r), (Action::Update, 0, 1, 2, 1));
     assert_eq!(r.count(On::Export), 0);
     // Read, then read back: each the examples, the splits, and the examples of each split.
     assert_eq!(r.count(On::Splits), 2);
@@ -2912,9 +2896,7 @@ fn a_large_dataset_with_splits_is_read_split_by_split() {
     for id in split_reads(&r) {
         assert!(row_of("DatasetSplit", &id).is_some(), "{id}");
     }
-    let again = run(&mut e, cfg, &s, &mut []);
-    assert_eq!(again.outcome().plan.action, Action::None);
-    assert_eq!(again.count(On::Upload), 0);
+    no_op(&mut e, small(), &s);
 }
 
 #[test]
@@ -2952,10 +2934,7 @@ fn the_splits_are_listed_page_by_page() {
 #[test]
 fn an_export_answering_500_below_the_read_limit_is_read_as_json() {
     // The server's limit below the engine's: the export of 12 examples answers 500.
-    let mut e = limited(many("a", 12));
-    let mut examples = many("a", 12);
-    examples[2].output = json!({"edited": true});
-    let s = src(examples);
+    let (mut e, s) = a_dozen_one_edited(2);
     let r = run(&mut e, config(), &s, &mut []);
     exact(&e, &r, &s);
     assert_eq!((r.count(On::Export), r.count(On::Examples)), (1, 1));
@@ -2984,15 +2963,8 @@ fn an_export_answering_500_below_the_read_limit_is_read_as_json() {
 
 #[test]
 fn another_writer_between_two_parts_is_seen_and_the_rest_planned_again() {
-    let mut e = limited(vec![]);
-    let s = src(many("x", 12));
     let theirs = other("append", vec![ex("theirs", json!({"t": 1}), json!({}))]);
-    let r = run(
-        &mut e,
-        small(),
-        &s,
-        &mut [at(On::Upload, 1, Do::Writer(theirs))],
-    );
+    let (mut e, s, r) = a_dozen_in_parts(&mut [at(On::Upload, 1, Do::Writer(theirs))]);
     exact_with_another_writer(&e, &r, &s);
     r.warned("changed while syncing");
     let o = r.outcome();
@@ -3013,8 +2985,7 @@ fn another_writer_between_two_parts_is_seen_and_the_rest_planned_again() {
             .unwrap(),
     );
     assert!(!synced_versions(&r).contains(&theirs));
-    let again = run(&mut e, small(), &s, &mut []);
-    assert_eq!(again.outcome().plan.action, Action::None);
+    no_op(&mut e, small(), &s);
 }
 
 #[test]
@@ -3053,14 +3024,7 @@ fn each_part_has_the_budget_of_a_whole_sync() {
 
 #[test]
 fn a_lost_answer_of_a_part_is_not_sent_again() {
-    let mut e = limited(vec![]);
-    let s = src(many("x", 12));
-    let r = run(
-        &mut e,
-        small(),
-        &s,
-        &mut [at(On::Upload, 1, Do::LoseAnswer)],
-    );
+    let (e, s, r) = a_dozen_in_parts(&mut [at(On::Upload, 1, Do::LoseAnswer)]);
     exact(&e, &r, &s);
     assert_eq!(r.count(On::Upload), 3, "the lost part is seen as done");
     assert_eq!(version_gids(&e).len(), 3);
@@ -3069,14 +3033,7 @@ fn a_lost_answer_of_a_part_is_not_sent_again() {
 
 #[test]
 fn a_failed_second_part_is_planned_again_and_written() {
-    let mut e = limited(vec![]);
-    let s = src(many("x", 12));
-    let r = run(
-        &mut e,
-        small(),
-        &s,
-        &mut [at(On::Upload, 1, Do::Status(500))],
-    );
+    let (e, s, r) = a_dozen_in_parts(&mut [at(On::Upload, 1, Do::Status(500))]);
     exact(&e, &r, &s);
     assert_eq!(r.count(On::Upload), 4);
     assert_eq!(version_gids(&e).len(), 3);
@@ -3102,14 +3059,8 @@ fn a_state_not_known_is_written_whole_and_a_500_past_the_limit_read_again_in_par
     exact(&e, &r, &s);
     r.warned("writing the whole source");
     r.warned("failed (HTTP 500)");
-    let sizes: Vec<usize> = r
-        .requests
-        .iter()
-        .filter(|(on, _)| *on == On::Upload)
-        .map(|(_, q)| q.examples)
-        .collect();
     // After a failure the snapshot: the first part an update of 3 + 5, then an append of 5.
-    assert_eq!(sizes, [13, 8, 5]);
+    assert_eq!(upload_sizes(&r), [13, 8, 5]);
     assert_eq!(upload_actions(&r, &s), ["update", "update", "append"]);
     assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
 }

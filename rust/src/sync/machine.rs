@@ -203,7 +203,8 @@ pub struct Machine {
     listing: Option<Listing>,
     /// The plan of the whole sync while it writes in chunks (what the result reports).
     overall: Option<PlanReport>,
-    /// Writes that proved a chunk of a sync in chunks (not counted against the budget).
+    /// Writes up to the last proven chunk of a sync in chunks (not counted against the
+    /// budget: each part has the budget of a whole sync).
     chunks: u32,
     /// The versions this sync's proven writes made, oldest first.
     made: Vec<String>,
@@ -1453,7 +1454,11 @@ impl Machine {
             self.out.push_back(Step::Sleep(delay));
         }
         self.problem = Some(Problem::Server(failure));
-        self.overall = None;
+        if self.chunks == 0 {
+            // After a proven part the plan reported stays the whole sync's: the next plan is
+            // only what is left of it.
+            self.overall = None;
+        }
         self.state = None;
         self.read_state(Reader::Main);
         Ok(())
@@ -1619,8 +1624,9 @@ impl Machine {
             self.made.push(v);
         }
         if write.sub.is_some() {
-            // A chunk is proven: the next one is planned from the state it left.
-            self.chunks += 1;
+            // A chunk is proven: the next one is planned from the state it left, with the
+            // budget of a new sync (the problem that spent the writes before is gone).
+            self.chunks = self.writes;
             self.problem = None;
             self.log(
                 Level::Info,

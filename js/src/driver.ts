@@ -235,10 +235,12 @@ export async function runSync(
   manifestDir: string | null,
   signal: AbortSignal | undefined,
 ): Promise<Outcome> {
+  // A client without a base URL (not phoenix-client's own) keeps no manifest: its file is
+  // named after the server.
   const server = serverOf(http);
   const settings = {
     ...config,
-    server,
+    server: server || "the server",
     manifest: manifestDir !== null && server !== "",
     server_version: KNOWN_VERSIONS.get(http) ?? null,
     credentials: "set PHOENIX_API_KEY (or the client's headers)",

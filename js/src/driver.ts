@@ -261,6 +261,7 @@ export async function runSync(
   );
   try {
     for (;;) {
+      signal?.throwIfAborted();
       const step = call(() => machine.poll() as Step);
       switch (step.kind) {
         case "http": {

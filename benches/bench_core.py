@@ -193,10 +193,11 @@ def test_peak_rss_hashing_1gb(benchmark: Any, jsonl: Path, tmp_path: Path) -> No
 
 BODY_SCRIPT = textwrap.dedent(
     """
-    import re, sys, time, types
+    import re, sys, time
     sys.path.insert(0, sys.argv[4])
     from benches._data import make_examples
-    from phoenix_upsert._engine.sync import Engine
+    from phoenix_upsert._engine.driver import body
+    from phoenix_upsert._native import SyncMachine
     from phoenix_upsert._sources.source import from_examples, from_jsonl
 
     def kb(field):
@@ -209,15 +210,27 @@ BODY_SCRIPT = textwrap.dedent(
     else:
         examples = make_examples(n)
         source = from_examples(examples, source_id_key="id", splits_key=None, span_id_key=None)
-    plan = types.SimpleNamespace(action="create", dataset_name="bench")
-    engine = Engine.__new__(Engine)
-    indices = list(range(len(source)))
+    # The core's engine plans a create of every example; its upload step holds the body's
+    # layout, which the driver streams.
+    m = SyncMachine(
+        name="bench", dataset_id=None, merge=False, dry_run=False, description=None,
+        allow_empty=False, manifest=False, server="http://bench", retries=1, timeout=None,
+        server_version=[20, 26, 1], credentials="", source_name="bench", seed=0,
+        ids=source.ids, hashes=source.hashes, splits=None, lines=source.lines,
+        has_ids=source.has_ids, span_ids=source.span_ids,
+    )
+    m.poll()  # looking up the dataset by name: there is none
+    m.handle_response(200, [], b'{"data": []}')
+    step = m.poll()
+    while step[0] == "log":
+        step = m.poll()
+    segments, indices = step[11]
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the peak RSS (VmHWM) starts again from here
     base = kb("VmRSS")
     t = time.perf_counter()
     size = 0
-    for chunk in engine.body(plan, source, indices, None):
+    for chunk in body(segments, indices, source):
         size += len(chunk)
     print(size, time.perf_counter() - t, kb("VmHWM") - base)
     """

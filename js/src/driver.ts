@@ -68,6 +68,8 @@ export interface Outcome {
     versionId: string;
     attempts: number;
     concurrentWriter: boolean;
+    /** The versions the sync made, oldest first (several for a write in parts). */
+    versions: string[];
   } | null;
   serverVersion: number[] | null;
 }
@@ -85,6 +87,8 @@ interface HttpStep {
   purpose: "read" | "export" | "upload";
   examples: number;
   what: string;
+  /** What a progress bar of it would say. */
+  label: string;
   body: { segments: (Uint8Array | number)[]; indices: number[] } | null;
 }
 
@@ -245,6 +249,7 @@ export async function runSync(
     server_version: KNOWN_VERSIONS.get(http) ?? null,
     credentials: "set PHOENIX_API_KEY (or the client's headers)",
     source_name: source.name,
+    allow_empty_option: "allowEmpty: true",
     seed: Math.floor(Math.random() * 2 ** 53),
   };
   const machine = call(

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Union
 import httpx
 
 from phoenix_upsert._engine import manifest as _manifest
+from phoenix_upsert._engine.driver import Driver
 from phoenix_upsert._engine.server import RetryPolicy, Server
-from phoenix_upsert._engine.sync import Engine
 from phoenix_upsert._sources.options import SourceOptions
 from phoenix_upsert._sources.source import SourceIdKey, read
-from phoenix_upsert.errors import EmptySourceError, LoneSurrogateError, NullCharacterError
+from phoenix_upsert.errors import LoneSurrogateError
 from phoenix_upsert.results import Mode, SyncPlan, SyncResult
 
 if TYPE_CHECKING:
@@ -29,17 +29,11 @@ ServerVersion = Union[tuple[int, ...], None]
 
 
 def check_text(**values: str | None) -> None:
-    """Refuse, before anything is sent, a name, id or description that no server stores as
-    given: one holding U+0000 (PostgreSQL cannot store it; Phoenix answers HTTP 500) or a
-    lone surrogate (not Unicode text; it cannot be sent as UTF-8)."""
+    """Refuse, before anything is sent, a name, id or description that is not Unicode text
+    (a lone surrogate cannot be sent as UTF-8; the core refuses U+0000)."""
     for what, value in values.items():
         if not isinstance(value, str):
             continue
-        if "\x00" in value:
-            raise NullCharacterError(
-                f"{what} {value!r} contains U+0000 (NUL), which Phoenix cannot store; "
-                "nothing was sent"
-            )
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as e:
@@ -83,13 +77,11 @@ def upsert_dataset(
     """
     if (dataset is None) == (dataset_id is None):
         raise ValueError("give exactly one of dataset= (a name) or dataset_id=")
-    if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
+    if dataset is not None and not isinstance(dataset, str):
         raise ValueError("dataset must be a non-empty name")
     check_text(dataset=dataset, dataset_id=dataset_id, dataset_description=dataset_description)
     if mode not in ("mirror", "merge"):
         raise ValueError(f"mode must be 'mirror' or 'merge', not {mode!r}")
-    if retries < 1:
-        raise ValueError("retries must be at least 1")
     source = read(
         examples,
         SourceOptions(
@@ -103,34 +95,24 @@ def upsert_dataset(
             progress=progress,
         ),
     )
-    if len(source) == 0 and mode == "mirror" and not allow_empty:
-        raise EmptySourceError(
-            f"{source.name}: the source has no examples; a mirror sync would delete every "
-            "example of the dataset (pass allow_empty=True if that is what you want)"
-        )
     if manifest is True:
         manifest_dir: Path | None = _manifest.default_directory()
     elif manifest is False:
         manifest_dir = None
     else:
         manifest_dir = Path(manifest)
-    server = Server(
-        http,
-        retry=RetryPolicy(attempts=retries),
-        timeout=timeout,
-        version=server_version,
-    )
-    server.require_version()
-    if on_server_version is not None:
-        on_server_version(server.server_version())
-    engine = Engine(server, manifest_dir=manifest_dir, progress=progress, max_attempts=retries)
-    result = engine.run(
-        source,
+    result, known = Driver(http, source, manifest_dir=manifest_dir, progress=progress).run(
         name=dataset,
         dataset_id=dataset_id,
         mode=mode,
         dry_run=dry_run,
         description=dataset_description,
-        use_manifest=manifest_dir is not None,
+        allow_empty=allow_empty,
+        timeout=timeout,
+        retries=retries,
+        server_version=server_version,
     )
+    if on_server_version is not None:
+        on_server_version(known or None)
+    server = Server(http, retry=RetryPolicy(attempts=retries), timeout=timeout)
     return result, server

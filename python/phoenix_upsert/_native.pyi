@@ -5,11 +5,13 @@ from os import PathLike
 from typing import Any, final
 
 __all__ = [
+    "CONFLICT_WRITES",
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_DEPTH",
     "Diff",
     "JsonlScan",
     "Scan",
+    "SyncMachine",
     "__version__",
     "canonicalize",
     "canonicalize_json",
@@ -269,3 +271,48 @@ def plan(
     whether the write carries the whole source. Raises ``InvalidSourceIdError`` (a node id of
     no example of the dataset), ``DuplicateSourceIdError`` (one example named twice) or
     ``DuplicateContentError`` (a merge adding a copy without an id)."""
+
+CONFLICT_WRITES: int
+"""Writes a sync may make while other writers keep changing the dataset."""
+
+@final
+class SyncMachine:
+    """One sync of the core's engine (``rust/src/sync``, a sans-IO state machine): ``poll()``
+    says what to do next, ``handle_*`` hands it the answers. The driver is
+    ``phoenix_upsert._engine.driver``."""
+
+    def __new__(
+        cls,
+        *,
+        name: str | None,
+        dataset_id: str | None,
+        merge: bool,
+        dry_run: bool,
+        description: str | None,
+        allow_empty: bool,
+        manifest: bool,
+        server: str,
+        retries: int,
+        timeout: float | None,
+        server_version: Sequence[int] | None,
+        credentials: str,
+        source_name: str,
+        seed: int,
+        ids: Sequence[str | None],
+        hashes: Sequence[str],
+        splits: Sequence[Sequence[str]] | None,
+        lines: Sequence[int] | None,
+        has_ids: bool,
+        span_ids: Sequence[str | None] | None,
+    ) -> SyncMachine: ...
+    def poll(self) -> tuple[Any, ...]:
+        """The next step: ``("http", method, path, query, headers, timeout, connect_timeout,
+        purpose, examples, what, label, body)``, ``("load", file)``, ``("save", file, data)``,
+        ``("sleep", seconds)``, ``("log", level, message)``, ``("done", plan, synced,
+        server_version)`` or ``("failed", class, message, status, detail, retry_after,
+        exhausted)``; an input error is raised."""
+    def handle_response(
+        self, status: int, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> None: ...
+    def handle_transport(self, stale: bool, message: str) -> None: ...
+    def handle_manifest(self, data: bytes | None) -> None: ...

@@ -492,6 +492,7 @@ def _result_dict(result: SyncResult | SyncPlan, *, check: bool) -> dict[str, Any
         "check": check,
         "status": _status(plan, dry_run=dry_run),
         "new_version": (not dry_run) and version != plan.base_version_id,
+        "versions": [] if isinstance(result, SyncPlan) else list(result.versions),
         "summary": plan.summary.as_dict(),
         "plan": _plan_dict(plan),
     }
@@ -507,6 +508,11 @@ def _result_text(result: SyncResult | SyncPlan, *, check: bool) -> str:
         return "up to date, nothing written"
     if version == plan.base_version_id:
         return f"{plan.action}: splits changed (Phoenix keeps the version)"
+    if isinstance(result, SyncResult) and len(result.versions) > 1:
+        return (
+            f"{plan.action}: {len(result.versions)} new versions (more new examples than one "
+            "request to the server may carry, written in parts)"
+        )
     return f"{plan.action}: new version"
 
 

@@ -33,6 +33,9 @@ class UpsertedDataset(Dataset):
         self.attempts = result.attempts
         #: Whether another writer was seen changing the dataset during the sync.
         self.concurrent_writer = result.concurrent_writer
+        #: The versions the sync made, oldest first (more than one for a sync written in
+        #: parts: more new examples than one request to the server may carry).
+        self.versions = result.versions
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled like the ``Dataset`` it extends: with its examples (read now if they were

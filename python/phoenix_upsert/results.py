@@ -91,6 +91,9 @@ class SyncResult:
     attempts: int = 1
     #: Whether another writer was seen changing the dataset during the sync.
     concurrent_writer: bool = False
+    #: The versions the sync made, oldest first: one, or several for a sync that added more
+    #: examples than one request to the server may (30,000), written in parts.
+    versions: tuple[str, ...] = ()
 
     @property
     def summary(self) -> SyncSummary:

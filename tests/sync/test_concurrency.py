@@ -59,7 +59,7 @@ import httpx
 import pytest
 
 from phoenix_upsert import Client, ConcurrentWriteError
-from phoenix_upsert._engine.sync import CONFLICT_WRITES
+from phoenix_upsert._engine.driver import CONFLICT_WRITES
 from phoenix_upsert.testing import LocalPhoenix
 
 from . import concurrency_writer

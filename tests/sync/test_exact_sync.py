@@ -20,7 +20,7 @@ import pytest
 
 import phoenix_upsert as pu
 from phoenix_upsert import Client
-from phoenix_upsert._engine.sync import Engine
+from phoenix_upsert._engine.driver import Driver
 from phoenix_upsert.testing import LocalPhoenix
 
 from ..conftest import Recorder, server_rows, version_count
@@ -59,17 +59,17 @@ def before_write(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], None
     our read and our write. (The timing is ours; the write it makes is real.)"""
 
     def install(action: Callable[[], None]) -> None:
-        original = Engine.write
+        original = Driver.upload
         done = False
 
-        def write(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        def write(self: Driver, *args: Any, **kwargs: Any) -> Any:
             nonlocal done
             if not done:
                 done = True
                 action()
             return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(Engine, "write", write)
+        monkeypatch.setattr(Driver, "upload", write)
 
     return install
 

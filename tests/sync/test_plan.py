@@ -17,12 +17,11 @@ from phoenix.db.insertion.dataset import (
 )
 
 import phoenix_upsert as pu
-from phoenix_upsert._engine.manifest import ServerExamples
-from phoenix_upsert._engine.sync import State, make_plan, state_after
 from phoenix_upsert._sources.source import Source
 from phoenix_upsert.results import Mode
 
 from ..conftest import examples
+from .planning import ServerExamples, State, make_plan, state_after
 
 HASHES = [f"{i:032x}" for i in range(6)]
 SPLITS: list[tuple[str, ...]] = [(), ("train",), ("test",), ("hard", "test")]

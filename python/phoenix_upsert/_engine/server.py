@@ -1,9 +1,11 @@
-"""The few Phoenix REST calls a sync needs, with explicit timeouts, retries and typed errors.
+"""The Phoenix REST reads of the features beside the sync (version diffs, experiments, a
+synced dataset's examples), with explicit timeouts, retries and typed errors. (The sync's
+own requests are decided by the core's engine, ``rust/src/sync``, and sent by
+``driver.py``.)
 
 Reads (GET) are retried with backoff on connection errors, 429 and 5xx: repeating them is
-harmless. The upload (POST) is never repeated blindly: the sync engine re-reads the server's
-state and plans again instead, so that a write whose answer was lost is not applied twice.
-Nothing here logs or repeats request headers, so an API key cannot leak into logs or errors.
+harmless. Nothing here logs or repeats request headers, so an API key cannot leak into logs
+or errors.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -182,13 +182,6 @@ def _json(response: httpx.Response, what: str, base_url: str) -> Any:
     return body
 
 
-def _date(response: httpx.Response) -> datetime | None:
-    try:
-        return parsedate_to_datetime(response.headers["date"])
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
-
-
 class Server:
     """Phoenix's dataset endpoints, over the client's own httpx.Client (its base URL and
     headers, including authentication)."""
@@ -199,19 +192,13 @@ class Server:
         *,
         retry: RetryPolicy,
         timeout: float | None,
-        version: tuple[int, ...] | None = None,
     ) -> None:
         self.http = http
         self.retry = retry
         self.timeout = timeout
-        self._version = version
-        #: The server's clock (``Date`` header) at its latest successful answer.
-        self.clock: datetime | None = None
 
     def _ok(self, response: httpx.Response, what: str) -> httpx.Response:
-        check(response, what)
-        self.clock = _date(response)
-        return response
+        return check(response, what)
 
     @property
     def base_url(self) -> str:
@@ -260,40 +247,6 @@ class Server:
             return _json(self._ok(response, what), what, self.base_url)
 
         return self.with_retries(what, call)
-
-    def server_version(self) -> tuple[int, ...] | None:
-        """The server's version, or ``None`` if it does not say."""
-        if self._version is None:
-
-            def call() -> str:
-                response = self.http.get(
-                    "arize_phoenix_version", headers=READ_HEADERS, timeout=self._timeout(30.0)
-                )
-                return check(response, "reading the server version").text.strip()
-
-            try:
-                text = self.with_retries("reading the server version", call)
-            except ServerError as e:
-                if e.status_code != 404:
-                    raise
-                text = ""  # a server that does not say; its answers will tell
-            parts = []
-            for piece in text.split(".")[:3]:
-                digits = "".join(c for c in piece if c.isdigit())
-                if not digits:
-                    break
-                parts.append(int(digits))
-            self._version = tuple(parts)
-        return self._version or None
-
-    def require_version(self) -> None:
-        version = self.server_version()
-        if version is not None and len(version) >= 2 and version < MIN_SERVER_VERSION:
-            raise ServerTooOldError(
-                f"Phoenix server {'.'.join(map(str, version))} is too old: phoenix-upsert needs "
-                f"Phoenix >= {'.'.join(map(str, MIN_SERVER_VERSION))} (dataset example ids and "
-                "declarative updates)"
-            )
 
     def find_dataset(self, name: str) -> dict[str, Any] | None:
         what = f"looking up dataset {name!r}"
@@ -401,21 +354,6 @@ class Server:
             timeout=60.0 + 0.005 * expected_examples,
         )
         return _data(body, what)
-
-    def upload(self, body: Callable[[], Iterator[bytes]], *, examples: int, snapshot: int) -> Any:
-        """POST one upload (never retried here; see the module docs)."""
-        # Phoenix inserts about 2 ms per example on SQLite and hashes every example of the
-        # snapshot in Python: give the request time in proportion.
-        seconds = 60.0 + 0.02 * examples + 0.002 * snapshot
-        response = self.http.post(
-            "v1/datasets/upload",
-            params={"sync": "true"},
-            content=body(),
-            headers={"content-type": "application/json", "accept": "application/json"},
-            timeout=self._timeout(seconds),
-        )
-        what = "uploading examples"
-        return _data(_json(self._ok(response, what), what, self.base_url), what)
 
 
 def _data(body: dict[str, Any], what: str) -> Any:

@@ -2,7 +2,7 @@
 //! concern — [`errors`] (kinds → exception classes, panics → `InternalError`), [`hashing`]
 //! (canonical JSON, content hashes), [`scanning`] (JSONL and Python objects into one
 //! `Scan`), [`manifest`] (the sync manifest's rules), [`upload`] (upload bodies from a scan), [`diff`] (Phoenix's matching rules),
-//! [`plan`] (the sync's plan);
+//! [`plan`] (the sync's plan), [`sync`] (the sync engine's state machine);
 //! [`walk`] reads Python values.
 
 mod diff;
@@ -11,6 +11,7 @@ mod hashing;
 mod manifest;
 mod plan;
 mod scanning;
+mod sync;
 mod upload;
 mod walk;
 
@@ -24,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_DEPTH", crate::MAX_DEPTH)?;
     m.add("DEFAULT_MAX_LINE_BYTES", jsonl::DEFAULT_MAX_LINE_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("CONFLICT_WRITES", crate::sync::CONFLICT_WRITES)?;
     m.add_function(wrap_pyfunction!(hashing::canonicalize, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::canonicalize_json, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::content_hash, m)?)?;
@@ -42,5 +44,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scanning::Scan>()?;
     m.add("JsonlScan", m.getattr("Scan")?)?;
     m.add_class::<diff::Diff>()?;
+    m.add_class::<sync::SyncMachine>()?;
     Ok(())
 }

@@ -33,6 +33,8 @@ struct State {
     from_manifest: bool,
     /// The server's clock when `examples` were read from it.
     read_at: Option<i64>,
+    /// The server's clock when the dataset's record (its example count) was read.
+    counted_at: Option<i64>,
     /// Why the examples read may not be what the dataset holds (`None`: they are).
     unknown: Option<String>,
 }
@@ -73,6 +75,13 @@ enum Phase {
     Versions,
     Manifest(Fingerprint),
     Export,
+    /// The version's examples as JSON (a dataset too large for the JSONL export, or one
+    /// whose export failed).
+    Listed,
+    /// The dataset's splits, page by page (a source with splits, read without the export).
+    SplitList,
+    /// The examples of one split (`listing.next - 1`).
+    SplitMembers,
     Doubt(Examples),
     Upload,
     ProveVersions,
@@ -90,9 +99,73 @@ struct Pending {
 #[derive(Debug, Clone)]
 struct Write {
     report: PlanReport,
+    /// Its indices are the whole source's, but `matched` pairs index `sub` when given.
     plan: Plan,
+    /// The part of the source this write carries (`None`: all of it).
+    sub: Option<Sub>,
     from: State,
     result: Map<String, Value>,
+}
+
+/// A part of the source: what one write of a sync in chunks carries (the source without
+/// the examples later writes add), as the plan takes it; `map` gives each one's index in the
+/// whole source.
+#[derive(Debug, Clone)]
+struct Sub {
+    map: Vec<usize>,
+    ids: Vec<Option<String>>,
+    hashes: Vec<String>,
+    splits: Option<Vec<Vec<String>>>,
+    lines: Option<Vec<u64>>,
+}
+
+impl Sub {
+    fn of(src: &SourceColumns, map: Vec<usize>) -> Sub {
+        Sub {
+            ids: map.iter().map(|&i| src.ids[i].clone()).collect(),
+            hashes: map.iter().map(|&i| src.hashes[i].clone()).collect(),
+            splits: src
+                .splits
+                .as_ref()
+                .map(|s| map.iter().map(|&i| s[i].clone()).collect()),
+            lines: src
+                .lines
+                .as_ref()
+                .map(|l| map.iter().map(|&i| l[i]).collect()),
+            map,
+        }
+    }
+}
+
+/// A state read through `GET .../examples` (no export): the examples, then the splits
+/// and the members of each.
+#[derive(Debug, Clone, Default)]
+struct Listing {
+    examples: Examples,
+    /// `(split id, name)`.
+    splits: Vec<(String, String)>,
+    next: usize,
+    cursor: Option<String>,
+    /// Split names by node id.
+    members: std::collections::HashMap<String, Vec<String>>,
+}
+
+/// The examples of a `GET .../examples` answer, unparsed.
+#[derive(serde::Deserialize)]
+struct ListedBody<'a> {
+    #[serde(borrow)]
+    data: ListedData<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedData<'a> {
+    #[serde(borrow)]
+    examples: Vec<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeId {
+    node_id: String,
 }
 
 /// Why the last write did not prove out (what the next plan and the give-up say).
@@ -126,11 +199,27 @@ pub struct Machine {
     write: Option<Write>,
     /// The proof's versions and clock, while the dataset's record is read.
     proof: Option<(Versions, Option<i64>)>,
+    /// The state read without the export, while split memberships are read.
+    listing: Option<Listing>,
+    /// The plan of the whole sync while it writes in chunks (what the result reports).
+    overall: Option<PlanReport>,
+    /// Writes that proved a chunk of a sync in chunks (not counted against the budget).
+    chunks: u32,
+    /// The versions this sync's proven writes made, oldest first.
+    made: Vec<String>,
     server_version: Option<Vec<u64>>,
     clock: Option<i64>,
 }
 
 type Flow = Result<(), Fail>;
+
+/// A list of versions newest first, as Phoenix lists them (by row id): never trust the order
+/// an intermediary passed on.
+fn newest_first(list: &[Value]) -> Versions {
+    let mut versions: Versions = list.iter().filter_map(|v| v.as_object().cloned()).collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+    versions
+}
 type Versions = Vec<Map<String, Value>>;
 
 fn input_error(kind: ErrorKind, message: impl Into<String>) -> Fail {
@@ -202,8 +291,8 @@ impl Machine {
                 ErrorKind::EmptySource,
                 format!(
                     "{}: the source has no examples; a mirror sync would delete every example \
-                     of the dataset (allow an empty source if that is what you want)",
-                    cfg.source_name
+                     of the dataset (pass {} if that is what you want)",
+                    cfg.source_name, cfg.allow_empty_option
                 ),
             ));
         }
@@ -233,6 +322,10 @@ impl Machine {
             problem: None,
             write: None,
             proof: None,
+            listing: None,
+            overall: None,
+            chunks: 0,
+            made: Vec::new(),
             clock: None,
         };
         if m.server_version.is_none() {
@@ -336,6 +429,7 @@ impl Machine {
             purpose,
             examples,
             what: what.to_owned(),
+            label: what.to_owned(),
         }
     }
 
@@ -433,9 +527,19 @@ impl Machine {
                 self.check_version()
             }
             Phase::Export => self.on_export(&response.body),
+            Phase::Listed => self.on_listed(&response.body, &what),
+            Phase::SplitMembers => self.on_split_members(&response.body, &what),
             mut phase => {
                 let object =
                     json_object(&response, &what, &self.cfg.server, &path).map_err(Fail::Server)?;
+                if matches!(phase, Phase::SplitList) {
+                    if let Some(l) = self.listing.as_mut() {
+                        l.cursor = object
+                            .get("next_cursor")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                    }
+                }
                 if let Phase::ListForId { cursor, .. } = &mut phase {
                     *cursor = object
                         .get("next_cursor")
@@ -471,6 +575,18 @@ impl Machine {
                 f.detail = failure.detail;
                 f.exhausted = true;
                 return Err(Fail::Server(f));
+            }
+            (Phase::Export, Some(500)) => {
+                // The export of a large dataset fails on PostgreSQL (an IN list of every
+                // example id past the server's 32,767 query arguments); the version's
+                // examples as JSON have no such list.
+                self.log(
+                    Level::Info,
+                    "the dataset's JSONL export failed (HTTP 500); reading its examples as JSON"
+                        .to_owned(),
+                );
+                self.list_examples();
+                return Ok(());
             }
             (Phase::GetById, Some(500)) => {
                 // Phoenix answers 500 for a dataset that never had examples; its list of
@@ -611,13 +727,23 @@ impl Machine {
                 self.retry_read(*get, failed, short)
             }
             Phase::Versions => {
-                let list = body.as_array().ok_or_else(|| bad(what))?;
-                let mut versions: Vec<Map<String, Value>> =
-                    list.iter().filter_map(|v| v.as_object().cloned()).collect();
-                // Newest first, as Phoenix lists them (by row id): never trust the order an
-                // intermediary passed on.
-                versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+                let versions = newest_first(body.as_array().ok_or_else(|| bad(what))?);
                 self.on_versions(versions)
+            }
+            Phase::SplitList => {
+                let list = body.as_array().ok_or_else(|| bad(what))?;
+                let listing = self.listing.as_mut().expect("a listing");
+                for split in list.iter().filter_map(Value::as_object) {
+                    listing
+                        .splits
+                        .push((field(split, "id"), field(split, "name")));
+                }
+                if let Some(cursor) = listing.cursor.take().filter(|c| !c.is_empty()) {
+                    let request = self.split_page(Some(&cursor));
+                    self.send(Phase::SplitList, request);
+                    return Ok(());
+                }
+                self.next_split()
             }
             Phase::Doubt(examples) => {
                 let n = body
@@ -627,15 +753,15 @@ impl Machine {
                 self.on_doubt(examples, n)
             }
             Phase::ProveVersions => {
-                let list = body.as_array().ok_or_else(|| bad(what))?;
-                let mut versions: Vec<Map<String, Value>> =
-                    list.iter().filter_map(|v| v.as_object().cloned()).collect();
-                versions.sort_by_key(|v| std::cmp::Reverse(wire::version_number(v)));
+                let versions = newest_first(body.as_array().ok_or_else(|| bad(what))?);
                 self.on_prove_versions(versions)
             }
-            Phase::Version | Phase::Export | Phase::Manifest(_) | Phase::Upload => {
-                Err(input_error(ErrorKind::Internal, "unexpected answer"))
-            }
+            Phase::Version
+            | Phase::Export
+            | Phase::Listed
+            | Phase::SplitMembers
+            | Phase::Manifest(_)
+            | Phase::Upload => Err(input_error(ErrorKind::Internal, "unexpected answer")),
         }
     }
 
@@ -668,6 +794,7 @@ impl Machine {
         };
         let id = field(&info, "id");
         self.reading.info = Some(info);
+        self.reading.counted_at = self.clock;
         let request = self.get(
             &format!("v1/datasets/{}/versions", segment(&id)),
             vec![("limit".to_owned(), VERSION_WINDOW.to_string())],
@@ -761,9 +888,13 @@ impl Machine {
     fn export(&mut self) {
         let info = self.reading.info.as_ref().expect("read before the export");
         let n = count(info, "example_count");
+        if n > self.cfg.read_limit {
+            self.list_examples();
+            return;
+        }
         let id = field(info, "id");
         let version = field(&self.reading.versions[0], "version_id");
-        let request = self.read_request(
+        let mut request = self.read_request(
             &format!("v1/datasets/{}/jsonl", segment(&id)),
             vec![("version_id".to_owned(), version)],
             "downloading the dataset",
@@ -771,11 +902,18 @@ impl Machine {
             Purpose::Export,
             n,
         );
+        request.label = format!("reading {}", quoted(&field(info, "name")));
         self.send(Phase::Export, request);
     }
 
-    fn on_export(&mut self, body: &[u8]) -> Flow {
-        let info = self.reading.info.clone().expect("read before the export");
+    /// The examples of a version from JSONL lines (the export, or the JSON list as lines),
+    /// hashed by the core.
+    fn scan_examples(&self, body: &[u8]) -> Result<Examples, Fail> {
+        let info = self
+            .reading
+            .info
+            .as_ref()
+            .expect("read before the examples");
         let mut opts = ScanOptions::default();
         opts.keys.id = Some("id".to_owned());
         opts.keys.node_id = Some("node_id".to_owned());
@@ -784,18 +922,22 @@ impl Machine {
             Fail::Server(Failure::server(format!(
                 "reading dataset {}: the server's export is not Phoenix JSONL ({}); is {} a \
                  Phoenix server?",
-                quoted(&field(&info, "name")),
+                quoted(&field(info, "name")),
                 e.message,
                 self.cfg.server
             )))
         })?;
-        let examples = Examples {
+        // Phoenix exports `id` as the node id for an example without an external id.
+        let external_ids = (0..scan.ids.len())
+            .map(|i| scan.external_id(i).map(String::from))
+            .collect();
+        Ok(Examples {
             node_ids: scan
                 .node_ids
                 .into_iter()
                 .map(|n| n.map(String::from).unwrap_or_default())
                 .collect(),
-            external_ids: scan.ids.into_iter().map(|i| i.map(String::from)).collect(),
+            external_ids,
             hashes: scan.hashes.iter().map(hex::encode).collect(),
             splits: scan
                 .splits
@@ -805,10 +947,23 @@ impl Machine {
                         .unwrap_or_default()
                 })
                 .collect(),
-        };
+        })
+    }
+
+    fn on_export(&mut self, body: &[u8]) -> Flow {
+        let info = self.reading.info.clone().expect("read before the export");
+        let examples = self.scan_examples(body)?;
         self.reading.read_at = self.clock;
         let n = count(&info, "example_count");
-        if examples.len() == n {
+        // The count was read before the versions: a version made after that second (another
+        // writer in between) is not in it, and an export cut short could agree with it.
+        let newer = match (self.reading.counted_at, self.reading.versions.first()) {
+            (Some(at), Some(v)) => {
+                manifest::second(&field(v, "created_at")).is_some_and(|c| c > at)
+            }
+            _ => false,
+        };
+        if examples.len() == n && !newer {
             let mut state = std::mem::take(&mut self.reading);
             state.examples = examples;
             return self.state_ready(state);
@@ -828,6 +983,130 @@ impl Machine {
         );
         self.send(Phase::Doubt(examples), request);
         Ok(())
+    }
+
+    fn examples_request(&self, split: Option<&str>) -> Request {
+        let info = self
+            .reading
+            .info
+            .as_ref()
+            .expect("read before the examples");
+        let n = count(info, "example_count");
+        let id = field(info, "id");
+        let version = field(&self.reading.versions[0], "version_id");
+        let mut query = vec![("version_id".to_owned(), version)];
+        if let Some(split) = split {
+            query.push(("split".to_owned(), split.to_owned()));
+        }
+        let mut request = self.read_request(
+            &format!("v1/datasets/{}/examples", segment(&id)),
+            query,
+            "downloading the dataset's examples",
+            wire::read_seconds(n),
+            Purpose::Export,
+            n,
+        );
+        request.label = format!("reading {}", quoted(&field(info, "name")));
+        request
+    }
+
+    /// Read the version's examples as JSON: no `IN` list of every example, as the JSONL
+    /// export has on PostgreSQL.
+    fn list_examples(&mut self) {
+        let request = self.examples_request(None);
+        self.send(Phase::Listed, request);
+    }
+
+    fn split_page(&self, cursor: Option<&str>) -> Request {
+        let info = self.reading.info.as_ref().expect("read before the splits");
+        let mut query = vec![("limit".to_owned(), "1000".to_owned())];
+        if let Some(c) = cursor {
+            query.push(("cursor".to_owned(), c.to_owned()));
+        }
+        self.get(
+            &format!("v1/datasets/{}/splits", segment(&field(info, "id"))),
+            query,
+            "listing the dataset's splits",
+        )
+    }
+
+    fn raw_examples<'a>(
+        &self,
+        body: &'a [u8],
+        what: &str,
+    ) -> Result<Vec<&'a serde_json::value::RawValue>, Fail> {
+        serde_json::from_slice::<ListedBody<'a>>(body)
+            .map(|b| b.data.examples)
+            .map_err(|e| {
+                Fail::Server(Failure::server(format!(
+                    "{what}: the answer is not Phoenix's list of examples ({e}); is {} a \
+                     Phoenix server?",
+                    self.cfg.server
+                )))
+            })
+    }
+
+    fn on_listed(&mut self, body: &[u8], what: &str) -> Flow {
+        let raw = self.raw_examples(body, what)?;
+        let mut lines = Vec::with_capacity(body.len());
+        for example in raw {
+            lines.extend_from_slice(example.get().as_bytes());
+            lines.push(b'\n');
+        }
+        let examples = self.scan_examples(&lines)?;
+        // A whole JSON document is the version's examples (one cut short does not parse).
+        self.reading.read_at = self.clock;
+        if self.src.splits.is_none() {
+            let mut state = std::mem::take(&mut self.reading);
+            state.examples = examples;
+            return self.state_ready(state);
+        }
+        self.listing = Some(Listing {
+            examples,
+            ..Listing::default()
+        });
+        let request = self.split_page(None);
+        self.send(Phase::SplitList, request);
+        Ok(())
+    }
+
+    fn next_split(&mut self) -> Flow {
+        let listing = self.listing.as_mut().expect("a listing");
+        if let Some((id, _)) = listing.splits.get(listing.next).cloned() {
+            listing.next += 1;
+            let request = self.examples_request(Some(&id));
+            self.send(Phase::SplitMembers, request);
+            return Ok(());
+        }
+        let mut listing = self.listing.take().expect("a listing");
+        let mut examples = listing.examples;
+        for (node, names) in examples.node_ids.iter().zip(examples.splits.iter_mut()) {
+            let mut found = listing.members.remove(node).unwrap_or_default();
+            found.sort();
+            *names = found;
+        }
+        let mut state = std::mem::take(&mut self.reading);
+        state.examples = examples;
+        self.state_ready(state)
+    }
+
+    fn on_split_members(&mut self, body: &[u8], what: &str) -> Flow {
+        let raw = self.raw_examples(body, what)?;
+        let listing = self.listing.as_mut().expect("a listing");
+        let name = listing.splits[listing.next - 1].1.clone();
+        for example in raw {
+            let node: NodeId = serde_json::from_str(example.get()).map_err(|e| {
+                Fail::Server(Failure::server(format!(
+                    "{what}: an example without a node id ({e})"
+                )))
+            })?;
+            listing
+                .members
+                .entry(node.node_id)
+                .or_default()
+                .push(name.clone());
+        }
+        self.next_split()
     }
 
     fn on_doubt(&mut self, examples: Examples, listed: i64) -> Flow {
@@ -861,12 +1140,27 @@ impl Machine {
 
     // -- plan and write ------------------------------------------------------------------
 
-    fn make_plan(&self, state: &State, snapshot: bool) -> Result<(Plan, PlanReport), Error> {
-        let source = Source {
-            ids: &self.src.ids,
-            hashes: &self.src.hashes,
-            splits: self.src.splits.as_deref(),
-            lines: self.src.lines.as_deref(),
+    /// The plan of the source (or of a part of it) from `state`; its added, updated and
+    /// split-change indices are the whole source's, its `matched` pairs the part's.
+    fn make_plan(
+        &self,
+        state: &State,
+        snapshot: bool,
+        sub: Option<&Sub>,
+    ) -> Result<(Plan, PlanReport), Error> {
+        let source = match sub {
+            Some(sub) => Source {
+                ids: &sub.ids,
+                hashes: &sub.hashes,
+                splits: sub.splits.as_deref(),
+                lines: sub.lines.as_deref(),
+            },
+            None => Source {
+                ids: &self.src.ids,
+                hashes: &self.src.hashes,
+                splits: self.src.splits.as_deref(),
+                lines: self.src.lines.as_deref(),
+            },
         };
         let options = Options {
             merge: self.cfg.merge,
@@ -874,7 +1168,14 @@ impl Machine {
             snapshot,
             unknown: state.unknown.is_some(),
         };
-        let p = plan(&state.examples, &source, options)?;
+        let mut p = plan(&state.examples, &source, options)?;
+        if let Some(sub) = sub {
+            for list in [&mut p.added, &mut p.updated, &mut p.split_changes] {
+                for i in list.iter_mut() {
+                    *i = sub.map[*i];
+                }
+            }
+        }
         let prev = &state.examples;
         let name = match &state.info {
             Some(info) => field(info, "name"),
@@ -904,8 +1205,8 @@ impl Machine {
     }
 
     fn plan_and_write(&mut self) -> Flow {
-        let state = self.state.clone().expect("a state to plan from");
-        let (plan, report) = match self.make_plan(&state, self.problem.is_some()) {
+        let state = self.state.take().expect("a state to plan from");
+        let (plan, report) = match self.make_plan(&state, self.problem.is_some(), None) {
             Ok(planned) => planned,
             Err(e)
                 if e.kind == ErrorKind::InvalidSourceId
@@ -930,7 +1231,11 @@ impl Machine {
         }
         if plan.action == Action::None {
             let examples = (!state.from_manifest).then_some(&state.examples);
-            let report = self.wrote.clone().unwrap_or(report);
+            let report = self
+                .overall
+                .take()
+                .or_else(|| self.wrote.clone())
+                .unwrap_or(report);
             return self.finish(report, &state, examples, state.read_at);
         }
         let conflict = matches!(self.problem, Some(Problem::Conflict(_)));
@@ -939,9 +1244,13 @@ impl Machine {
         } else {
             self.cfg.retries
         };
-        if self.writes >= limit {
+        if self.writes - self.chunks >= limit {
             return Err(self.give_up());
         }
+        if self.overall.is_none() {
+            self.overall = Some(report.clone());
+        }
+        let (plan, report, sub) = self.chunk(&state, plan, report)?;
         self.writes += 1;
         self.wrote = Some(report.clone());
         if let Some(why) = &state.unknown {
@@ -955,7 +1264,7 @@ impl Machine {
                 ),
             );
         }
-        let request = self.upload(&plan, &report);
+        let request = self.upload(&plan, &report, sub.as_ref());
         self.log(
             Level::Info,
             format!(
@@ -972,6 +1281,7 @@ impl Machine {
         self.write = Some(Write {
             report,
             plan,
+            sub,
             from: state,
             result: Map::new(),
         });
@@ -979,13 +1289,52 @@ impl Machine {
         Ok(())
     }
 
+    /// The write of a plan that creates more examples than one request may (see
+    /// [`Config::write_limit`]): the first part of it — the source without the examples it
+    /// adds past the limit, planned from the same state. Every state in between is the
+    /// source without some of the examples it adds (a prefix of the plan); each write is
+    /// proven, and the next is planned from the proven state. A state not known to be the
+    /// server's is written whole (the server diffs it).
+    fn chunk(
+        &mut self,
+        state: &State,
+        plan: Plan,
+        report: PlanReport,
+    ) -> Result<(Plan, PlanReport, Option<Sub>), Fail> {
+        let limit = self.cfg.write_limit.max(1);
+        if state.unknown.is_some() || plan.added.len() <= limit {
+            return Ok((plan, report, None));
+        }
+        let mut added = plan.added.clone();
+        added.sort_unstable();
+        let later: std::collections::HashSet<usize> = added[limit..].iter().copied().collect();
+        let keep = (0..self.src.hashes.len())
+            .filter(|i| !later.contains(i))
+            .collect();
+        let sub = Sub::of(&self.src, keep);
+        let (part, part_report) = self
+            .make_plan(state, self.problem.is_some(), Some(&sub))
+            .map_err(Fail::Input)?;
+        self.log(
+            Level::Info,
+            format!(
+                "dataset {}: this sync adds {} examples, more than one request may ({limit}: \
+                 the server's query limits); writing {} now and the rest in further versions",
+                quoted(&report.dataset_name),
+                plan.added.len(),
+                part_report.added.len()
+            ),
+        );
+        Ok((part, part_report, Some(sub)))
+    }
+
     /// The upload request: the plan's action and the examples it carries, as Phoenix's JSON
     /// upload (the rows written by the host's source, the rest here).
-    fn upload(&self, plan: &Plan, report: &PlanReport) -> Request {
+    fn upload(&self, plan: &Plan, report: &PlanReport, sub: Option<&Sub>) -> Request {
         let n = self.src.hashes.len();
         let indices: Vec<usize> =
             if plan.full || matches!(plan.action, Action::Create | Action::Update) {
-                (0..n).collect()
+                sub.map_or_else(|| (0..n).collect(), |s| s.map.clone())
             } else {
                 let mut v: Vec<usize> = plan
                     .added
@@ -1048,6 +1397,11 @@ impl Machine {
             timeout,
             connect_timeout,
             examples: indices.len(),
+            label: format!(
+                "{} {} examples",
+                plan.action.as_str(),
+                wire::thousands(indices.len())
+            ),
             body: Some(super::Body { segments, indices }),
             purpose: Purpose::Upload,
             what: "uploading examples".to_owned(),
@@ -1099,6 +1453,7 @@ impl Machine {
             self.out.push_back(Step::Sleep(delay));
         }
         self.problem = Some(Problem::Server(failure));
+        self.overall = None;
         self.state = None;
         self.read_state(Reader::Main);
         Ok(())
@@ -1139,7 +1494,7 @@ impl Machine {
                 return self.conflict(p);
             }
         }
-        if self.src.splits.is_some() {
+        if self.src.splits.is_some() && write.sub.is_none() {
             self.read_state(Reader::ReadBack);
             return Ok(());
         }
@@ -1157,11 +1512,15 @@ impl Machine {
         if let Some(why) = &back.unknown {
             return self.conflict(format!("the dataset read back is not known: {why}"));
         }
-        let again = self.make_plan(&back, false).map_err(Fail::Input)?;
+        let again = self.make_plan(&back, false, None).map_err(Fail::Input)?;
         if again.0.action != Action::None {
             return self.conflict("the dataset read back differs from the source".to_owned());
         }
-        let report = self.write.as_ref().expect("a write").report.clone();
+        if let Some(v) = back.version_id() {
+            self.made.push(v);
+        }
+        let write = self.write.take().expect("a write");
+        let report = self.overall.take().unwrap_or(write.report);
         self.finish(report, &back, Some(&back.examples), back.read_at)
     }
 
@@ -1234,13 +1593,17 @@ impl Machine {
         versions: Vec<Map<String, Value>>,
         proven_at: Option<i64>,
     ) -> Flow {
-        let write = self.write.clone().expect("a write");
+        let write = self.write.take().expect("a write");
         let matched = &write.plan.matched;
+        let (ids, hashes, splits) = match &write.sub {
+            Some(sub) => (&sub.ids, &sub.hashes, sub.splits.as_deref()),
+            None => (&self.src.ids, &self.src.hashes, self.src.splits.as_deref()),
+        };
         let examples = manifest::after_write(
             &write.from.examples,
-            &self.src.ids,
-            &self.src.hashes,
-            self.src.splits.as_deref(),
+            ids,
+            hashes,
+            splits,
             matched,
             self.cfg.merge,
         )
@@ -1249,12 +1612,35 @@ impl Machine {
             info: Some(info),
             versions,
             examples,
+            read_at: proven_at,
             ..State::default()
         };
+        if let Some(v) = after.version_id() {
+            self.made.push(v);
+        }
+        if write.sub.is_some() {
+            // A chunk is proven: the next one is planned from the state it left.
+            self.chunks += 1;
+            self.problem = None;
+            self.log(
+                Level::Info,
+                format!(
+                    "dataset {}: version {} holds {} of the source's {} examples; writing the next \
+                     part",
+                    quoted(&write.report.dataset_name),
+                    after.version_id().unwrap_or_default(),
+                    write.sub.as_ref().map_or(0, |s| s.map.len()),
+                    self.src.hashes.len()
+                ),
+            );
+            self.state = Some(after);
+            return self.plan_and_write();
+        }
         // Proven by the versions, but planned from a read that was not the server's state:
         // what the dataset holds is the source, not a manifest to keep.
         let keep = write.from.unknown.is_none().then_some(&after.examples);
-        self.finish(write.report, &after, keep, proven_at)
+        let report = self.overall.take().unwrap_or(write.report);
+        self.finish(report, &after, keep, proven_at)
     }
 
     /// Another writer was at work: read again and plan again after a fully jittered wait.
@@ -1280,6 +1666,7 @@ impl Machine {
         );
         self.out.push_back(Step::Sleep(delay));
         self.problem = Some(Problem::Conflict(message));
+        self.overall = None;
         self.state = None;
         self.read_state(Reader::Main);
         Ok(())
@@ -1353,6 +1740,7 @@ impl Machine {
                 dataset: info,
                 attempts: self.writes.max(1),
                 concurrent_writer: self.concurrent,
+                versions: std::mem::take(&mut self.made),
             }),
             server_version: self.server_version.clone(),
         })));

@@ -94,9 +94,22 @@ pub struct Config {
     pub credentials: String,
     /// What the source is called in messages (its path, "the examples").
     pub source_name: String,
+    /// How this SDK's user allows an empty mirror source (`allow_empty=True`).
+    pub allow_empty_option: String,
     /// Randomness of the backoff jitter.
     pub seed: u64,
+    /// The most examples one write may create: Phoenix looks up the external ids of every
+    /// example an upload creates in one query, and PostgreSQL takes at most 32,767 query
+    /// arguments (SQLite fails near 250,000). A sync that creates more writes in chunks.
+    pub write_limit: usize,
+    /// The largest dataset read through the JSONL export: on PostgreSQL it looks up the
+    /// splits of every example in one query; larger ones are read as JSON
+    /// (`GET .../examples`), their splits split by split.
+    pub read_limit: usize,
 }
+
+/// Below PostgreSQL's 32,767 query arguments, with room for the query's own.
+pub const SERVER_LIMIT: usize = 30_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -117,7 +130,10 @@ impl Default for Config {
             server_version: None,
             credentials: "set PHOENIX_API_KEY".to_owned(),
             source_name: "the source".to_owned(),
+            allow_empty_option: "allow_empty=True".to_owned(),
             seed: 0,
+            write_limit: SERVER_LIMIT,
+            read_limit: SERVER_LIMIT,
         }
     }
 }
@@ -222,6 +238,9 @@ pub struct Synced {
     pub version_id: String,
     pub attempts: u32,
     pub concurrent_writer: bool,
+    /// The versions this sync made, oldest first: one, or several for a sync that added
+    /// more examples than one request may (see [`Config::write_limit`]).
+    pub versions: Vec<String>,
 }
 
 /// How a sync ended: its plan, and (unless a dry run) where it left the dataset.

@@ -67,8 +67,23 @@ pub struct Request {
     pub purpose: Purpose,
     /// Examples the request moves (for progress): those expected in an export, those sent.
     pub examples: usize,
-    /// What the request does, as errors and progress say it ("downloading the dataset").
+    /// What the request does, as errors say it ("downloading the dataset").
     pub what: String,
+    /// What a progress bar of it says ("reading 'qa'", "create 40,000 examples").
+    pub label: String,
+}
+
+/// `40,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Headers of every read: the answer must come from Phoenix, not from a cache in between (a

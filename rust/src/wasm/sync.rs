@@ -4,7 +4,7 @@
 //! core's, as for Python's driver.
 //!
 //! Steps (`kind`): `http` (`method`, `path`, `query` and `headers` as `[name, value]` pairs,
-//! `timeout` and `connectTimeout` in seconds, `purpose`, `examples`, `what`, `body`: `null` or
+//! `timeout` and `connectTimeout` in seconds, `purpose`, `examples`, `what`, `label`, `body`: `null` or
 //! `{segments, indices}` with each segment a `Uint8Array` or the number of a part of the
 //! examples at `indices`), `loadManifest` (`file`), `saveManifest` (`file`, `data`: a
 //! `Uint8Array` or `null` to remove the file), `sleep` (`seconds`), `log` (`level`,
@@ -92,6 +92,9 @@ fn config(text: &str) -> Result<Config, JsValue> {
     }
     if let Some(s) = text("source_name")? {
         cfg.source_name = s;
+    }
+    if let Some(s) = text("allow_empty_option")? {
+        cfg.allow_empty_option = s;
     }
     if let Some(seed) = number("seed") {
         cfg.seed = seed as u64;
@@ -185,6 +188,7 @@ fn http(r: Request) -> JsValue {
         "purpose": purpose(r.purpose),
         "examples": r.examples,
         "what": r.what,
+        "label": r.label,
     }));
     set(&step, "body", &r.body.map_or(JsValue::NULL, body));
     step
@@ -211,6 +215,7 @@ fn outcome(o: &Outcome) -> JsValue {
             "versionId": s.version_id,
             "attempts": s.attempts,
             "concurrentWriter": s.concurrent_writer,
+            "versions": s.versions,
         })
     });
     to_value(&json!({

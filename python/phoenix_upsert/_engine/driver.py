@@ -1,0 +1,296 @@
+"""The host of the core's sync engine (``rust/src/sync``, a sans-IO state machine): every
+decision of a sync — what to read, whether to trust the manifest, the plan, the upload, the
+proof, retries, conflicts, errors — is the core's, shared with the TypeScript package. Here
+only I/O: requests over the client's httpx.Client (its base URL and headers: the API key
+never passes through the core), manifest files, sleeping, logging and progress bars.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from phoenix_upsert import _progress
+from phoenix_upsert._engine import manifest
+from phoenix_upsert._engine.server import shown_url
+from phoenix_upsert._native import CONFLICT_WRITES, SyncMachine
+from phoenix_upsert._sources.source import Source
+from phoenix_upsert.errors import (
+    AuthenticationError,
+    ConcurrentWriteError,
+    DatasetNotFoundError,
+    ServerError,
+    ServerTooOldError,
+)
+from phoenix_upsert.results import Mode, SyncPlan, SyncResult
+
+__all__ = ["CONFLICT_WRITES", "Driver", "body"]
+
+logger = logging.getLogger("phoenix_upsert")
+
+_FAILURES: dict[str, type[ServerError]] = {
+    cls.__name__: cls
+    for cls in (ServerError, AuthenticationError, DatasetNotFoundError, ServerTooOldError)
+}
+
+#: A connection closed under a request: the kept-alive one the server had closed.
+_STALE = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def body(
+    segments: Sequence[bytes | int], indices: Sequence[int], source: Source
+) -> Iterator[bytes]:
+    """An upload body as the core lays it out: its bytes, and for each part number the
+    source's rows of that part (written by the core from what it scanned), comma-joined."""
+    for segment in segments:
+        if isinstance(segment, bytes):
+            yield segment
+            continue
+        batch: list[bytes] = []
+        comma = b""
+        for text in source.rows(indices, segment):
+            batch.append(text)
+            if len(batch) >= 512:
+                yield comma + b",".join(batch)
+                batch.clear()
+                comma = b","
+        if batch:
+            yield comma + b",".join(batch)
+
+
+class Driver:
+    """Runs one sync of the core's engine over an httpx.Client."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        source: Source,
+        *,
+        manifest_dir: Path | None,
+        progress: bool | None,
+    ) -> None:
+        self.http = http
+        self.source = source
+        self.manifest_dir = manifest_dir
+        self.progress = progress
+
+    def run(
+        self,
+        *,
+        name: str | None,
+        dataset_id: str | None,
+        mode: Mode,
+        dry_run: bool,
+        description: str | None,
+        allow_empty: bool,
+        timeout: float | None,
+        retries: int,
+        server_version: tuple[int, ...] | None,
+    ) -> tuple[SyncResult | SyncPlan, tuple[int, ...] | None]:
+        """The sync's result (a dry run: its plan) and the server's version."""
+        source = self.source
+        machine = SyncMachine(
+            name=name,
+            dataset_id=dataset_id,
+            merge=mode == "merge",
+            dry_run=dry_run,
+            description=description,
+            allow_empty=allow_empty,
+            manifest=self.manifest_dir is not None,
+            server=shown_url(self.http.base_url),
+            retries=retries,
+            timeout=timeout,
+            server_version=None if server_version is None else list(server_version),
+            credentials="set PHOENIX_API_KEY (or pass api_key=)",
+            source_name=source.name,
+            seed=random.getrandbits(64),
+            ids=source.ids,
+            hashes=source.hashes,
+            splits=None if source.splits is None else [list(s) for s in source.splits],
+            lines=source.lines,
+            has_ids=source.has_ids,
+            span_ids=source.span_ids,
+        )
+        while True:
+            step = machine.poll()
+            kind = step[0]
+            if kind == "http":
+                try:
+                    status, headers, data = self.send(step)
+                except httpx.TransportError as exc:
+                    machine.handle_transport(isinstance(exc, _STALE), describe(exc))
+                else:
+                    machine.handle_response(status, headers, data)
+            elif kind == "load":
+                machine.handle_manifest(self.load(step[1]))
+            elif kind == "save":
+                self.save(step[1], step[2])
+            elif kind == "sleep":
+                time.sleep(step[1])
+            elif kind == "log":
+                logger.log(_LEVELS[step[1]], "%s", step[2])
+            elif kind == "done":
+                return self.outcome(step, mode)
+            else:
+                raise self.failure(step)
+
+    # -- results -------------------------------------------------------------------------
+
+    def outcome(
+        self, step: tuple[Any, ...], mode: Mode
+    ) -> tuple[SyncResult | SyncPlan, tuple[int, ...] | None]:
+        _, p, synced, version = step
+        name, dataset_id, base, action, added, updated, split_changes, deleted, unchanged = p
+        ids = self.source.ids
+        plan = SyncPlan(
+            dataset_name=name,
+            dataset_id=dataset_id,
+            base_version_id=base,
+            mode=mode,
+            action=action,
+            added=tuple(ids[i] for i in added),
+            updated=tuple(ids[i] for i in updated),
+            split_changes=tuple(ids[i] for i in split_changes),
+            deleted=tuple(deleted),
+            unchanged=unchanged,
+            added_indices=tuple(added),
+            updated_indices=tuple(updated),
+            split_change_indices=tuple(split_changes),
+        )
+        known = None if version is None else tuple(version)
+        if synced is None:
+            return plan, known
+        info, version_id, attempts, concurrent, versions = synced
+        result = SyncResult(
+            dataset_info=json.loads(info),
+            version_id=version_id,
+            plan=plan,
+            attempts=attempts,
+            concurrent_writer=concurrent,
+            versions=tuple(versions),
+        )
+        return result, known
+
+    @staticmethod
+    def failure(step: tuple[Any, ...]) -> Exception:
+        _, kind, message, status, detail, retry_after, exhausted = step
+        if kind == "ConcurrentWriteError":
+            return ConcurrentWriteError(message)
+        err = _FAILURES[kind](message, status_code=status, detail=detail)
+        err.retry_after = retry_after
+        err.exhausted = exhausted
+        return err
+
+    # -- I/O -----------------------------------------------------------------------------
+
+    def send(self, step: tuple[Any, ...]) -> tuple[int, list[tuple[str, str]], bytes]:
+        _, method, path, query, headers, timeout, connect, purpose, examples, _, label, segments = (
+            step
+        )
+        timeouts = httpx.Timeout(timeout, connect=connect)
+        if purpose == "upload":
+            return self.upload(path, query, dict(headers), timeouts, label, segments)
+        request = self.http.build_request(
+            method, path, params=query, headers=dict(headers), timeout=timeouts
+        )
+        if purpose != "export":
+            response = self.http.send(request)
+            return response.status_code, list(response.headers.items()), response.content
+        with _progress.bar(
+            self.progress,
+            long=examples > 5000,
+            total=examples,
+            desc=label,
+            unit=" examples",
+            unit_scale=True,
+        ) as bar:
+            response = self.http.send(request, stream=True)
+            try:
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    bar.update(chunk.count(b"\n"))  # one line an example
+            finally:
+                response.close()
+        return response.status_code, list(response.headers.items()), b"".join(chunks)
+
+    def upload(
+        self,
+        path: str,
+        query: list[tuple[str, str | int | float | bool | None]],
+        headers: dict[str, str],
+        timeouts: httpx.Timeout,
+        label: str,
+        segments: tuple[list[bytes | int], list[int]],
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """POST one upload, its body streamed with a progress bar (never retried here: the
+        engine reads the state again instead)."""
+        parts, indices = segments
+        long = len(indices) > 1000
+        waiting: list[_progress.Elapsed] = []
+        with _progress.byte_bar(
+            self.progress,
+            long=long,
+            total=self.source.upload_size(indices),
+            desc=f"{label}: sending",
+        ) as bar:
+
+            def stream() -> Iterator[bytes]:
+                for chunk in body(parts, indices, self.source):
+                    bar.update(len(chunk))
+                    yield chunk
+                # All sent: the server now hashes and inserts (about 2 ms per example).
+                bar.total = bar.n  # the total was an estimate; the bar ends full
+                bar.close()
+                waiting.append(
+                    _progress.Elapsed(
+                        self.progress,
+                        long=long,
+                        desc=f"{label}: server inserting",
+                    )
+                )
+
+            try:
+                response = self.http.post(
+                    path, params=query, content=stream(), headers=headers, timeout=timeouts
+                )
+            finally:
+                for w in waiting:
+                    w.stop()
+        return response.status_code, list(response.headers.items()), response.content
+
+    def load(self, file: str) -> bytes | None:
+        """The manifest file's bytes, gunzipped (``None``: none, or unreadable)."""
+        assert self.manifest_dir is not None
+        path = self.manifest_dir / file
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            logger.warning("ignoring the sync manifest %s: %s", path, e)
+            return None
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            logger.warning("ignoring a corrupt sync manifest %s (%s)", path, e)
+            return None
+
+    def save(self, file: str, data: bytes | None) -> None:
+        assert self.manifest_dir is not None
+        manifest.write(self.manifest_dir, file, data)

@@ -1,0 +1,234 @@
+//! The sync engine ([`crate::sync`]) for `phoenix_upsert._engine.driver`: a `SyncMachine`
+//! whose steps come out as tuples (the driver only sends, reads files, sleeps and logs).
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use pyo3::IntoPyObjectExt;
+
+use super::errors::{guarded, no_panic, to_py_err};
+use crate::sync::{
+    Config, Fail, Input, Machine, Purpose, Response, Segment, SourceColumns, Step, TransportKind,
+};
+
+/// `SyncMachine(*, name, dataset_id, ..., ids, hashes, ...)`: one sync; `poll()` says what
+/// to do next, `handle_*` hands it the answers.
+#[pyclass(module = "phoenix_upsert._native")]
+pub struct SyncMachine {
+    inner: Machine,
+}
+
+#[pymethods]
+impl SyncMachine {
+    #[new]
+    #[pyo3(signature = (*, name, dataset_id, merge, dry_run, description, allow_empty, manifest, server, retries, timeout, server_version, credentials, source_name, seed, ids, hashes, splits, lines, has_ids, span_ids))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: Option<String>,
+        dataset_id: Option<String>,
+        merge: bool,
+        dry_run: bool,
+        description: Option<String>,
+        allow_empty: bool,
+        manifest: bool,
+        server: String,
+        retries: u32,
+        timeout: Option<f64>,
+        server_version: Option<Vec<u64>>,
+        credentials: String,
+        source_name: String,
+        seed: u64,
+        ids: Vec<Option<String>>,
+        hashes: Vec<String>,
+        splits: Option<Vec<Vec<String>>>,
+        lines: Option<Vec<u64>>,
+        has_ids: bool,
+        span_ids: Option<Vec<Option<String>>>,
+    ) -> PyResult<Self> {
+        guarded(py, || {
+            let cfg = Config {
+                name,
+                dataset_id,
+                merge,
+                dry_run,
+                description,
+                allow_empty,
+                manifest,
+                server,
+                retries,
+                timeout,
+                server_version,
+                credentials,
+                source_name,
+                seed,
+                ..Config::default()
+            };
+            let src = SourceColumns {
+                ids,
+                hashes,
+                splits,
+                lines,
+                has_ids,
+                span_ids,
+            };
+            let inner = py
+                .detach(|| no_panic(|| Machine::new(cfg, src)))
+                .map_err(|e| to_py_err(py, e))?;
+            Ok(SyncMachine { inner })
+        })
+    }
+
+    /// The next step, as a tuple whose first item names it: `("http", method, path, query,
+    /// headers, timeout, connect_timeout, purpose, examples, what, label, body)`, `("load", file)`,
+    /// `("save", file, data)`, `("sleep", seconds)`, `("log", level, message)`, `("done",
+    /// plan, synced, server_version)`, `("failed", class, message, status, detail,
+    /// retry_after, exhausted)`; an input error is raised.
+    fn poll(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        guarded(py, || {
+            let step = no_panic(|| Ok(self.inner.poll())).map_err(|e| to_py_err(py, e))?;
+            step_tuple(py, step)
+        })
+    }
+
+    /// The answer to the last `http` step.
+    fn handle_response(
+        &mut self,
+        py: Python<'_>,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> PyResult<()> {
+        let input = Input::Response(Response {
+            status,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            body: body.to_vec(),
+        });
+        self.handle(py, input)
+    }
+
+    /// The last `http` step got no answer: `stale` for a kept-alive connection the server
+    /// had closed; `message` says what happened.
+    fn handle_transport(&mut self, py: Python<'_>, stale: bool, message: String) -> PyResult<()> {
+        let kind = if stale {
+            TransportKind::Stale
+        } else {
+            TransportKind::Other
+        };
+        self.handle(py, Input::Transport { kind, message })
+    }
+
+    /// The manifest file's bytes, gunzipped (`None`: no file or not readable).
+    fn handle_manifest(&mut self, py: Python<'_>, data: Option<Vec<u8>>) -> PyResult<()> {
+        self.handle(py, Input::Manifest(data))
+    }
+}
+
+impl SyncMachine {
+    fn handle(&mut self, py: Python<'_>, input: Input) -> PyResult<()> {
+        guarded(py, || {
+            let inner = &mut self.inner;
+            py.detach(|| {
+                no_panic(|| {
+                    inner.handle(input);
+                    Ok(())
+                })
+            })
+            .map_err(|e| to_py_err(py, e))
+        })
+    }
+}
+
+fn step_tuple(py: Python<'_>, step: Step) -> PyResult<Py<PyAny>> {
+    let t = match step {
+        Step::Http(r) => {
+            let body = match r.body {
+                None => py.None(),
+                Some(b) => {
+                    let segments = b
+                        .segments
+                        .into_iter()
+                        .map(|s| match s {
+                            Segment::Bytes(bytes) => PyBytes::new(py, &bytes).into_any().unbind(),
+                            Segment::Rows(part) => part.into_py_any(py).expect("an int"),
+                        })
+                        .collect::<Vec<_>>();
+                    (segments, b.indices).into_py_any(py)?
+                }
+            };
+            let purpose = match r.purpose {
+                Purpose::Read => "read",
+                Purpose::Export => "export",
+                Purpose::Upload => "upload",
+            };
+            let headers: Vec<(&str, &str)> = r.headers;
+            (
+                "http",
+                r.method.as_str(),
+                r.path,
+                r.query,
+                headers,
+                r.timeout,
+                r.connect_timeout,
+                purpose,
+                r.examples,
+                r.what,
+                r.label,
+                body,
+            )
+                .into_py_any(py)?
+        }
+        Step::LoadManifest { file } => ("load", file).into_py_any(py)?,
+        Step::SaveManifest { file, data } => {
+            let data = data.map(|d| PyBytes::new(py, &d).unbind());
+            ("save", file, data).into_py_any(py)?
+        }
+        Step::Sleep(seconds) => ("sleep", seconds).into_py_any(py)?,
+        Step::Log(level, message) => ("log", level.as_str(), message).into_py_any(py)?,
+        Step::Done(outcome) => {
+            let p = outcome.plan;
+            let plan = (
+                p.dataset_name,
+                p.dataset_id,
+                p.base_version_id,
+                p.action.as_str(),
+                p.added,
+                p.updated,
+                p.split_changes,
+                p.deleted,
+                p.unchanged,
+            )
+                .into_py_any(py)?;
+            let synced = match outcome.synced {
+                None => py.None(),
+                Some(s) => (
+                    serde_json::Value::Object(s.dataset).to_string(),
+                    s.version_id,
+                    s.attempts,
+                    s.concurrent_writer,
+                    s.versions,
+                )
+                    .into_py_any(py)?,
+            };
+            ("done", plan, synced, outcome.server_version).into_py_any(py)?
+        }
+        Step::Failed(Fail::Input(e)) => return Err(to_py_err(py, e)),
+        Step::Failed(Fail::Server(f)) => PyTuple::new(
+            py,
+            [
+                "failed".into_py_any(py)?,
+                f.kind.class_name().into_py_any(py)?,
+                f.message.into_py_any(py)?,
+                f.status.into_py_any(py)?,
+                f.detail.into_py_any(py)?,
+                f.retry_after.into_py_any(py)?,
+                f.exhausted.into_py_any(py)?,
+            ],
+        )?
+        .into_any()
+        .unbind(),
+    };
+    Ok(t)
+}

@@ -1,0 +1,108 @@
+"""Datasets past the server's per-request limits, on both backends (issue 17).
+
+On PostgreSQL one query takes at most 32,767 arguments, and Phoenix 20.26.1 puts one per
+example in an ``IN`` list when an upload creates examples with ids (``_get_existing_example_ids``)
+and when it exports a version as JSONL (``_get_split_names_by_example_id``): an upload creating
+32,768 examples, and the export of a dataset of that size, answer HTTP 500. The engine writes
+at most 30,000 new examples per request (a larger sync is written in parts, each proven, one
+version each) and reads a dataset of more than 30,000 examples as JSON
+(``GET .../examples``), its split memberships split by split. Each step here is checked
+against Phoenix's database itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import phoenix_upsert as pu
+from phoenix_upsert import Client
+from phoenix_upsert.testing import LocalPhoenix
+
+from ..conftest import stored_hashes
+
+#: Just past PostgreSQL's 32,767 query arguments.
+N = 32_800
+
+pytestmark = pytest.mark.timeout(1800)
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"r{i}",
+            "input": {"question": f"q{i}", "n": i},
+            "output": {"answer": i % 7},
+            "splits": ["train" if i % 3 else "test"],
+        }
+        for i in range(n)
+    ]
+
+
+def members(phoenix: LocalPhoenix, name: str) -> dict[str, list[str]]:
+    """Each example's split names, from the database (by external id)."""
+    found = phoenix.sql(
+        """
+        SELECT e.external_id, s.name
+        FROM dataset_splits_dataset_examples m
+        JOIN dataset_examples e ON e.id = m.dataset_example_id
+        JOIN dataset_splits s ON s.id = m.dataset_split_id
+        JOIN datasets d ON d.id = e.dataset_id
+        WHERE d.name = ?
+        """,
+        name,
+    )
+    out: dict[str, list[str]] = {}
+    for ext, split in found:
+        out.setdefault(ext, []).append(split)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def holds(phoenix: LocalPhoenix, name: str, source: list[dict[str, Any]]) -> None:
+    """The dataset holds exactly ``source``: content hashes and split names."""
+    expected = dict(zip((r["id"] for r in source), pu.hash_examples(source)))
+    assert stored_hashes(phoenix, name) == expected
+    got = members(phoenix, name)
+    want = {r["id"]: sorted(r["splits"]) for r in source if r["splits"]}
+    assert {k: v for k, v in got.items() if k in expected} == want
+
+
+def test_a_dataset_past_the_servers_query_limit(
+    client: Client, phoenix: LocalPhoenix, name: str, tmp_path: Path
+) -> None:
+    source = rows(N)
+    ds = client.datasets.upsert_dataset(dataset=name, examples=source, manifest=False)
+    assert ds.summary.added == N
+    assert len(ds.versions) == 2, ds.versions  # 30,000, then 2,800
+    assert ds.version_id == ds.versions[-1]
+    holds(phoenix, name, source)
+
+    # A cold no-op (no manifest): read as JSON, the splits split by split.
+    plan = client.datasets.upsert_dataset(
+        dataset=name, examples=source, manifest=False, dry_run=True
+    )
+    assert plan.action == "none", plan.summary
+
+    # 1% edited, 1% deleted, 1% added, 1% moved to another split; cold again.
+    edited = [dict(r) for r in source[: N - 328]]
+    for r in edited[:328]:
+        r["output"] = {"answer": -1}
+    for r in edited[1000:1328]:
+        r["splits"] = ["hard"]
+    edited += [
+        {"id": f"n{i}", "input": {"question": f"new {i}"}, "output": {}, "splits": ["train"]}
+        for i in range(328)
+    ]
+    ds = client.datasets.upsert_dataset(dataset=name, examples=edited, manifest=False)
+    s = ds.summary
+    assert (s.added, s.updated, s.deleted) == (328, 656, 328), s
+    assert len(ds.versions) == 1
+    holds(phoenix, name, edited)
+
+    # And it stays put: a check finds nothing to do.
+    plan = client.datasets.upsert_dataset(
+        dataset=name, examples=edited, manifest=False, dry_run=True
+    )
+    assert plan.action == "none", plan.summary

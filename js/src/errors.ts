@@ -167,6 +167,16 @@ const NATIVE_CLASSES = {
   InvalidSourceIdError,
   DuplicateSourceIdError,
   DuplicateContentError,
+  EmptySourceError,
+} as const;
+
+/** The server side's classes the sync engine names (`rust/src/sync/wire.rs`), by name (and
+ * `ConcurrentWriteError`). */
+const SERVER_CLASSES = {
+  ServerError,
+  AuthenticationError,
+  DatasetNotFoundError,
+  ServerTooOldError,
 } as const;
 
 type NativeFields = {
@@ -178,18 +188,34 @@ type NativeFields = {
   column?: unknown;
   sourceId?: unknown;
   ids?: unknown;
+  statusCode?: unknown;
+  detail?: unknown;
+  retryAfter?: unknown;
+  exhausted?: unknown;
 };
 
 const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
 
 /**
  * The typed error for an error thrown by the wasm module: the class its `name` says, with its
- * location. TypeErrors and RangeErrors (wrong arguments) pass through as they are.
+ * location (an input error) or its status, detail, `Retry-After` and whether it ended a
+ * series of retries (a server failure). TypeErrors and RangeErrors (wrong arguments) pass through as they are.
  */
 export function fromNative(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const e = error as Error & NativeFields;
   if (e.name === "InternalError") return new InternalError(e.message);
+  if (e.name === "ConcurrentWriteError") return new ConcurrentWriteError(e.message);
+  const server = SERVER_CLASSES[e.name as keyof typeof SERVER_CLASSES];
+  if (server !== undefined) {
+    const err = new server(e.message, {
+      statusCode: num(e.statusCode),
+      detail: typeof e.detail === "string" ? e.detail : "",
+    });
+    err.retryAfter = num(e.retryAfter);
+    err.exhausted = e.exhausted === true;
+    return err;
+  }
   const cls = NATIVE_CLASSES[e.name as keyof typeof NATIVE_CLASSES];
   if (cls === undefined) return error;
   return new cls(e.message, {

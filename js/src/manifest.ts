@@ -1,20 +1,16 @@
 /**
- * The local sync manifest: what the server held after the last sync, so that the next one need
- * not download the dataset — the file work around the core's rules (`manifestRules`: format,
- * when a manifest applies, when it may be written, the file's name), which Python's
- * `_engine/manifest.py` wraps too: each SDK reads the other's manifests. Unreadable, corrupt or
- * stale manifests are ignored (a warning when corrupt), never trusted; a manifest is written
- * atomically, readable by its owner only, and holds ids, hashes and split names only.
+ * The local sync manifest's files: what the server held after the last sync, so that the next
+ * one need not download the dataset. The core decides what a manifest holds, when it applies
+ * and when it may be written, and names its file (`rust/src/manifest.rs`, shared with
+ * Python's client: each SDK reads the other's manifests); here it is read and written. An
+ * unreadable or corrupt manifest is ignored (with a warning), never trusted; a manifest is
+ * written gzipped and atomically, readable by its owner only.
  */
 
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-
-import { manifestRules, type Fingerprint, type ManifestExamples } from "./core.js";
-
-export type { Fingerprint, ManifestExamples };
 
 /** `$PHOENIX_UPSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/phoenix-upsert`, else `~/.cache/phoenix-upsert`. */
 export function defaultDirectory(): string {
@@ -28,58 +24,39 @@ function warn(message: string): void {
   process.emitWarning(message, { code: "PHOENIX_UPSERT_MANIFEST" });
 }
 
-function pathOf(directory: string, fingerprint: Fingerprint): string {
-  return join(directory, manifestRules.fileName(fingerprint.server, fingerprint.dataset_id));
-}
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** The examples of the manifest for `expected`, or `null` if none provably applies. */
-export async function load(
-  directory: string,
-  expected: Fingerprint,
-): Promise<ManifestExamples | null> {
-  const path = pathOf(directory, expected);
+/** The manifest's bytes, gunzipped, or `null` if there is none that can be read. */
+export async function read(path: string): Promise<Uint8Array | null> {
   let raw: Uint8Array;
   try {
     raw = await readFile(path);
   } catch (e) {
     if ((e as { code?: unknown }).code !== "ENOENT") {
-      warn(`ignoring the sync manifest ${path}: ${e instanceof Error ? e.message : String(e)}`);
+      warn(`ignoring the sync manifest ${path}: ${reason(e)}`);
     }
     return null;
   }
   try {
-    return manifestRules.decode(gunzipSync(raw), expected);
+    return gunzipSync(raw);
   } catch (e) {
-    warn(
-      `ignoring a corrupt sync manifest ${path} (${e instanceof Error ? e.message : String(e)})`,
-    );
+    warn(`ignoring a corrupt sync manifest ${path} (${reason(e)})`);
     return null;
   }
 }
 
 /**
- * Write the manifest (temp file + rename, mode 0600) if the core says it is provable;
- * otherwise remove any older one. A manifest that cannot be written only costs speed.
+ * Write the manifest's bytes gzipped to `path` in `directory` (temp file + rename, mode
+ * 0600). A manifest that cannot be written only costs speed: a warning.
  */
-export async function save(
-  directory: string,
-  fingerprint: Fingerprint,
-  examples: ManifestExamples,
-  provenAt: Date | null,
-): Promise<void> {
-  const path = pathOf(directory, fingerprint);
-  if (!manifestRules.provable(fingerprint, provenAt)) {
-    await rm(path, { force: true }).catch(() => undefined);
-    return;
-  }
-  const data = gzipSync(manifestRules.encode(fingerprint, examples), { level: 5 });
+export async function write(directory: string, path: string, data: Uint8Array): Promise<void> {
   const unique = `${String(process.pid)}-${Math.random().toString(36).slice(2)}`;
   const tmp = join(directory, `.manifest-${unique}.tmp`);
   try {
     await mkdir(directory, { recursive: true, mode: 0o700 });
     const file = await open(tmp, "wx", 0o600);
     try {
-      await file.writeFile(data);
+      await file.writeFile(gzipSync(data, { level: 5 }));
       await file.sync();
     } finally {
       await file.close();
@@ -87,9 +64,7 @@ export async function save(
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
-    warn(
-      `could not write the sync manifest ${path}: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    warn(`could not write the sync manifest ${path}: ${reason(e)}`);
   }
   await sweep(directory);
 }

@@ -675,7 +675,7 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
       assert.equal(v3, v2);
       assert.match(text, new RegExp(`experiment support-v2-ts +on version ${v2}: 11 runs`));
     });
-    test("the upload body is Python's Engine.body, key for key and in order", async () => {
+    test("the upload body is the one Python's driver sends, key for key and in order", async () => {
       const { client } = recordingClient(url);
       const bodies = [];
       client.use({
@@ -709,17 +709,30 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         dataset: { datasetName: unique("body-list") },
         examples: source,
       });
+      // Python's driver's body of the same sync (the core's machine, told the dataset does
+      // not exist yet; the rows written by Python's source).
       const python = runPython(
         `
 import json, sys
-from phoenix_upsert._engine.manifest import ServerExamples
-from phoenix_upsert._engine.sync import Engine, State, make_plan
+from phoenix_upsert._engine.driver import body
+from phoenix_upsert._native import SyncMachine
 from phoenix_upsert._sources.source import read_source
 args = json.loads(sys.stdin.read())
 source = read_source(args["path"], source_id_key="id", splits_key="splits", span_id_key="span_id")
-plan, _ = make_plan(source, State(None, [], ServerExamples.empty()), name=args["name"], mode="mirror")
-body = b"".join(Engine.body(None, plan, source, list(range(len(source))), args["description"]))
-print(json.dumps(body.decode()))
+machine = SyncMachine(
+    name=args["name"], dataset_id=None, merge=False, dry_run=False,
+    description=args["description"], allow_empty=False, manifest=False, server="http://x",
+    retries=1, timeout=None, server_version=[20, 0, 0], credentials="", source_name=source.name,
+    seed=0, ids=source.ids, hashes=source.hashes,
+    splits=None if source.splits is None else [list(s) for s in source.splits],
+    lines=source.lines, has_ids=source.has_ids, span_ids=source.span_ids)
+machine.poll()
+machine.handle_response(200, [], b'{"data": []}')
+step = machine.poll()
+while step[0] != "http":
+    step = machine.poll()
+segments, indices = step[-1]
+print(json.dumps(b"".join(body(segments, indices, source)).decode()))
 `,
         JSON.stringify({ path, name, description }),
       );

@@ -9,7 +9,6 @@ use crate::diff::{self as diff_core, Incoming, Previous};
 use crate::error::{Error, ErrorKind};
 use crate::example::{parse_line_with, LineKeys, ScanResult};
 use crate::jsonl::{self, ScanOptions};
-use crate::manifest::{self, Examples, Fingerprint, Loaded};
 use crate::tape::Tape;
 use crate::upload::{self, LineRef, Part};
 
@@ -315,104 +314,6 @@ pub fn upload_parts(
         out.extend_from_slice(text);
     }
     String::from_utf8(out).map_err(|_| internal("an upload part is not UTF-8"))
-}
-
-fn fingerprint(text: &str) -> Result<Fingerprint, JsValue> {
-    let value = serde_json::from_str(text)
-        .map_err(|e| type_error(&format!("fingerprint is not JSON: {e}")))?;
-    Fingerprint::from_json(&value).map_err(|e| type_error(&e))
-}
-
-/// `manifestFileName(server, datasetId) -> string`: the file name of a dataset's sync
-/// manifest (the core's rule, shared with Python; the directory is the caller's).
-#[wasm_bindgen(js_name = manifestFileName)]
-pub fn manifest_file_name(server: &str, dataset_id: &str) -> String {
-    manifest::file_name(server, dataset_id)
-}
-
-/// `manifestProvable(fingerprintJson, provenAt?) -> boolean`: whether a manifest may be
-/// written (`provenAt`: seconds since the epoch of the server's clock when it showed it).
-#[wasm_bindgen(js_name = manifestProvable)]
-pub fn manifest_provable(fingerprint_json: &str, proven_at: Option<f64>) -> Result<bool, JsValue> {
-    Ok(manifest::provable(
-        &fingerprint(fingerprint_json)?,
-        proven_at.map(|s| s.floor() as i64),
-    ))
-}
-
-/// `manifestEncode(fingerprintJson, examplesJson) -> Uint8Array`: a manifest's bytes before
-/// compression; examples as `{node_ids, external_ids, hashes, splits}`.
-#[wasm_bindgen(js_name = manifestEncode)]
-pub fn manifest_encode(fingerprint_json: &str, examples_json: &str) -> Result<Vec<u8>, JsValue> {
-    let value = serde_json::from_str(examples_json)
-        .map_err(|e| type_error(&format!("examples are not JSON: {e}")))?;
-    let examples = Examples::from_json(&value).map_err(|e| type_error(&e))?;
-    Ok(manifest::encode(&fingerprint(fingerprint_json)?, &examples))
-}
-
-/// `manifestDecode(data, expectedJson) -> string | undefined`: the examples (JSON text) of a
-/// manifest that applies to the expected fingerprint, `undefined` for a stale one; throws an
-/// Error saying why for bytes that are not a sound manifest.
-#[wasm_bindgen(js_name = manifestDecode)]
-pub fn manifest_decode(data: &[u8], expected_json: &str) -> Result<Option<String>, JsValue> {
-    let expected = fingerprint(expected_json)?;
-    match manifest::decode(data, &expected) {
-        Ok(Loaded::Current(examples)) => Ok(Some(examples.to_json().to_string())),
-        Ok(Loaded::Stale) => Ok(None),
-        Err(why) => Err(js_sys::Error::new(&why).into()),
-    }
-}
-
-/// `manifestAfterWrite(previousJson, sourceJson, matchedJson, merge) -> string`: what a
-/// dataset holds after a write landed (the core's rule, as Python's engine uses it):
-/// `previousJson` the examples before (`{node_ids, external_ids, hashes, splits}`),
-/// `sourceJson` `{ids, hashes, splits: [[...]] | null}`, `matchedJson` `[[source, previous]]`.
-#[wasm_bindgen(js_name = manifestAfterWrite)]
-pub fn manifest_after_write(
-    previous_json: &str,
-    source_json: &str,
-    matched_json: &str,
-    merge: bool,
-) -> Result<String, JsValue> {
-    let parse = |text: &str, what: &str| {
-        serde_json::from_str::<Value>(text)
-            .map_err(|e| type_error(&format!("{what} is not JSON: {e}")))
-    };
-    let previous =
-        Examples::from_json(&parse(previous_json, "previous")?).map_err(|e| type_error(&e))?;
-    let source = parse(source_json, "source")?;
-    let bad = || type_error("source must be {ids, hashes, splits} of equal lengths");
-    let ids = source
-        .get("ids")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?
-        .iter()
-        .map(|v| opt_str(v).map(|s| s.map(str::to_owned)))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(bad)?;
-    let strings = |v: &Value| {
-        v.as_array()?
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-    };
-    let hashes = source.get("hashes").and_then(strings).ok_or_else(bad)?;
-    let splits = match source.get("splits") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(strings)
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(bad)?,
-        ),
-        Some(_) => return Err(bad()),
-    };
-    let matched: Vec<(usize, usize)> = serde_json::from_str(matched_json)
-        .map_err(|e| type_error(&format!("matched must be [[source, previous]] pairs: {e}")))?;
-    let after = manifest::after_write(&previous, &ids, &hashes, splits.as_deref(), &matched, merge)
-        .map_err(|e| type_error(&e))?;
-    Ok(after.to_json().to_string())
 }
 
 fn bad_item(side: &str, i: usize, shape: &str) -> JsValue {

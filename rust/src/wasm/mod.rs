@@ -1,7 +1,8 @@
 //! The WebAssembly bindings of the `js/` package (feature `wasm`, built for
 //! `wasm32-unknown-unknown` with wasm-bindgen): thin wrappers over the core, like
 //! `rust/src/python` is for PyO3. [`errors`] maps each [`ErrorKind`](crate::ErrorKind) to the
-//! name of a JavaScript error class; [`api`] holds the exported functions, [`plan`] the sync's plan.
+//! name of a JavaScript error class; [`api`] holds the exported functions,
+//! [`sync`] the sync engine (`SyncMachine`) that `js/src/driver.ts` drives.
 //!
 //! Values cross the boundary as text: JSON texts in (what an upload sends), and the results
 //! of scans and diffs out as JSON text that `js/src/core.ts` parses — one copy each way and
@@ -14,4 +15,4 @@
 
 mod api;
 mod errors;
-mod plan;
+mod sync;

@@ -64,6 +64,11 @@ export interface UpsertResult {
   attempts: number;
   /** Whether another writer was seen changing the dataset during the sync. */
   concurrentWriter: boolean;
+  /**
+   * The versions the sync made, oldest first: one, or several for a sync that adds more than
+   * 30,000 examples (written in parts: the server's per-request limits).
+   */
+  versions: string[];
   dryRun: false;
 }
 
@@ -280,6 +285,7 @@ export async function upsertDataset(
     action: plan.action,
     attempts: synced.attempts,
     concurrentWriter: synced.concurrentWriter,
+    versions: synced.versions,
     dryRun: false,
   };
 }

@@ -750,5 +750,40 @@ print(json.dumps(b"".join(body(segments, indices, source)).decode()))
         ordered(python),
       );
     });
+
+    // PostgreSQL takes at most 32,767 query arguments: Phoenix 20.26.1 answers 500 to an
+    // upload creating more examples with ids, and to the JSONL export of a larger dataset. The
+    // core's engine writes 30,000 new examples at most per request and reads such a dataset as
+    // JSON, its splits split by split (tests/sync/test_limits.py checks the database itself).
+    test(
+      "past the server's query limit: 32,800 examples in two versions, a cold check finds nothing to do",
+      { skip: backend !== "postgresql" && "the limit is PostgreSQL's", timeout: 900_000 },
+      async () => {
+        const client = recordingClient(url).client;
+        const name = unique("limit");
+        const rows = Array.from({ length: 32_800 }, (_, i) => ({
+          id: `r${i}`,
+          input: { question: `q${i}` },
+          output: { answer: i % 7 },
+          splits: [i % 3 ? "train" : "test"],
+        }));
+        const made = await upsertDataset({
+          client,
+          dataset: { datasetName: name },
+          examples: rows,
+        });
+        assert.equal(made.summary.added, 32_800);
+        assert.equal(made.versions.length, 2);
+        assert.equal(made.versionId, made.versions[1]);
+        const check = await upsertDataset({
+          client,
+          dataset: { datasetName: name },
+          examples: rows,
+          manifest: false,
+          dryRun: true,
+        });
+        assert.equal(check.action, "none");
+      },
+    );
   });
 }

@@ -113,10 +113,15 @@ WORKER = textwrap.dedent(
                 )
             else:
                 client.datasets.create_dataset(name=a["name"], examples=examples, timeout=3600)
-        except httpx.HTTPStatusError as e:
-            out["error"] = f"fails (HTTP {e.response.status_code})"
         except Exception as e:
-            out["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+            # phoenix-client raises its DatasetUploadError from the httpx error
+            cause = e
+            while cause is not None and not isinstance(cause, httpx.HTTPStatusError):
+                cause = cause.__cause__
+            if cause is not None:
+                out["error"] = f"fails (HTTP {cause.response.status_code})"
+            else:
+                out["error"] = f"{type(e).__name__}: {str(e)[:300]}"
     out["seconds"] = time.perf_counter() - start
     out["client_peak_mb"] = hwm_mb()
     print(json.dumps(out))

@@ -2776,6 +2776,27 @@ fn an_append_of_many_goes_in_appends() {
 }
 
 #[test]
+fn an_append_carrying_many_changed_examples_goes_in_appends() {
+    // Phoenix rebuilds the split memberships of every example an append carries with one
+    // list of their ids: an append of 12 edits and 3 additions, at a limit of 5, is three
+    // appends of at most 5 examples; the edits not yet written are left as they are.
+    let mut e = limited(many("a", 12));
+    let mut examples = many("a", 12);
+    for x in examples.iter_mut() {
+        x.output = json!({"edited": true});
+    }
+    examples.extend(many("b", 3));
+    let s = src(examples);
+    let r = run(&mut e, small(), &s, &mut []);
+    exact(&e, &r, &s);
+    assert_eq!(plan_counts(&r), (Action::Append, 3, 12, 0, 0));
+    assert_eq!(upload_actions(&r, &s), ["append", "append", "append"]);
+    assert_eq!(upload_sizes(&r), [5, 5, 5]);
+    assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
+    no_op(&mut e, small(), &s);
+}
+
+#[test]
 fn an_update_with_many_adds_is_an_update_then_appends() {
     let mut e = limited(many("a", 6));
     let mut examples = many("a", 6);

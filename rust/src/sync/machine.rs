@@ -1303,27 +1303,56 @@ impl Machine {
         report: PlanReport,
     ) -> Result<(Plan, PlanReport, Option<Sub>), Fail> {
         let limit = self.cfg.write_limit.max(1);
-        if state.unknown.is_some() || plan.added.len() <= limit {
+        // An append carries only what changed; Phoenix also rebuilds the split memberships of
+        // every example an append carries with one list of their ids.
+        let appending = plan.action == Action::Append && !plan.full;
+        let carried = plan.added.len() + plan.updated.len() + plan.split_changes.len();
+        if state.unknown.is_some() || (plan.added.len() <= limit && !(appending && carried > limit))
+        {
             return Ok((plan, report, None));
         }
-        let mut added = plan.added.clone();
-        added.sort_unstable();
-        let later: std::collections::HashSet<usize> = added[limit..].iter().copied().collect();
+        let mut first: Vec<usize> = if appending {
+            plan.added
+                .iter()
+                .chain(&plan.updated)
+                .chain(&plan.split_changes)
+                .copied()
+                .collect()
+        } else {
+            plan.added.clone()
+        };
+        first.sort_unstable();
+        let later: std::collections::HashSet<usize> = first[limit..].iter().copied().collect();
+        // The part leaves out the examples added later, and shows those changed later as the
+        // dataset holds them now (same id, its hash and splits): unchanged for this part.
+        let previous: std::collections::HashMap<usize, usize> =
+            plan.matched.iter().copied().collect();
         let keep = (0..self.src.hashes.len())
-            .filter(|i| !later.contains(i))
+            .filter(|i| !later.contains(i) || previous.contains_key(i))
             .collect();
-        let sub = Sub::of(&self.src, keep);
+        let mut sub = Sub::of(&self.src, keep);
+        for k in 0..sub.map.len() {
+            let i = sub.map[k];
+            if let (true, Some(&p)) = (later.contains(&i), previous.get(&i)) {
+                sub.hashes[k] = state.examples.hashes[p].clone();
+                if let Some(splits) = sub.splits.as_mut() {
+                    splits[k] = state.examples.splits[p].clone();
+                }
+            }
+        }
         let (part, part_report) = self
             .make_plan(state, self.problem.is_some(), Some(&sub))
             .map_err(Fail::Input)?;
         self.log(
             Level::Info,
             format!(
-                "dataset {}: this sync adds {} examples, more than one request may ({limit}: \
+                "dataset {}: this sync writes {} examples, more than one request may ({limit}: \
                  the server's query limits); writing {} now and the rest in further versions",
                 quoted(&report.dataset_name),
-                plan.added.len(),
+                if appending { carried } else { plan.added.len() },
                 part_report.added.len()
+                    + part_report.updated.len()
+                    + part_report.split_changes.len()
             ),
         );
         Ok((part, part_report, Some(sub)))
@@ -1521,9 +1550,7 @@ impl Machine {
         if again.0.action != Action::None {
             return self.conflict("the dataset read back differs from the source".to_owned());
         }
-        if let Some(v) = back.version_id() {
-            self.made.push(v);
-        }
+        self.made_version(back.version_id());
         let write = self.write.take().expect("a write");
         let report = self.overall.take().unwrap_or(write.report);
         self.finish(report, &back, Some(&back.examples), back.read_at)
@@ -1620,9 +1647,7 @@ impl Machine {
             read_at: proven_at,
             ..State::default()
         };
-        if let Some(v) = after.version_id() {
-            self.made.push(v);
-        }
+        self.made_version(after.version_id());
         if write.sub.is_some() {
             // A chunk is proven: the next one is planned from the state it left, with the
             // budget of a new sync (the problem that spent the writes before is gone).
@@ -1647,6 +1672,14 @@ impl Machine {
         let keep = write.from.unknown.is_none().then_some(&after.examples);
         let report = self.overall.take().unwrap_or(write.report);
         self.finish(report, &after, keep, proven_at)
+    }
+
+    /// A proven write's version, unless it is the last one listed (a write the server found
+    /// nothing to change in makes no version).
+    fn made_version(&mut self, version: Option<String>) {
+        if let Some(v) = version.filter(|v| self.made.last() != Some(v)) {
+            self.made.push(v);
+        }
     }
 
     /// Another writer was at work: read again and plan again after a fully jittered wait.

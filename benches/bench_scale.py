@@ -8,7 +8,9 @@ Opt-in: skipped unless ``PU_BENCH_SCALE_N`` gives the number of examples, e.g.::
 (``PU_BENCH_SCALE`` itself is the other benchmarks' scale factor, so this one has a variable
 of its own.) ``PU_BENCH_BACKEND`` (``sqlite``, ``postgresql`` or ``both``, as for the other
 benchmarks) says which Phoenix; ``PU_BENCH_SCALE_REFERENCE=0`` leaves out phoenix-client
-(whose steps take minutes each at this size). Use a release build (``./scripts/setup``).
+(whose steps take minutes each at this size); ``PU_BENCH_SCALE_STEPS=k`` runs only the
+first k steps below (at 1,000,000 examples the later ones take hours). Use a release build
+(``./scripts/setup``).
 
 The source is a JSONL file with ids (the realistic LLM-eval examples of ``_data.py``). Each
 step is one sync in a fresh process (``upsert_dataset`` as the command line calls it, or
@@ -59,6 +61,7 @@ from .conftest import BACKENDS
 
 N = int(os.environ.get("PU_BENCH_SCALE_N", "0") or 0)
 REFERENCE = os.environ.get("PU_BENCH_SCALE_REFERENCE", "1") != "0"
+FIRST_STEPS = int(os.environ.get("PU_BENCH_SCALE_STEPS", "0") or 0)
 RESULTS = Path(__file__).parent / "results"
 STEP_TIMEOUT = 3 * 3600
 
@@ -243,7 +246,7 @@ def test_scale(backend: Backend, tmp_path: Path) -> None:
     with LocalPhoenix(backend=backend) as phoenix:
         ours_name, ref_name = f"ours-{N}", f"ref-{N}"
         reference_failed = not REFERENCE
-        for label, source, ours_args, how in STEPS:
+        for label, source, ours_args, how in STEPS[: FIRST_STEPS or None]:
             print(f"\n[{time.strftime('%H:%M:%S')}] {backend} {label}", flush=True)
             ours = None
             if ours_args is not None:

@@ -459,7 +459,11 @@ impl Phoenix {
             ));
         }
         let with_ids = create.iter().filter(|&&i| incoming[i].external.is_some());
-        if with_ids.count() > self.query_limit {
+        // An update without splits removes the memberships of the examples it deletes with
+        // one list of their ids (`_reassign_splits`); with splits, by the dataset's id.
+        if with_ids.count() > self.query_limit
+            || (splits.is_none() && delete.len() > self.query_limit)
+        {
             // asyncpg: the number of query arguments cannot exceed 32767 (rolled back).
             return Err((500, "Internal Server Error".to_owned()));
         }
@@ -3130,6 +3134,117 @@ fn at_the_write_limit_one_version_past_it_two() {
         assert_eq!(r.count(On::Export), exports, "{n} examples");
         assert_eq!(r.count(On::Examples), 1 - exports, "{n} examples");
     }
+}
+
+#[test]
+fn the_model_answers_500_for_an_update_deleting_past_its_query_limit() {
+    // Phoenix removes the split memberships of what an update without splits deletes with
+    // one list of their ids: past 32,767 on PostgreSQL, HTTP 500 (as the model does).
+    let mut e = limited(many("a", 12));
+    let s = src(many("a", 1));
+    let cfg = Config {
+        write_limit: 100,
+        ..small()
+    };
+    let r = run(&mut e, cfg, &s, &mut []);
+    assert_eq!(r.server_failure().2, Some(500));
+    r.warned("failed (HTTP 500)");
+}
+
+#[test]
+fn deleting_past_the_write_limit_goes_in_updates_keeping_the_rest_as_they_are() {
+    // 11 of 12 deleted at a limit of 5: three updates deleting 5, 5 and 1; each part carries
+    // the examples deleted later as the server holds them (their content read once, by node
+    // id), so every version in between holds the source and some of what it deletes.
+    let mut e = limited(many("a", 12));
+    let s = src(many("a", 1));
+    let r = run(&mut e, small(), &s, &mut []);
+    exact(&e, &r, &s);
+    assert_eq!(plan_counts(&r), (Action::Update, 0, 0, 0, 11));
+    assert_eq!(upload_actions(&r, &s), ["update", "update", "update"]);
+    assert_eq!(upload_sizes(&r), [7, 2, 1]);
+    assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
+    // The state (12 > the read limit) and the contents: two reads of the examples.
+    assert_eq!(r.count(On::Examples), 2);
+    r.logged("deleting 5 now and the rest in further versions");
+    let bodies = upload_bodies(&r, &s);
+    let ids = |b: &Value| b["example_ids"].as_array().unwrap().clone();
+    assert_eq!(ids(&bodies[0])[0], json!("a0"));
+    assert!(ids(&bodies[0])[1..]
+        .iter()
+        .all(|id| row_of("DatasetExample", id.as_str().unwrap()).is_some()));
+    no_op(&mut e, small(), &s);
+}
+
+#[test]
+fn replacing_every_id_past_the_limit_adds_and_deletes_in_parts() {
+    // A new id scheme: 12 examples out, 12 in, at a limit of 5 (each part adds and deletes
+    // at most 5), with or without ids in the source, with splits or without.
+    for with_splits in [false, true] {
+        let mut e = limited(many("a", 12));
+        let examples: Vec<Ex> = many("b", 12)
+            .into_iter()
+            .map(|x| {
+                if with_splits {
+                    in_splits(x, &["train"])
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let s = if with_splits {
+            src_with_splits(examples)
+        } else {
+            src(examples)
+        };
+        let r = run(&mut e, small(), &s, &mut []);
+        exact(&e, &r, &s);
+        assert_eq!(
+            plan_counts(&r),
+            (Action::Update, 12, 0, 0, 12),
+            "{with_splits}"
+        );
+        assert_eq!(synced_versions(&r), version_gids(&e)[1..]);
+        assert_eq!(synced_versions(&r).len(), 3, "{with_splits}");
+        no_op(&mut e, small(), &s);
+    }
+}
+
+#[test]
+fn deleting_past_the_limit_from_a_source_without_ids() {
+    // Content-matched examples: the parts name the kept ones by node id all the same.
+    let mut e = limited(
+        (0..12)
+            .map(|i| anon(json!({"q": i}), json!({"a": i})))
+            .collect(),
+    );
+    let s = src(vec![anon(json!({"q": 0}), json!({"a": 0}))]);
+    let r = run(&mut e, small(), &s, &mut []);
+    exact(&e, &r, &s);
+    assert_eq!(plan_counts(&r), (Action::Update, 0, 0, 0, 11));
+    assert_eq!(synced_versions(&r).len(), 3);
+    let bodies = upload_bodies(&r, &s);
+    assert_eq!(bodies[0]["example_ids"][0], Value::Null);
+    assert_eq!(bodies[2].get("example_ids"), None);
+}
+
+#[test]
+fn a_deletion_in_parts_when_another_writer_edits_a_kept_example_between_parts() {
+    // Another writer edits an example deleted by a later part, between two parts: the next
+    // part's proof sees the other version, the sync reads again and still ends exact.
+    let mut e = limited(many("a", 12));
+    let s = src(many("a", 1));
+    let edit = other(
+        "append",
+        vec![ex("a11", json!({"a": 11}), json!({"other": true}))],
+    );
+    let r = run(
+        &mut e,
+        small(),
+        &s,
+        &mut [at(On::Upload, 1, Do::Writer(edit))],
+    );
+    exact_with_another_writer(&e, &r, &s);
 }
 
 // -- the property: random scenarios ------------------------------------------------------------

@@ -106,3 +106,18 @@ def test_a_dataset_past_the_servers_query_limit(
         dataset=name, examples=edited, manifest=False, dry_run=True
     )
     assert plan.action == "none", plan.summary
+
+    # Most of it deleted, by a source without splits (the server's stay as they are): on
+    # PostgreSQL one update deleting more than 32,767 examples answers 500 (Phoenix drops
+    # their split memberships with one list of their ids), so the deletions go in parts,
+    # each carrying the examples deleted later as the server holds them.
+    kept = [{k: v for k, v in r.items() if k != "splits"} for r in edited[:400]]
+    before = members(phoenix, name)
+    ds = client.datasets.upsert_dataset(dataset=name, examples=kept, manifest=False)
+    assert ds.summary.deleted == len(edited) - 400, ds.summary
+    assert len(ds.versions) == 2, ds.versions  # 30,000 deleted, then the rest
+    expected = dict(zip((r["id"] for r in kept), pu.hash_examples(kept)))
+    assert stored_hashes(phoenix, name) == expected
+    assert members(phoenix, name) == {k: v for k, v in before.items() if k in expected}
+    plan = client.datasets.upsert_dataset(dataset=name, examples=kept, dry_run=True)
+    assert plan.action == "none", plan.summary

@@ -83,6 +83,13 @@ enum Phase {
     /// The examples of one split (`listing.next - 1`).
     SplitMembers,
     Doubt(Examples),
+    /// The version's examples as JSON, for the content of those a write in parts deletes
+    /// later (it carries them as they are until then); the state waits beside it.
+    Contents {
+        state: Box<State>,
+        /// The node ids of the examples deleted later.
+        wanted: Vec<String>,
+    },
     Upload,
     ProveVersions,
 }
@@ -117,6 +124,30 @@ struct Sub {
     hashes: Vec<String>,
     splits: Option<Vec<Vec<String>>>,
     lines: Option<Vec<u64>>,
+    /// Examples of the dataset the part carries as the server holds them (those deleted by
+    /// later parts), after the source's: named by node id in `ids`, their content here.
+    kept: Vec<Content>,
+}
+
+/// An example's input, output and metadata as raw JSON, as the server answered them.
+type Content = [Box<serde_json::value::RawValue>; 3];
+
+/// Whether a deletion in parts knows the content of the examples it keeps until later.
+enum Kept {
+    Known,
+    /// Read them: the request, and their node ids.
+    Read(Box<Request>, Vec<String>),
+    /// The state does not know their node ids (a manifest): read the server's.
+    NodeIdsUnknown,
+}
+
+/// One example of a `GET .../examples` answer, its content unparsed.
+#[derive(serde::Deserialize)]
+struct Listed {
+    node_id: String,
+    input: Box<serde_json::value::RawValue>,
+    output: Box<serde_json::value::RawValue>,
+    metadata: Box<serde_json::value::RawValue>,
 }
 
 impl Sub {
@@ -133,6 +164,7 @@ impl Sub {
                 .as_ref()
                 .map(|l| map.iter().map(|&i| l[i]).collect()),
             map,
+            kept: Vec::new(),
         }
     }
 }
@@ -208,6 +240,9 @@ pub struct Machine {
     chunks: u32,
     /// The versions this sync's proven writes made, oldest first.
     made: Vec<String>,
+    /// The content of examples of the dataset that a sync in parts deletes in later parts,
+    /// by node id (read once, when a deletion passes the write limit).
+    contents: std::collections::HashMap<String, Content>,
     server_version: Option<Vec<u64>>,
     clock: Option<i64>,
 }
@@ -327,6 +362,7 @@ impl Machine {
             overall: None,
             chunks: 0,
             made: Vec::new(),
+            contents: std::collections::HashMap::new(),
             clock: None,
         };
         if m.server_version.is_none() {
@@ -530,6 +566,9 @@ impl Machine {
             Phase::Export => self.on_export(&response.body),
             Phase::Listed => self.on_listed(&response.body, &what),
             Phase::SplitMembers => self.on_split_members(&response.body, &what),
+            Phase::Contents { state, wanted } => {
+                self.on_contents(*state, &wanted, &response.body, &what)
+            }
             mut phase => {
                 let object =
                     json_object(&response, &what, &self.cfg.server, &path).map_err(Fail::Server)?;
@@ -761,6 +800,7 @@ impl Machine {
             | Phase::Export
             | Phase::Listed
             | Phase::SplitMembers
+            | Phase::Contents { .. }
             | Phase::Manifest(_)
             | Phase::Upload => Err(input_error(ErrorKind::Internal, "unexpected answer")),
         }
@@ -1173,7 +1213,10 @@ impl Machine {
         if let Some(sub) = sub {
             for list in [&mut p.added, &mut p.updated, &mut p.split_changes] {
                 for i in list.iter_mut() {
-                    *i = sub.map[*i];
+                    // An example carried as the server holds it is unchanged by construction.
+                    *i = *sub.map.get(*i).ok_or_else(|| {
+                        Error::new(ErrorKind::Internal, "a part changes an example it keeps")
+                    })?;
                 }
             }
         }
@@ -1251,6 +1294,20 @@ impl Machine {
         if self.overall.is_none() {
             self.overall = Some(report.clone());
         }
+        match self.contents_request(&state, &plan) {
+            Kept::Known => {}
+            Kept::Read(request, wanted) => {
+                let state = Box::new(state);
+                self.send(Phase::Contents { state, wanted }, *request);
+                return Ok(());
+            }
+            Kept::NodeIdsUnknown => {
+                // A manifest without the node ids of examples this client created: the
+                // server's state has them.
+                self.read_state(Reader::Main);
+                return Ok(());
+            }
+        }
         let (plan, report, sub) = self.chunk(&state, plan, report)?;
         self.writes += 1;
         self.wrote = Some(report.clone());
@@ -1307,10 +1364,73 @@ impl Machine {
         // every example an append carries with one list of their ids.
         let appending = plan.action == Action::Append && !plan.full;
         let carried = plan.added.len() + plan.updated.len() + plan.split_changes.len();
-        if state.unknown.is_some() || (plan.added.len() <= limit && !(appending && carried > limit))
-        {
+        let adding = plan.added.len() > limit || (appending && carried > limit);
+        // An update without splits removes the memberships of what it deletes with one list
+        // of their ids: past the limit, the examples deleted later stay as they are.
+        let deleting = plan.deleted.len() > limit;
+        if state.unknown.is_some() || !(adding || deleting) {
             return Ok((plan, report, None));
         }
+        let mut sub = if adding {
+            self.adding_part(state, &plan, limit, appending)
+        } else {
+            Sub::of(&self.src, (0..self.src.hashes.len()).collect())
+        };
+        if deleting {
+            let prev = &state.examples;
+            for &p in &plan.deleted[limit..] {
+                let content = self
+                    .contents
+                    .get(&prev.node_ids[p])
+                    .cloned()
+                    .ok_or_else(|| input_error(ErrorKind::Internal, "content not read"))?;
+                sub.ids.push(Some(prev.node_ids[p].clone()));
+                sub.hashes.push(prev.hashes[p].clone());
+                if let Some(splits) = sub.splits.as_mut() {
+                    splits.push(prev.splits[p].clone());
+                }
+                if let Some(lines) = sub.lines.as_mut() {
+                    lines.push(0);
+                }
+                sub.kept.push(content);
+            }
+        }
+        let (part, part_report) = self
+            .make_plan(state, self.problem.is_some(), Some(&sub))
+            .map_err(Fail::Input)?;
+        let name = quoted(&report.dataset_name);
+        if adding {
+            self.log(
+                Level::Info,
+                format!(
+                    "dataset {name}: this sync writes {} examples, more than one request may \
+                     ({limit}: the server's query limits); writing {} now and the rest in \
+                     further versions",
+                    if appending { carried } else { plan.added.len() },
+                    part_report.added.len()
+                        + part_report.updated.len()
+                        + part_report.split_changes.len()
+                ),
+            );
+        }
+        if deleting {
+            self.log(
+                Level::Info,
+                format!(
+                    "dataset {name}: this sync deletes {} examples, more than one request may \
+                     ({limit}: the server's query limits); deleting {} now and the rest in \
+                     further versions",
+                    plan.deleted.len(),
+                    part_report.deleted.len()
+                ),
+            );
+        }
+        Ok((part, part_report, Some(sub)))
+    }
+
+    /// The part of a sync adding more than one request may: the source without the examples
+    /// added past the limit, and with those changed past it as the dataset holds them now.
+    fn adding_part(&self, state: &State, plan: &Plan, limit: usize, appending: bool) -> Sub {
         let mut first: Vec<usize> = if appending {
             plan.added
                 .iter()
@@ -1340,22 +1460,70 @@ impl Machine {
                 }
             }
         }
-        let (part, part_report) = self
-            .make_plan(state, self.problem.is_some(), Some(&sub))
-            .map_err(Fail::Input)?;
-        self.log(
-            Level::Info,
-            format!(
-                "dataset {}: this sync writes {} examples, more than one request may ({limit}: \
-                 the server's query limits); writing {} now and the rest in further versions",
-                quoted(&report.dataset_name),
-                if appending { carried } else { plan.added.len() },
-                part_report.added.len()
-                    + part_report.updated.len()
-                    + part_report.split_changes.len()
-            ),
+        sub
+    }
+
+    /// The read of the version's examples when a sync deletes more than one request may and
+    /// the content of those it deletes later (carried as they are until then) is not known.
+    fn contents_request(&self, state: &State, plan: &Plan) -> Kept {
+        let limit = self.cfg.write_limit.max(1);
+        if state.unknown.is_some() || plan.deleted.len() <= limit {
+            return Kept::Known;
+        }
+        let prev = &state.examples;
+        let wanted: Vec<String> = plan.deleted[limit..]
+            .iter()
+            .map(|&p| prev.node_ids[p].clone())
+            .filter(|id| !self.contents.contains_key(id))
+            .collect();
+        if wanted.is_empty() {
+            return Kept::Known;
+        }
+        if wanted.iter().any(String::is_empty) {
+            return Kept::NodeIdsUnknown;
+        }
+        let (Some(id), Some(version)) = (state.dataset_id(), state.version_id()) else {
+            return Kept::NodeIdsUnknown;
+        };
+        let n = prev.len();
+        let mut request = self.read_request(
+            &format!("v1/datasets/{}/examples", segment(&id)),
+            vec![("version_id".to_owned(), version)],
+            "downloading the dataset's examples",
+            wire::read_seconds(n),
+            Purpose::Export,
+            n,
         );
-        Ok((part, part_report, Some(sub)))
+        request.label = format!(
+            "reading {} (to delete its examples in parts)",
+            quoted(&self.cfg.name.clone().unwrap_or_else(|| id.clone()))
+        );
+        Kept::Read(Box::new(request), wanted)
+    }
+
+    fn on_contents(&mut self, state: State, wanted: &[String], body: &[u8], what: &str) -> Flow {
+        let wanted: std::collections::HashSet<&str> = wanted.iter().map(String::as_str).collect();
+        for raw in self.raw_examples(body, what)? {
+            let example: Listed = serde_json::from_str(raw.get()).map_err(|e| {
+                Fail::Server(Failure::server(format!(
+                    "{what}: an example is not what Phoenix sends ({e})"
+                )))
+            })?;
+            if wanted.contains(example.node_id.as_str()) {
+                self.contents.insert(
+                    example.node_id,
+                    [example.input, example.output, example.metadata],
+                );
+            }
+        }
+        if let Some(missing) = wanted.iter().find(|id| !self.contents.contains_key(**id)) {
+            return Err(Fail::Server(Failure::server(format!(
+                "{what}: version {} does not list example {missing}, which it was read with",
+                state.version_id().unwrap_or_default()
+            ))));
+        }
+        self.state = Some(state);
+        self.plan_and_write()
     }
 
     /// The upload request: the plan's action and the examples it carries, as Phoenix's JSON
@@ -1385,20 +1553,40 @@ impl Machine {
         if let (Some(d), Action::Create) = (&self.cfg.description, plan.action) {
             head.push_str(&format!(",\"description\":{}", js(d)));
         }
+        // Examples of the dataset carried as the server holds them (a deletion in parts).
+        let kept = sub.map_or(&[][..], |s| &s.kept[..]);
+        let kept_ids = sub.map_or(&[][..], |s| &s.ids[s.map.len()..]);
+        let kept_splits = sub
+            .and_then(|s| s.splits.as_ref())
+            .map_or(&[][..], |s| &s[s.len() - kept.len()..]);
         let mut segments = vec![Segment::Bytes(head.into_bytes())];
         for (part, key) in ["inputs", "outputs", "metadata"].iter().enumerate() {
             segments.push(Segment::Bytes(format!(",\"{key}\":[").into_bytes()));
             segments.push(Segment::Rows(part as u8));
-            segments.push(Segment::Bytes(b"]".to_vec()));
+            let mut tail = Vec::new();
+            for (k, content) in kept.iter().enumerate() {
+                if k > 0 || !indices.is_empty() {
+                    tail.push(b',');
+                }
+                tail.extend_from_slice(content[part].get().as_bytes());
+            }
+            tail.push(b']');
+            segments.push(Segment::Bytes(tail));
         }
         let column = |key: &str, values: Vec<Value>| {
             Segment::Bytes(format!(",\"{key}\":{}", Value::Array(values)).into_bytes())
         };
         let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
-        if self.src.has_ids {
+        let names =
+            |names: &Vec<String>| Value::Array(names.iter().cloned().map(Value::String).collect());
+        if self.src.has_ids || !kept.is_empty() {
             segments.push(column(
                 "example_ids",
-                indices.iter().map(|&i| opt(&self.src.ids[i])).collect(),
+                indices
+                    .iter()
+                    .map(|&i| opt(&self.src.ids[i]))
+                    .chain(kept_ids.iter().map(opt))
+                    .collect(),
             ));
         }
         if let Some(splits) = &self.src.splits {
@@ -1406,19 +1594,25 @@ impl Machine {
                 "splits",
                 indices
                     .iter()
-                    .map(|&i| Value::Array(splits[i].iter().cloned().map(Value::String).collect()))
+                    .map(|&i| names(&splits[i]))
+                    .chain(kept_splits.iter().map(names))
                     .collect(),
             ));
         }
         if let Some(spans) = &self.src.span_ids {
             segments.push(column(
                 "span_ids",
-                indices.iter().map(|&i| opt(&spans[i])).collect(),
+                indices
+                    .iter()
+                    .map(|&i| opt(&spans[i]))
+                    .chain(kept.iter().map(|_| Value::Null))
+                    .collect(),
             ));
         }
+        let carried = indices.len() + kept.len();
         segments.push(Segment::Bytes(b"}".to_vec()));
         let (timeout, connect_timeout) =
-            timeouts(self.cfg.timeout, wire::upload_seconds(indices.len(), n));
+            timeouts(self.cfg.timeout, wire::upload_seconds(carried, n));
         Request {
             method: Method::Post,
             path: "v1/datasets/upload".to_owned(),
@@ -1426,11 +1620,11 @@ impl Machine {
             headers: WRITE_HEADERS.to_vec(),
             timeout,
             connect_timeout,
-            examples: indices.len(),
+            examples: carried,
             label: format!(
                 "{} {} examples",
                 plan.action.as_str(),
-                wire::thousands(indices.len())
+                wire::thousands(carried)
             ),
             body: Some(super::Body { segments, indices }),
             purpose: Purpose::Upload,
@@ -1447,6 +1641,18 @@ impl Machine {
             .wrote
             .as_ref()
             .is_some_and(|w| w.action == Action::Create);
+        let keeping = self
+            .write
+            .as_ref()
+            .and_then(|w| w.sub.as_ref())
+            .is_some_and(|s| !s.kept.is_empty());
+        if keeping && status == Some(422) && failure.detail.contains("No examples found") {
+            // Another writer deleted an example this part carries as the dataset held it.
+            return self.conflict(format!(
+                "an example this sync keeps until a later part is gone ({})",
+                failure.short()
+            ));
+        }
         if creating && matches!(status, Some(409 | 500)) {
             // Another writer created the dataset first: sync into theirs. (On PostgreSQL the
             // loser of that race gets a 500, a unique-name violation.) Nothing landed.

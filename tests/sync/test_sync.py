@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from phoenix.client.experiments import run_experiment
@@ -262,6 +263,42 @@ def test_split_only_change_is_carried(client: Client, name: str, manifest_dir: P
     examples[0]["output"]["answer"] = "changed"
     client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
     assert server_rows(client, name)["q1"]["splits"] == ["hard", "test"]
+
+
+def test_a_split_edited_in_the_ui_is_seen_with_a_warm_manifest(
+    client: Client, phoenix: LocalPhoenix, name: str, manifest_dir: Path, recorder: Recorder
+) -> None:
+    """The manifest proves content only: a source with splits reads each split's members
+    (not the export), so a membership changed through the splits endpoints (as the UI does,
+    no new version) is seen and undone."""
+    examples = make_examples(6)
+    for i, e in enumerate(examples):
+        e["splits"] = ["train" if i % 2 else "test"]
+    client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
+    time.sleep(2.1)  # the next sync's manifest is provable (uvicorn's Date lags up to 1 s)
+    http = httpx.Client(base_url=phoenix.base_url)
+    ds = http.get("/v1/datasets", params={"name": name}).json()["data"][0]
+    listed = http.get(f"/v1/datasets/{ds['id']}/splits").json()["data"]
+    splits = {s["name"]: s["id"] for s in listed}
+    q0 = next(
+        x["node_id"]
+        for x in http.get(f"/v1/datasets/{ds['id']}/examples").json()["data"]["examples"]
+        if x["id"] == "q0"
+    )
+    moved = http.patch(
+        f"/v1/datasets/{ds['id']}/splits/{splits['train']}", json={"add_example_ids": [q0]}
+    )
+    assert moved.status_code == 200, moved.text
+    recorder.clear()
+    ds2 = client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
+    assert ds2.plan.split_changes == ("q0",)
+    assert server_rows(client, name)["q0"]["splits"] == ["test"]
+    recorder.clear()
+    again = client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
+    assert again.plan.action == "none"
+    assert recorder.count("GET", "/jsonl$") == 0, recorder.requests  # content from the manifest
+    assert recorder.count("GET", "/splits$") == 1
+    http.close()
 
 
 def test_run_experiment_on_each_version(client: Client, name: str, manifest_dir: Path) -> None:

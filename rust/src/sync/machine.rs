@@ -339,7 +339,7 @@ impl Machine {
         };
         let mut m = Machine {
             rng: Random::new(cfg.seed),
-            trust_manifest: cfg.manifest && src.splits.is_none(),
+            trust_manifest: cfg.manifest,
             server_version: cfg.server_version.clone(),
             cfg,
             src,
@@ -902,16 +902,38 @@ impl Machine {
         let file = manifest::file_name(&fp.server, &fp.dataset_id);
         if let Some(bytes) = bytes {
             match manifest::decode(&bytes, &fp) {
-                Ok(Loaded::Current(examples)) => {
+                Ok(Loaded::Current(examples))
+                    if self.src.splits.is_none()
+                        || !examples.node_ids.iter().any(String::is_empty) =>
+                {
                     self.log(
                         Level::Debug,
                         format!("using the sync manifest for {}", fp.version_id),
                     );
+                    if self.src.splits.is_some() {
+                        // The manifest proves content only (Phoenix does not version split
+                        // membership): read the members of each split, not the examples.
+                        self.reading.from_manifest = true;
+                        self.listing = Some(Listing {
+                            examples,
+                            ..Listing::default()
+                        });
+                        let request = self.split_page(None);
+                        self.send(Phase::SplitList, request);
+                        return Ok(());
+                    }
                     let mut state = std::mem::take(&mut self.reading);
                     state.examples = examples;
                     state.from_manifest = true;
                     return self.state_ready(state);
                 }
+                Ok(Loaded::Current(_)) => self.log(
+                    Level::Debug,
+                    format!(
+                        "sync manifest {file} does not know every node id; reading the dataset \
+                         from the server"
+                    ),
+                ),
                 Ok(Loaded::Stale) => self.log(
                     Level::Debug,
                     format!("sync manifest {file} is stale; reading the dataset from the server"),

@@ -23,8 +23,9 @@
 //! The sync, step by step (the machine's phases):
 //! 1. The server's version (once per client: the host passes it when known).
 //! 2. State: the dataset (by name or id), its latest versions and its examples — from the
-//!    local manifest when the server proves it applies and the source says nothing of splits
-//!    ([`crate::manifest`]), otherwise from Phoenix's JSONL export, scanned by the core. An
+//!    local manifest when the server proves it applies ([`crate::manifest`]; for a source
+//!    with splits, beside the members of each split, which Phoenix does not version),
+//!    otherwise from Phoenix's JSONL export, scanned by the core. An
 //!    export holding another number of examples than the dataset counts is checked against the
 //!    version's examples as JSON; a disagreement that stands leaves the state *unknown*.
 //! 3. Plan: [`crate::plan`], a pure function of (source, state, mode).

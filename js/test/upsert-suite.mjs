@@ -444,7 +444,7 @@ export function suite(backend) {
       assert.equal(v3.versionId, v2.versionId);
     });
 
-    test("manifest: a no-op reads no export once the server proves it, shared with Python; never for splits; a corrupt one is ignored", async (t) => {
+    test("manifest: a no-op reads no export once the server proves it, shared with Python; content only for splits; a corrupt one is ignored", async (t) => {
       const cache = mkdtempSync(join(dir, "manifest-"));
       const name = unique("manifest");
       const source = examples(30);
@@ -500,7 +500,8 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         py.log.join("\n"),
       );
       assert.deepEqual([py.action, py.versionId], ["none", created.result.versionId]);
-      // A source with splits reads them from the server: Phoenix does not version them.
+      // A source with splits takes content from the manifest and reads the members of each
+      // split from the server: Phoenix does not version them.
       const { client: splitClient, requests: splitRequests } = recordingClient(url);
       await upsertDataset({
         client: splitClient,
@@ -510,7 +511,8 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         manifest: cache,
         dryRun: true,
       });
-      assert.equal(splitRequests.filter((r) => r.endsWith("/jsonl")).length, 1);
+      assert.equal(splitRequests.filter((r) => r.endsWith("/jsonl")).length, 0);
+      assert.equal(splitRequests.filter((r) => r.endsWith("/splits")).length, 1);
       // A change is planned from the manifest and written; the proof reads the versions, and
       // the manifest of the new version is written from the plan once it is provable (here:
       // the version before it is of an earlier second): the next no-op reads no export.

@@ -125,8 +125,8 @@ export interface UpsertDatasetOptions {
   allowEmpty?: boolean;
   /**
    * Keep a local manifest of what the server holds (ids, hashes, split names), so that a sync
-   * of a source without splits need not download the dataset while the server proves the
-   * manifest current: `true` (default: `$PHOENIX_UPSERT_CACHE_DIR`, else
+   * need not download the dataset while the server proves the manifest current (a source
+   * with splits still reads its splits): `true` (default: `$PHOENIX_UPSERT_CACHE_DIR`, else
    * `~/.cache/phoenix-upsert`, shared with the Python client), a directory, or `false`.
    */
   manifest?: boolean | string;

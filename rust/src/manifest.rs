@@ -12,7 +12,7 @@
 //! resolution of one second there, so a manifest is only written when it can tell the two
 //! apart ([`provable`]). Split assignments are not versioned by Phoenix: a manifest proves
 //! content only, and a sync whose source carries splits reads the members of each split
-//! beside it.
+//! beside it (past the read limit; a smaller dataset is exported instead).
 //!
 //! The format (`phoenix-upsert-manifest/4`): a header line `{"format": …, "sha256": …}`, a
 //! newline, then the JSON body `{"fingerprint": {…}, "examples": {"node_ids", "external_ids",

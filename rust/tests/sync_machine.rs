@@ -1840,13 +1840,20 @@ fn a_corrupt_manifest_is_ignored_with_a_warning() {
 #[test]
 fn a_source_with_splits_takes_content_from_the_manifest_and_reads_the_members() {
     // Phoenix does not version split membership: a manifest proves content only, so a
-    // source with splits reads the members of each split (not the examples, not the export).
+    // source with splits reads the members of each split (not the examples, not the export)
+    // when the dataset is past the read limit; a write changing members only is proven by the
+    // versions (none made), then its members read back. A smaller dataset is exported
+    // instead (content and splits in one read).
+    let cfg = || Config {
+        read_limit: 5,
+        ..with_manifest()
+    };
     let mut e = seeded(v1());
     let mut examples = v1();
     examples[0] = in_splits(examples[0].clone(), &["train"]);
     examples[2] = in_splits(examples[2].clone(), &["test"]);
     let s = src_with_splits(examples);
-    let r = run(&mut e, with_manifest(), &s, &mut []);
+    let r = run(&mut e, cfg(), &s, &mut []);
     let o = r.outcome();
     assert_eq!(o.plan.action, Action::Append);
     assert_eq!(o.plan.split_changes, vec![0, 2]);
@@ -1855,7 +1862,7 @@ fn a_source_with_splits_takes_content_from_the_manifest_and_reads_the_members() 
     let d = e.phoenix.dataset_named("ds").unwrap().id;
     let first = e.phoenix.current(d)[0].example;
     e.phoenix.splits.insert(first, ["test".to_owned()].into());
-    let r = run(&mut e, with_manifest(), &s, &mut []);
+    let r = run(&mut e, cfg(), &s, &mut []);
     // Before the write: the splits and the members of each; after it, the write read back.
     let before: Vec<On> = order(&r)
         .into_iter()
@@ -1865,14 +1872,23 @@ fn a_source_with_splits_takes_content_from_the_manifest_and_reads_the_members() 
     assert_eq!(before, [On::Splits, On::Examples]); // "train" has no member left
     assert_eq!(r.outcome().plan.split_changes, vec![0]);
     check_holds(&e, r.outcome(), &s, false);
-    let r = run(&mut e, with_manifest(), &s, &mut []);
+    let after: Vec<On> = order(&r)
+        .into_iter()
+        .skip_while(|on| *on != On::Upload)
+        .collect();
+    assert_eq!(after[..3], [On::Upload, On::Versions, On::Dataset]);
+    assert_eq!(after[3..], [On::Splits, On::Examples, On::Examples]);
+    // Below the read limit: the export, with or without a manifest.
+    let small = run(&mut e, with_manifest(), &s, &mut []);
+    assert_eq!((small.count(On::Export), small.count(On::Splits)), (1, 0));
+    let r = run(&mut e, cfg(), &s, &mut []);
     assert_eq!(r.outcome().plan.action, Action::None);
     assert_eq!(r.count(On::Export), 0);
     assert_eq!(split_reads(&r).len(), r.count(On::Examples));
     // The UI adds another example to a split: seen, and undone.
     let second = e.phoenix.current(d)[1].example;
     e.phoenix.splits.insert(second, ["train".to_owned()].into());
-    let r = run(&mut e, with_manifest(), &s, &mut []);
+    let r = run(&mut e, cfg(), &s, &mut []);
     assert_eq!(r.outcome().plan.split_changes, vec![1]);
     check_holds(&e, r.outcome(), &s, false);
 }

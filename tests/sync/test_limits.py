@@ -21,7 +21,7 @@ import phoenix_upsert as pu
 from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
-from ..conftest import stored_hashes
+from ..conftest import Recorder, stored_hashes
 
 #: Just past PostgreSQL's 32,767 query arguments.
 N = 32_800
@@ -70,7 +70,7 @@ def holds(phoenix: LocalPhoenix, name: str, source: list[dict[str, Any]]) -> Non
 
 
 def test_a_dataset_past_the_servers_query_limit(
-    client: Client, phoenix: LocalPhoenix, name: str, tmp_path: Path
+    client: Client, phoenix: LocalPhoenix, name: str, tmp_path: Path, recorder: Recorder
 ) -> None:
     source = rows(N)
     ds = client.datasets.upsert_dataset(dataset=name, examples=source, manifest=False)
@@ -84,6 +84,16 @@ def test_a_dataset_past_the_servers_query_limit(
         dataset=name, examples=source, manifest=False, dry_run=True
     )
     assert plan.action == "none", plan.summary
+
+    # With a current manifest, the content is the manifest's: only the members of each split
+    # are read (Phoenix does not version them), not the examples.
+    manifest = tmp_path / "manifests"
+    client.datasets.upsert_dataset(dataset=name, examples=source, manifest=manifest)
+    recorder.clear()
+    warm = client.datasets.upsert_dataset(dataset=name, examples=source, manifest=manifest)
+    assert warm.plan.action == "none"
+    assert recorder.count("GET", "/examples$") == 2, recorder.requests  # train, test
+    assert recorder.count("GET", "/jsonl$") == 0
 
     # 1% edited, 1% deleted, 1% added, 1% moved to another split; cold again.
     edited = [dict(r) for r in source[: N - 328]]

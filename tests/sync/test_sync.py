@@ -268,9 +268,10 @@ def test_split_only_change_is_carried(client: Client, name: str, manifest_dir: P
 def test_a_split_edited_in_the_ui_is_seen_with_a_warm_manifest(
     client: Client, phoenix: LocalPhoenix, name: str, manifest_dir: Path, recorder: Recorder
 ) -> None:
-    """The manifest proves content only: a source with splits reads each split's members
-    (not the export), so a membership changed through the splits endpoints (as the UI does,
-    no new version) is seen and undone."""
+    """The manifest proves content only: a source with splits reads the splits from the server
+    (the export here; past 30,000 examples the members of each split, see test_limits), so a
+    membership changed through the splits endpoints (as the UI does, no new version) is seen
+    and undone."""
     examples = make_examples(6)
     for i, e in enumerate(examples):
         e["splits"] = ["train" if i % 2 else "test"]
@@ -293,11 +294,8 @@ def test_a_split_edited_in_the_ui_is_seen_with_a_warm_manifest(
     ds2 = client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
     assert ds2.plan.split_changes == ("q0",)
     assert server_rows(client, name)["q0"]["splits"] == ["test"]
-    recorder.clear()
     again = client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
     assert again.plan.action == "none"
-    assert recorder.count("GET", "/jsonl$") == 0, recorder.requests  # content from the manifest
-    assert recorder.count("GET", "/splits$") == 1
     http.close()
 
 

@@ -903,8 +903,7 @@ impl Machine {
         if let Some(bytes) = bytes {
             match manifest::decode(&bytes, &fp) {
                 Ok(Loaded::Current(examples))
-                    if self.src.splits.is_none()
-                        || !examples.node_ids.iter().any(String::is_empty) =>
+                    if self.src.splits.is_none() || self.members_only(&examples) =>
                 {
                     self.log(
                         Level::Debug,
@@ -930,8 +929,8 @@ impl Machine {
                 Ok(Loaded::Current(_)) => self.log(
                     Level::Debug,
                     format!(
-                        "sync manifest {file} does not know every node id; reading the dataset \
-                         from the server"
+                        "sync manifest {file} applies, but the source has splits: reading the \
+                         dataset's export (content and splits in one read)"
                     ),
                 ),
                 Ok(Loaded::Stale) => self.log(
@@ -946,6 +945,14 @@ impl Machine {
         }
         self.export();
         Ok(())
+    }
+
+    /// Whether a source with splits reads only the members of each split beside a state of
+    /// `examples` (a current manifest, or a proven write): when the dataset is too large for
+    /// the export (its content would be read as JSON, then the members again), and every node
+    /// id is known. A smaller one is exported: content and splits in one read, as cheap.
+    fn members_only(&self, examples: &Examples) -> bool {
+        examples.len() > self.cfg.read_limit && !examples.node_ids.iter().any(String::is_empty)
     }
 
     fn export(&mut self) {
@@ -1756,7 +1763,16 @@ impl Machine {
                 return self.conflict(p);
             }
         }
-        if self.src.splits.is_some() && write.sub.is_none() {
+        // A source with splits (not versioned): a large dataset's content is proven by the
+        // versions as for any write, then the members of each split are read back — unless
+        // the write created examples (their node ids are not known yet) or was planned from a
+        // state not known: then, as for a small one, the whole dataset is read back.
+        if self.src.splits.is_some()
+            && write.sub.is_none()
+            && !(from.unknown.is_none()
+                && report.added.is_empty()
+                && self.src.hashes.len() > self.cfg.read_limit)
+        {
             self.read_state(Reader::ReadBack);
             return Ok(());
         }
@@ -1802,6 +1818,14 @@ impl Machine {
         ]
         .iter()
         .all(|k| write.result.get(*k).and_then(Value::as_i64) == Some(0));
+        // A write changing split membership only makes no version either (Phoenix does not
+        // version membership).
+        let report = &write.report;
+        let zero = zero
+            || (self.src.splits.is_some()
+                && report.added.is_empty()
+                && report.updated.is_empty()
+                && report.deleted.is_empty());
         let k = ids.len().min(before.len());
         let problem = if zero {
             // The server found nothing to change (a full write from a state that was not
@@ -1875,6 +1899,28 @@ impl Machine {
             read_at: proven_at,
             ..State::default()
         };
+        if self.src.splits.is_some() && write.sub.is_none() {
+            self.write = Some(write);
+            if !self.members_only(&after.examples) {
+                self.read_state(Reader::ReadBack);
+                return Ok(());
+            }
+            // Read back the members of each split (see `prove`).
+            self.reader = Reader::ReadBack;
+            self.reading = State {
+                info: after.info,
+                versions: after.versions,
+                read_at: proven_at,
+                ..State::default()
+            };
+            self.listing = Some(Listing {
+                examples: after.examples,
+                ..Listing::default()
+            });
+            let request = self.split_page(None);
+            self.send(Phase::SplitList, request);
+            return Ok(());
+        }
         self.made_version(after.version_id());
         if write.sub.is_some() {
             // A chunk is proven: the next one is planned from the state it left, with the

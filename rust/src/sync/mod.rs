@@ -24,18 +24,22 @@
 //! 1. The server's version (once per client: the host passes it when known).
 //! 2. State: the dataset (by name or id), its latest versions and its examples — from the
 //!    local manifest when the server proves it applies ([`crate::manifest`]; for a source
-//!    with splits, beside the members of each split, which Phoenix does not version),
+//!    with splits only past the read limit, beside the members of each split, which Phoenix
+//!    does not version),
 //!    otherwise from Phoenix's JSONL export, scanned by the core. An
 //!    export holding another number of examples than the dataset counts is checked against the
 //!    version's examples as JSON; a disagreement that stands leaves the state *unknown*.
 //! 3. Plan: [`crate::plan`], a pure function of (source, state, mode).
 //! 4. Write, in one request: nothing; `append` with the new and changed examples; `update`
 //!    with the full snapshot; `create` — the whole source from an unknown state.
-//! 5. Prove: the server's counts must be the plan's; for a source with splits (not versioned
-//!    by Phoenix) the dataset read back must plan empty; otherwise the newest version must be
-//!    this write's, right on the version the plan was made from, with the versions below
-//!    unchanged (on PostgreSQL uploads take no lock and a version's id is taken when its write
-//!    starts).
+//! 5. Prove: the server's counts must be the plan's; the newest version must be this write's,
+//!    right on the version the plan was made from, with the versions below unchanged (on
+//!    PostgreSQL uploads take no lock and a version's id is taken when its write starts; a
+//!    write changing split membership only makes no version: the versions must be those
+//!    read). For a source with splits (not versioned by Phoenix) the dataset is then read
+//!    back and the plan from it must be empty: past the read limit only the members of each
+//!    split (the content proven by the versions), unless the write created examples (node ids
+//!    not known yet) or was planned from a state not known.
 //!
 //! Anything else means another writer was at work: read again and plan again (a mirror sync
 //! then writes the full snapshot, which the server diffs against whatever landed), after a

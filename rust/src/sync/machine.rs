@@ -1428,31 +1428,27 @@ impl Machine {
             .make_plan(state, self.problem.is_some(), Some(&sub))
             .map_err(Fail::Input)?;
         let name = quoted(&report.dataset_name);
-        if adding {
+        let mut say = |what: (&str, usize), now: (&str, usize)| {
             self.log(
                 Level::Info,
                 format!(
-                    "dataset {name}: this sync writes {} examples, more than one request may \
-                     ({limit}: the server's query limits); writing {} now and the rest in \
-                     further versions",
-                    if appending { carried } else { plan.added.len() },
-                    part_report.added.len()
-                        + part_report.updated.len()
-                        + part_report.split_changes.len()
+                    "dataset {name}: this sync {} {} examples, more than one request may \
+                     ({limit}: the server's query limits); {} {} now and the rest in further \
+                     versions",
+                    what.0, what.1, now.0, now.1
                 ),
             );
+        };
+        if adding {
+            let carried_now = part_report.added.len()
+                + part_report.updated.len()
+                + part_report.split_changes.len();
+            let all = if appending { carried } else { plan.added.len() };
+            say(("writes", all), ("writing", carried_now));
         }
         if deleting {
-            self.log(
-                Level::Info,
-                format!(
-                    "dataset {name}: this sync deletes {} examples, more than one request may \
-                     ({limit}: the server's query limits); deleting {} now and the rest in \
-                     further versions",
-                    plan.deleted.len(),
-                    part_report.deleted.len()
-                ),
-            );
+            let now = part_report.deleted.len();
+            say(("deletes", plan.deleted.len()), ("deleting", now));
         }
         Ok((part, part_report, Some(sub)))
     }

@@ -1872,6 +1872,10 @@ fn a_source_with_splits_takes_content_from_the_manifest_and_reads_the_members() 
     assert_eq!(before, [On::Splits, On::Examples]); // "train" has no member left
     assert_eq!(r.outcome().plan.split_changes, vec![0]);
     check_holds(&e, r.outcome(), &s, false);
+    assert!(
+        synced_versions(&r).is_empty(),
+        "a change of members makes no version"
+    );
     let after: Vec<On> = order(&r)
         .into_iter()
         .skip_while(|on| *on != On::Upload)

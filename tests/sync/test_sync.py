@@ -254,6 +254,7 @@ def test_split_only_change_is_carried(client: Client, name: str, manifest_dir: P
     assert ds.summary == pu.SyncSummary(added=0, updated=1, deleted=0, unchanged=3)
     assert ds.plan.split_changes == ("q1",)
     assert ds.version_id == first.version_id  # Phoenix does not version split assignments
+    assert ds.versions == ()  # and the sync reports none made
     assert server_rows(client, name)["q1"]["splits"] == ["hard", "test"]
     again = client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
     assert again.plan.action == "none"

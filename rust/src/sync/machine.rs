@@ -1790,8 +1790,11 @@ impl Machine {
         if again.0.action != Action::None {
             return self.conflict("the dataset read back differs from the source".to_owned());
         }
-        self.made_version(back.version_id());
         let write = self.write.take().expect("a write");
+        // A write changing split membership only made no version: the newest is the one read.
+        if back.version_id() != write.from.version_id() {
+            self.made_version(back.version_id());
+        }
         let report = self.overall.take().unwrap_or(write.report);
         self.finish(report, &back, Some(&back.examples), back.read_at)
     }

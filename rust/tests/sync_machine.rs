@@ -3189,6 +3189,25 @@ fn the_model_answers_500_for_an_update_deleting_past_its_query_limit() {
 }
 
 #[test]
+fn splits_for_many_examples_go_in_parts_and_make_no_version() {
+    // 12 examples put in a split at a limit of 5: three appends carrying members only;
+    // Phoenix makes no version for them, and the sync reports none made.
+    let mut e = limited(many("a", 12));
+    let s = src_with_splits(
+        many("a", 12)
+            .into_iter()
+            .map(|x| in_splits(x, &["train"]))
+            .collect(),
+    );
+    let r = run(&mut e, small(), &s, &mut []);
+    exact(&e, &r, &s);
+    assert_eq!(plan_counts(&r), (Action::Append, 0, 0, 12, 0));
+    assert_eq!(upload_sizes(&r), [5, 5, 2]);
+    assert_eq!(version_count(&e), 1);
+    assert!(synced_versions(&r).is_empty());
+}
+
+#[test]
 fn deleting_past_the_write_limit_goes_in_updates_keeping_the_rest_as_they_are() {
     // 11 of 12 deleted at a limit of 5: three updates deleting 5, 5 and 1; each part carries
     // the examples deleted later as the server holds them (their content read once, by node

@@ -1791,10 +1791,7 @@ impl Machine {
             return self.conflict("the dataset read back differs from the source".to_owned());
         }
         let write = self.write.take().expect("a write");
-        // A write changing split membership only made no version: the newest is the one read.
-        if back.version_id() != write.from.version_id() {
-            self.made_version(back.version_id());
-        }
+        self.made_version(back.version_id(), write.from.version_id());
         let report = self.overall.take().unwrap_or(write.report);
         self.finish(report, &back, Some(&back.examples), back.read_at)
     }
@@ -1920,7 +1917,7 @@ impl Machine {
             self.send(Phase::SplitList, request);
             return Ok(());
         }
-        self.made_version(after.version_id());
+        self.made_version(after.version_id(), write.from.version_id());
         if write.sub.is_some() {
             // A chunk is proven: the next one is planned from the state it left, with the
             // budget of a new sync (the problem that spent the writes before is gone).
@@ -1947,10 +1944,13 @@ impl Machine {
         self.finish(report, &after, keep, proven_at)
     }
 
-    /// A proven write's version, unless it is the last one listed (a write the server found
-    /// nothing to change in makes no version).
-    fn made_version(&mut self, version: Option<String>) {
-        if let Some(v) = version.filter(|v| self.made.last() != Some(v)) {
+    /// A proven write's version, unless it is the version the write was planned from or the
+    /// last one listed: a write the server found nothing to change in, or one changing split
+    /// membership only, makes no version.
+    fn made_version(&mut self, version: Option<String>, before: Option<String>) {
+        if let Some(v) =
+            version.filter(|v| self.made.last() != Some(v) && before.as_ref() != Some(v))
+        {
             self.made.push(v);
         }
     }

@@ -25,7 +25,8 @@ the plan. The steps, in order, on one dataset per side:
 5. 1% edited; 6. 1% deleted; 7. 1% added (phoenix-client: ``add_examples_to_dataset``);
 8. splits assigned to every example (a fifth in "test", the rest in "train");
 9. no-op with splits, warm manifest (past 30,000 examples: the content from the manifest,
-the members of each split read); 10. no-op with splits, cold (the content read as JSON too); 11. a split-only change of 1% (train -> test);
+the members of each split read); 10. no-op with splits, cold (the content read as JSON
+too); 11. a split-only change of 1% (train -> test);
 12. ``dry_run=True`` cold, with splits.
 
 phoenix-client's way is ``create_dataset`` with the whole source each time (a server-side

@@ -183,7 +183,19 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
     try:
         endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
         src = write(tmp_path / "ok.jsonl", rows(3))
-        p = cli("sync", str(src), "--dataset", "x", "--endpoint", endpoint, "--timeout", "60")
+        # As from a terminal: SIGINT not ignored, even when this test runs in a background
+        # job (which ignores it, and a child inherits that).
+        p = cli(
+            "sync",
+            str(src),
+            "--dataset",
+            "x",
+            "--endpoint",
+            endpoint,
+            "--timeout",
+            "60",
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         silent.settimeout(120)
         conn, _ = silent.accept()  # the sync is waiting for its first answer
         time.sleep(0.5)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -120,6 +122,24 @@ def server_rows(client: Client, dataset: str) -> dict[str, dict[str, Any]]:
     # split on "\n" only: str.splitlines() also breaks at U+2028 inside strings
     rows = [json.loads(line) for line in response.text.split("\n") if line.strip()]
     return {r["id"]: r for r in rows}
+
+
+def past_this_second(base_url: str, *, timeout: float = 30.0) -> None:
+    """Wait until the server's clock (its ``Date`` header, which uvicorn refreshes about once a
+    second, later under load) has passed the current second, so a version written before this
+    call is of an earlier second than the server's next answer: a manifest of it is provable
+    (see ``manifest::provable`` in the core). Polling, not a fixed sleep: on a loaded CI
+    machine the header lags by more than a second."""
+    now = int(time.time())
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base_url) as http:
+        while True:
+            date = http.get("/healthz").headers.get("date")
+            if date and parsedate_to_datetime(date).timestamp() > now:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server's Date stayed at {date} for {timeout} s")
+            time.sleep(0.2)
 
 
 def version_count(client: Client, dataset: str) -> int:

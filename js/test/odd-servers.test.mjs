@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { createClient } from "@arizeai/phoenix-client";
 import * as pu from "phoenix-upsert";
 import { python, repo } from "./helpers.mjs";
-import { backends, exported, skipServer, startPhoenix } from "./phoenix.mjs";
+import { backends, exported, pastThisSecond, skipServer, startPhoenix } from "./phoenix.mjs";
 
 const table = skipServer
   ? { cases: [] }
@@ -77,7 +77,7 @@ for (const backend of backends) {
         const client = createClient({ options: { baseUrl: phoenix.url } });
         const dataset = { datasetName: `js-sweep-${process.pid}-${++counter}` };
         await pu.upsertDataset({ client, dataset, examples: table.seed, manifest: dir });
-        await new Promise((r) => setTimeout(r, 2100)); // past the version's second
+        await pastThisSecond(phoenix.url); // past the version's second
         await pu.upsertDataset({ client, dataset, examples: table.seed, manifest: dir });
         assert.ok(
           readdirSync(dir).some((f) => f.endsWith(".json.gz")),

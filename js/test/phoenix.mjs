@@ -91,6 +91,26 @@ for line in sys.stdin:
   };
 }
 
+/**
+ * Wait until the server's clock (its Date header, which uvicorn refreshes about once a second,
+ * later under load) has passed the current second, so a version written before this call is
+ * of an earlier second than the server's next answer: a manifest of it is provable (see
+ * `manifest::provable` in the core). Polling, not a fixed sleep: on a loaded CI machine the
+ * header lags by more than a second.
+ */
+export async function pastThisSecond(url, timeoutMs = 30_000) {
+  const now = Math.floor(Date.now() / 1000);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(`${url}/healthz`);
+    await response.arrayBuffer();
+    const date = response.headers.get("date");
+    if (date && Date.parse(date) / 1000 > now) return;
+    if (Date.now() > deadline) throw new Error(`the server's Date stayed at ${date}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** The dataset's examples as Phoenix exports them (JSONL of its newest version), in order. */
 export async function exported(url, datasetId) {
   const response = await fetch(`${url}/v1/datasets/${datasetId}/jsonl`);

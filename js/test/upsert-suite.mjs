@@ -20,7 +20,14 @@ import {
   upsertDataset,
 } from "phoenix-upsert";
 import { runPython } from "./helpers.mjs";
-import { exported, pythonClient, recordingClient, skipServer, startPhoenix } from "./phoenix.mjs";
+import {
+  exported,
+  pastThisSecond,
+  pythonClient,
+  recordingClient,
+  skipServer,
+  startPhoenix,
+} from "./phoenix.mjs";
 
 let counter = 0;
 const unique = (what) => `js-${what}-${process.pid}-${++counter}`;
@@ -465,7 +472,7 @@ export function suite(backend) {
       // The manifest is written by a sync that read the dataset, once the server's clock has
       // passed the second of the version (a dataset re-created in that second could look the
       // same). That clock is its Date header, which can lag a second behind.
-      await new Promise((r) => setTimeout(r, 2100));
+      await pastThisSecond(url);
       const read = await sync();
       assert.deepEqual([read.result.action, read.exports, read.writes], ["none", 1, 0]);
       const files = readdirSync(cache).filter((f) => f.endsWith(".json.gz"));
@@ -567,7 +574,7 @@ print(json.dumps({"log": seen, "action": d.plan.action, "versionId": d.version_i
         examples: first,
         manifest: cache,
       });
-      await new Promise((r) => setTimeout(r, 2100)); // past the version's second, by the server's (lagging) Date clock
+      await pastThisSecond(url); // past the version's second, by the server's Date clock
       const warm = await upsertDataset({
         client,
         dataset: { datasetName: name },

@@ -23,7 +23,7 @@ from phoenix_upsert import Client
 from phoenix_upsert._engine.driver import Driver
 from phoenix_upsert.testing import LocalPhoenix
 
-from ..conftest import Recorder, server_rows, version_count
+from ..conftest import Recorder, past_this_second, server_rows, version_count
 
 
 def rows(n: int, tag: str = "v1", splits: bool = True) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def test_split_edited_in_the_ui_is_seen_by_resync_and_dry_run(
 ) -> None:
     source = rows(6)
     ds = client.datasets.upsert_dataset(dataset=name, examples=source, manifest=manifest_dir)
-    time.sleep(2.1)  # past the second of the version: a manifest would be written now
+    past_this_second(str(client._client.base_url))  # a manifest would be written now
     client.datasets.upsert_dataset(dataset=name, examples=source, manifest=manifest_dir)
     node_id = next(e["id"] for e in ds.examples if e["id"] == "e1")  # external id
     # What the UI does: move an example between splits, no new version.
@@ -146,7 +146,7 @@ def test_split_only_sync_from_another_machine_is_seen(
     source = rows(6)
     here, there = tmp_path / "here", tmp_path / "there"
     client.datasets.upsert_dataset(dataset=name, examples=source, manifest=here)
-    time.sleep(2.1)
+    past_this_second(str(client._client.base_url))
     client.datasets.upsert_dataset(dataset=name, examples=source, manifest=here)
     theirs = copy.deepcopy(source)
     for e in theirs:

@@ -20,7 +20,7 @@ import phoenix_upsert as pu
 from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
-from ..conftest import BACKENDS, server_rows, version_count
+from ..conftest import BACKENDS, past_this_second, server_rows, version_count
 from . import faultproxy as fp
 from . import odd_servers as odd
 
@@ -71,7 +71,7 @@ def warm(client: Client, name: str, rows: list[dict[str, Any]], manifest_dir: Pa
     clock has passed the second of the version's creation (see _manifest.provable; uvicorn's
     Date header can lag by up to a second)."""
     sync(client, name, rows, manifest=manifest_dir)
-    time.sleep(2.1)
+    past_this_second(str(client._client.base_url))
     assert sync(client, name, rows, manifest=manifest_dir).plan.action == "none"
 
 

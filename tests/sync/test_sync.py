@@ -17,7 +17,7 @@ import phoenix_upsert as pu
 from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
-from ..conftest import Recorder, server_rows, stored_hashes, version_count
+from ..conftest import Recorder, past_this_second, server_rows, stored_hashes, version_count
 
 
 def make_examples(n: int, *, tag: str = "v1") -> list[dict[str, Any]]:
@@ -277,7 +277,7 @@ def test_a_split_edited_in_the_ui_is_seen_with_a_warm_manifest(
     for i, e in enumerate(examples):
         e["splits"] = ["train" if i % 2 else "test"]
     client.datasets.upsert_dataset(dataset=name, examples=examples, manifest=manifest_dir)
-    time.sleep(2.1)  # the next sync's manifest is provable (uvicorn's Date lags up to 1 s)
+    past_this_second(phoenix.base_url)  # the next sync's manifest is provable
     http = httpx.Client(base_url=phoenix.base_url)
     ds = http.get("/v1/datasets", params={"name": name}).json()["data"][0]
     listed = http.get(f"/v1/datasets/{ds['id']}/splits").json()["data"]

@@ -216,8 +216,7 @@ BODY_SCRIPT = textwrap.dedent(
         name="bench", dataset_id=None, merge=False, dry_run=False, description=None,
         allow_empty=False, manifest=False, server="http://bench", retries=1, timeout=None,
         server_version=[20, 26, 1], credentials="", source_name="bench", seed=0,
-        ids=source.ids, hashes=source.hashes, splits=None, lines=source.lines,
-        has_ids=source.has_ids, span_ids=source.span_ids,
+        scan=source.scan, lines=source.line_override,
     )
     m.poll()  # looking up the dataset by name: there is none
     m.handle_response(200, [], b'{"data": []}')

@@ -741,9 +741,7 @@ machine = SyncMachine(
     name=args["name"], dataset_id=None, merge=False, dry_run=False,
     description=args["description"], allow_empty=False, manifest=False, server="http://x",
     retries=1, timeout=None, server_version=[20, 0, 0], credentials="", source_name=source.name,
-    seed=0, ids=source.ids, hashes=source.hashes,
-    splits=None if source.splits is None else [list(s) for s in source.splits],
-    lines=source.lines, has_ids=source.has_ids, span_ids=source.span_ids)
+    seed=0, scan=source.scan, lines=source.line_override)
 machine.poll()
 machine.handle_response(200, [], b'{"data": []}')
 step = machine.poll()

@@ -124,6 +124,9 @@ class Scan:
     @property
     def lengths(self) -> list[int]:
         """Byte length of each example's line, without its newline."""
+    def size_of(self, indices: Sequence[int]) -> int:
+        """The byte lengths of the lines at ``indices``, summed (0 where the scan kept no
+        positions)."""
     def jsonl_rows(
         self, path: str | PathLike[str], indices: Sequence[int], part: int
     ) -> list[bytes]:
@@ -298,12 +301,8 @@ class SyncMachine:
         credentials: str,
         source_name: str,
         seed: int,
-        ids: Sequence[str | None],
-        hashes: Sequence[str],
-        splits: Sequence[Sequence[str]] | None,
+        scan: Scan,
         lines: Sequence[int] | None,
-        has_ids: bool,
-        span_ids: Sequence[str | None] | None,
     ) -> SyncMachine: ...
     def poll(self) -> tuple[Any, ...]:
         """The next step: ``("http", method, path, query, headers, timeout, connect_timeout,

@@ -22,6 +22,7 @@
 //! are here, once, so that both SDKs read each other's manifests.
 
 use chrono::{DateTime, NaiveDateTime};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -46,13 +47,16 @@ pub struct Fingerprint {
     pub example_count: u64,
 }
 
-/// The examples of one dataset version, as parallel columns.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The examples of one dataset version, as parallel columns. In a manifest they are the JSON
+/// object of the four columns (keys in this order, the order of their names), written and
+/// read by serde without a tree of values between (a million examples' tree held several
+/// hundred MB more than the columns).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Examples {
-    /// "" where unknown (examples a sync created and has not read back).
-    pub node_ids: Vec<String>,
     pub external_ids: Vec<Option<String>>,
     pub hashes: Vec<String>,
+    /// "" where unknown (examples a sync created and has not read back).
+    pub node_ids: Vec<String>,
     pub splits: Vec<Vec<String>>,
 }
 
@@ -63,49 +67,6 @@ impl Examples {
 
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
-    }
-}
-
-impl Examples {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "node_ids": self.node_ids,
-            "external_ids": self.external_ids,
-            "hashes": self.hashes,
-            "splits": self.splits,
-        })
-    }
-
-    /// Read the columns from their JSON object; they must be of equal lengths.
-    pub fn from_json(value: &Value) -> Result<Examples, String> {
-        let columns = value.as_object().ok_or("no examples")?;
-        let external_ids = columns
-            .get("external_ids")
-            .and_then(Value::as_array)
-            .ok_or("external_ids is not a list")?
-            .iter()
-            .map(|v| match v {
-                Value::Null => Some(None),
-                Value::String(s) => Some(Some(s.clone())),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or("external_ids holds something other than strings and nulls")?;
-        let splits = columns
-            .get("splits")
-            .and_then(Value::as_array)
-            .ok_or("splits is not a list")?
-            .iter()
-            .map(|v| strings(Some(v), "a split list"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let examples = Examples {
-            node_ids: strings(columns.get("node_ids"), "node_ids")?,
-            external_ids,
-            hashes: strings(columns.get("hashes"), "hashes")?,
-            splits,
-        };
-        examples.check()?;
-        Ok(examples)
     }
 
     /// The columns must be of equal lengths.
@@ -291,11 +252,16 @@ pub fn file_name(server: &str, dataset_id: &str) -> String {
 
 /// The manifest's bytes (before compression): header line, newline, body.
 pub fn encode(fingerprint: &Fingerprint, examples: &Examples) -> Vec<u8> {
-    let body = json!({
-        "fingerprint": fingerprint.to_json(),
-        "examples": examples.to_json(),
+    #[derive(Serialize)]
+    struct Body<'a> {
+        examples: &'a Examples,
+        fingerprint: Value,
+    }
+    let body = serde_json::to_string(&Body {
+        examples,
+        fingerprint: fingerprint.to_json(),
     })
-    .to_string();
+    .expect("a manifest's body is JSON");
     let header = json!({
         "format": FORMAT,
         "sha256": hex::encode(Sha256::digest(body.as_bytes())),
@@ -345,10 +311,15 @@ pub fn decode(data: &[u8], expected: &Fingerprint) -> Result<Loaded, String> {
     if header.get("sha256").and_then(Value::as_str) != Some(&hex::encode(Sha256::digest(body))) {
         return Err("checksum mismatch".to_owned());
     }
-    let body: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
-    let found = Fingerprint::from_json(body.get("fingerprint").unwrap_or(&Value::Null))?;
-    let examples = Examples::from_json(body.get("examples").unwrap_or(&Value::Null))?;
+    #[derive(Deserialize)]
+    struct Body {
+        fingerprint: Value,
+        examples: Examples,
+    }
+    let body: Body = serde_json::from_slice(body).map_err(|e| format!("body: {e}"))?;
+    let found = Fingerprint::from_json(&body.fingerprint)?;
+    let examples = body.examples;
+    examples.check()?;
     let n = examples.len();
     if &found != expected || n as u64 != expected.example_count {
         return Ok(Loaded::Stale);

@@ -648,7 +648,7 @@ impl Phoenix {
     }
 
     /// Answer one request (the clock moves a second).
-    fn serve(&mut self, req: &Request, body: Option<&[u8]>) -> Response {
+    fn serve(&mut self, req: &Request, body: Option<&[u8]>) -> Response<'static> {
         self.clock += self.tick;
         match self.answer(req, body) {
             Ok((status, body)) => self.response(status, body),
@@ -658,7 +658,7 @@ impl Phoenix {
         }
     }
 
-    fn response(&self, status: u16, body: Vec<u8>) -> Response {
+    fn response(&self, status: u16, body: Vec<u8>) -> Response<'static> {
         let date = chrono::DateTime::from_timestamp(self.clock, 0)
             .expect("a time")
             .to_rfc2822();
@@ -668,7 +668,7 @@ impl Phoenix {
                 ("date".to_owned(), date),
                 ("content-type".to_owned(), "application/json".to_owned()),
             ],
-            body,
+            body: body.into(),
         }
     }
 
@@ -1021,7 +1021,7 @@ struct Env {
     phoenix: Phoenix,
     name: String,
     manifests: HashMap<String, Vec<u8>>,
-    cache: HashMap<String, Response>,
+    cache: HashMap<String, Response<'static>>,
 }
 
 fn env() -> Env {
@@ -1136,7 +1136,9 @@ fn run(e: &mut Env, cfg: Config, source: &Src, faults: &mut [Fault]) -> Run {
             }
             Step::LoadManifest { file } => {
                 r.loaded.push(file.clone());
-                m.handle(Input::Manifest(e.manifests.get(&file).cloned()));
+                m.handle(Input::Manifest(
+                    e.manifests.get(&file).cloned().map(Into::into),
+                ));
             }
             Step::SaveManifest { file, data } => {
                 r.saved.push((file.clone(), data.is_some()));
@@ -1201,7 +1203,7 @@ fn send(
     source: &Src,
     faults: &mut [Fault],
     others: &mut Others,
-) -> Input {
+) -> Input<'static> {
     let on = classify(req);
     let body = body_bytes(req, source);
     let mut answer: Option<Do> = None;
@@ -1294,13 +1296,13 @@ fn send(
                     let text = response.body.clone();
                     let mut lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
                     lines.pop();
-                    response.body = lines.concat();
+                    response.body = lines.concat().into();
                 }
                 Some(Do::DuplicateFirstLine) => {
                     let text = response.body.clone();
                     let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
                     if let Some(first) = lines.first() {
-                        response.body = [&[*first][..], &lines[..]].concat().concat();
+                        response.body = [&[*first][..], &lines[..]].concat().concat().into();
                     }
                 }
                 Some(Do::Foreign) => rewrite_data(&mut response, |d| {
@@ -1337,7 +1339,7 @@ fn send(
 fn rewrite_data(response: &mut Response, f: impl Fn(&mut Value)) {
     if let Ok(mut doc) = serde_json::from_slice::<Value>(&response.body) {
         f(&mut doc["data"]);
-        response.body = doc.to_string().into_bytes();
+        response.body = doc.to_string().into_bytes().into();
     }
 }
 
@@ -3597,7 +3599,7 @@ fn random_scenarios_never_end_done_unless_the_dataset_holds_the_source() {
 fn saved_examples(data: &[u8]) -> manifest::Examples {
     let newline = data.iter().position(|&b| b == b'\n').expect("a header");
     let body: Value = serde_json::from_slice(&data[newline + 1..]).expect("a body");
-    manifest::Examples::from_json(&body["examples"]).expect("examples")
+    serde_json::from_value(body["examples"].clone()).expect("examples")
 }
 
 #[test]

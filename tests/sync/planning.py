@@ -10,8 +10,21 @@ from typing import Any
 
 from phoenix_upsert._native import manifest_after_write
 from phoenix_upsert._native import plan as plan_core
-from phoenix_upsert._sources.source import Source
 from phoenix_upsert.results import Mode, SyncPlan
+
+
+@dataclass
+class Columns:
+    """A source as the planner sees it: per example its source id, content hash and split
+    names (``None``: the source says nothing of splits)."""
+
+    ids: list[str | None]
+    hashes: list[str]
+    splits: list[tuple[str, ...]] | None
+    lines: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.hashes)
 
 
 @dataclass
@@ -46,7 +59,7 @@ class Planned:
 
 
 def make_plan(
-    source: Source, state: State, *, name: str, mode: Mode, snapshot: bool = False
+    source: Columns, state: State, *, name: str, mode: Mode, snapshot: bool = False
 ) -> tuple[SyncPlan, Planned]:
     prev = state.examples
     action, added, updated, split_changes, deleted, unchanged, matched, full = plan_core(
@@ -79,7 +92,7 @@ def make_plan(
     return plan, Planned(deleted, matched, full)
 
 
-def state_after(plan: SyncPlan, state: State, source: Source, planned: Planned) -> ServerExamples:
+def state_after(plan: SyncPlan, state: State, source: Columns, planned: Planned) -> ServerExamples:
     prev = state.examples
     node_ids, external_ids, hashes, splits = manifest_after_write(
         (prev.node_ids, prev.external_ids, prev.hashes, [list(s) for s in prev.splits]),

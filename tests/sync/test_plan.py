@@ -5,7 +5,6 @@ checked on random states against Phoenix's own ``_diff_examples`` and against it
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,11 +16,10 @@ from phoenix.db.insertion.dataset import (
 )
 
 import phoenix_upsert as pu
-from phoenix_upsert._sources.source import Source
 from phoenix_upsert.results import Mode
 
 from ..conftest import examples
-from .planning import ServerExamples, State, make_plan, state_after
+from .planning import Columns, ServerExamples, State, make_plan, state_after
 
 HASHES = [f"{i:032x}" for i in range(6)]
 SPLITS: list[tuple[str, ...]] = [(), ("train",), ("test",), ("hard", "test")]
@@ -29,10 +27,6 @@ SPLITS: list[tuple[str, ...]] = [(), ("train",), ("test",), ("hard", "test")]
 
 def node_id(row: int) -> str:
     return base64.b64encode(f"DatasetExample:{row}".encode()).decode()
-
-
-def no_rows(indices: Sequence[int], part: int) -> Iterator[str]:
-    raise AssertionError("the planner never reads content")
 
 
 @st.composite
@@ -60,7 +54,7 @@ def server_state(draw: Any) -> State:
 
 
 @st.composite
-def source_for(draw: Any, state: State) -> Source:
+def source_for(draw: Any, state: State) -> Columns:
     prev = state.examples
     id_pool: list[str | None] = [None, "a", "b", "c", "g", "h"]
     id_pool += [n for n in prev.node_ids]  # node ids of this dataset's examples
@@ -76,18 +70,16 @@ def source_for(draw: Any, state: State) -> Source:
     if not by_content and any(i is None for i in ids):
         ids = [i if i is not None else f"fresh{k}" for k, i in enumerate(ids)]
     carries_splits = draw(st.booleans())
-    return Source(
+    return Columns(
         ids=ids,
         hashes=draw(st.lists(st.sampled_from(HASHES), min_size=n, max_size=n)),
         splits=draw(st.lists(st.sampled_from(SPLITS), min_size=n, max_size=n))
         if carries_splits
         else None,
-        span_ids=None,
-        rows=no_rows,
     )
 
 
-def phoenix_diff(source: Source, state: State, merge: bool) -> Any:
+def phoenix_diff(source: Columns, state: State, merge: bool) -> Any:
     prev = state.examples
     rows = [int(base64.b64decode(n).decode().split(":")[1]) for n in prev.node_ids]
     previous = [
@@ -104,7 +96,7 @@ def phoenix_diff(source: Source, state: State, merge: bool) -> Any:
 
 
 @st.composite
-def case(draw: Any) -> tuple[State, Source, Mode]:
+def case(draw: Any) -> tuple[State, Columns, Mode]:
     state = draw(server_state())
     return state, draw(source_for(state)), draw(st.sampled_from(["mirror", "merge"]))
 
@@ -112,7 +104,7 @@ def case(draw: Any) -> tuple[State, Source, Mode]:
 @settings(max_examples=examples(500), deadline=None)
 @given(case())
 def test_plan_agrees_with_phoenix_and_applying_it_leaves_nothing(
-    c: tuple[State, Source, Mode],
+    c: tuple[State, Columns, Mode],
 ) -> None:
     state, source, mode = c
     unknown = node_id(99) in source.ids
@@ -163,6 +155,6 @@ def test_plan_agrees_with_phoenix_and_applying_it_leaves_nothing(
 
 def test_a_new_dataset_is_created_even_when_empty() -> None:
     state = State(None, [], ServerExamples.empty())
-    source = Source(ids=[], hashes=[], splits=None, span_ids=None, rows=no_rows)
+    source = Columns(ids=[], hashes=[], splits=None)
     plan, _ = make_plan(source, state, name="new", mode="mirror")
     assert plan.action == "create" and plan.dataset_id is None and plan.base_version_id is None

@@ -119,12 +119,8 @@ class Driver:
             credentials="set PHOENIX_API_KEY (or pass api_key=)",
             source_name=source.name,
             seed=random.getrandbits(64),
-            ids=source.ids,
-            hashes=source.hashes,
-            splits=None if source.splits is None else [list(s) for s in source.splits],
-            lines=source.lines,
-            has_ids=source.has_ids,
-            span_ids=source.span_ids,
+            scan=source.scan,
+            lines=source.line_override,
         )
         while True:
             step = machine.poll()
@@ -156,7 +152,8 @@ class Driver:
     ) -> tuple[SyncResult | SyncPlan, tuple[int, ...] | None]:
         _, p, synced, version = step
         name, dataset_id, base, action, added, updated, split_changes, deleted, unchanged = p
-        ids = self.source.ids
+        # The source's ids as a list only when the plan names some (a million: 70 MB).
+        ids = self.source.ids if added or updated or split_changes else []
         plan = SyncPlan(
             dataset_name=name,
             dataset_id=dataset_id,

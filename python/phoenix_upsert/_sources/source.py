@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -30,72 +30,92 @@ Splits = tuple[str, ...]
 ROWS_BATCH = 4096
 
 
-@dataclass
 class Source:
-    """A validated source: parallel lists, one entry per example, in source order."""
+    """A validated source: the native core's scan of it (per example its content hash, source
+    id, split names and span id, in source order) and a way to produce the JSON of chosen
+    examples for an upload. The sync engine takes its columns from the scan itself; the
+    Python lists below are built only when asked for (a million examples' lists held about
+    250 MB)."""
 
-    ids: list[str | None]
-    hashes: list[str]
-    #: Normalized split names per example, or ``None`` if the source says nothing of splits
-    #: (then the server's split assignments are left as they are).
-    splits: list[Splits] | None
-    span_ids: list[str | None] | None
-    #: JSON texts of one part (0 input, 1 output, 2 metadata) of the examples at the given
-    #: indices, written by the native core from what it scanned (key order kept, each
-    #: example checked to hash as planned); called once per part so that an upload body can
-    #: be streamed.
-    rows: Callable[[Sequence[int], int], Iterator[bytes]]
-    #: 1-based line numbers, for JSONL sources.
-    lines: list[int] | None = None
-    name: str = "examples"
-    #: Bytes per example, near what its upload takes (JSONL: its line), for progress.
-    sizes: list[int] | None = None
+    def __init__(
+        self,
+        scan: Scan,
+        rows: Callable[[Sequence[int], int], Iterator[bytes]],
+        *,
+        numbered: bool = False,
+        name: str = "examples",
+    ) -> None:
+        self.scan = scan
+        #: JSON texts of one part (0 input, 1 output, 2 metadata) of the examples at the
+        #: given indices, written by the native core from what it scanned (key order kept,
+        #: each example checked to hash as planned); called once per part so that an upload
+        #: body can be streamed.
+        self.rows = rows
+        #: How to show the source in messages (a path, "examples").
+        self.name = name
+        self._numbered = numbered
+        self._lines: list[int] | None = None
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return len(self.scan)
+
+    @cached_property
+    def ids(self) -> list[str | None]:
+        ids = self.scan.ids
+        return ids if ids is not None else [None] * len(self.scan)
+
+    @cached_property
+    def hashes(self) -> list[str]:
+        return self.scan.hashes
+
+    @cached_property
+    def splits(self) -> list[Splits] | None:
+        """Normalized split names per example, or ``None`` if the source says nothing of
+        splits (then the server's split assignments are left as they are)."""
+        splits = self.scan.splits
+        if splits is None or all(s is None for s in splits):
+            return None
+        return [tuple(s) if s is not None else () for s in splits]
+
+    @cached_property
+    def span_ids(self) -> list[str | None] | None:
+        """Span ids per example, or ``None`` if no example has one."""
+        span_ids = self.scan.span_ids
+        if span_ids is None or all(s is None for s in span_ids):
+            return None
+        return span_ids
 
     @property
-    def has_ids(self) -> bool:
-        return any(i is not None for i in self.ids)
+    def lines(self) -> list[int] | None:
+        """1-based line numbers, for JSONL and CSV sources."""
+        if self._lines is None and self._numbered:
+            self._lines = self.scan.line_numbers
+        return self._lines
+
+    @lines.setter
+    def lines(self, lines: list[int]) -> None:
+        self._lines = lines
+        self._numbered = False
+
+    @property
+    def line_override(self) -> list[int] | None:
+        """Line numbers the scan does not know (a CSV file's lines, not its examples'), for
+        the sync engine; it takes a JSONL file's from the scan."""
+        return None if self._numbered else self._lines
 
     def upload_size(self, indices: Sequence[int]) -> int | None:
-        """About how many bytes uploading these examples sends, if known."""
-        if self.sizes is None:
+        """About how many bytes uploading these examples sends, if known (JSONL: the
+        lines)."""
+        if not self._numbered:
             return None
-        return sum(self.sizes[i] for i in indices) + 2 * len(indices)
+        return self.scan.size_of(indices) + 2 * len(indices)
 
     def where(self, index: int) -> str:
         """How to point a user at an example: ``line 7 (id 'q3')`` or ``example 2``."""
-        place = f"line {self.lines[index]}" if self.lines is not None else f"example {index}"
-        source_id = self.ids[index] if index < len(self.ids) else None
+        lines = self.lines
+        place = f"line {lines[index]}" if lines is not None else f"example {index}"
+        source_id = self.ids[index] if index < len(self) else None
         return f"{place} (id {source_id!r})" if source_id is not None else place
-
-
-def _from_scan(
-    scan: Scan,
-    rows: Callable[[Sequence[int], int], Iterator[bytes]],
-    *,
-    lines: list[int] | None = None,
-    name: str = "examples",
-    sizes: list[int] | None = None,
-) -> Source:
-    """A source of what the native core scanned (every rule already applied there)."""
-    splits: list[Splits] | None = None
-    if scan.splits is not None and any(s is not None for s in scan.splits):
-        splits = [tuple(s) if s is not None else () for s in scan.splits]
-    span_ids = scan.span_ids
-    if span_ids is not None and all(s is None for s in span_ids):
-        span_ids = None
-    return Source(
-        ids=scan.ids if scan.ids is not None else [None] * len(scan),
-        hashes=scan.hashes,
-        splits=splits,
-        span_ids=span_ids,
-        rows=rows,
-        lines=lines,
-        name=name,
-        sizes=sizes,
-    )
 
 
 def _call_source_id_key(key: Callable[[Mapping[str, Any]], Any], example: Any, i: int) -> Any:
@@ -143,7 +163,7 @@ def from_examples(
         for start in range(0, len(indices), ROWS_BATCH):
             yield from scan.example_rows(items, indices[start : start + ROWS_BATCH], part)
 
-    return _from_scan(scan, rows)
+    return Source(scan, rows)
 
 
 def from_jsonl(
@@ -185,7 +205,7 @@ def from_jsonl(
         for start in range(0, len(indices), ROWS_BATCH):
             yield from scan.jsonl_rows(file_path, indices[start : start + ROWS_BATCH], part)
 
-    return _from_scan(scan, rows, lines=scan.line_numbers, name=name, sizes=scan.lengths)
+    return Source(scan, rows, numbered=True, name=name)
 
 
 def read_source(examples: Any, **options: Any) -> Source:

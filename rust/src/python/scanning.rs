@@ -16,6 +16,7 @@ use crate::example::LineKeys;
 use crate::jsonl::{self, ScanOptions, ScanResult};
 use crate::pool::Pool;
 use crate::storable;
+use crate::sync::SourceColumns;
 use crate::tape::Tape;
 
 pub fn hex_list<'py>(py: Python<'py>, hashes: &[[u8; 16]]) -> PyResult<Bound<'py, PyList>> {
@@ -132,6 +133,15 @@ impl Scan {
         PyList::new(py, &self.result.lengths)
     }
 
+    /// `size_of(indices) -> int`: the byte lengths of the lines at `indices`, summed (0
+    /// where the scan kept no positions).
+    fn size_of(&self, indices: Vec<usize>) -> u64 {
+        indices
+            .iter()
+            .filter_map(|&i| self.result.lengths.get(i))
+            .sum()
+    }
+
     /// `jsonl_rows(path, indices, part) -> list[bytes]`: the JSON of part `part` (0 input,
     /// 1 output, 2 metadata) of the examples at `indices`, their lines read again from
     /// `path` and checked to hash as scanned (else `SourceChangedError`).
@@ -159,6 +169,53 @@ impl Scan {
         guarded(py, || {
             super::upload::example_rows(py, self, examples, indices, part)
         })
+    }
+}
+
+impl Scan {
+    /// The engine's columns of this scan: the source ids (none without an id key), hex
+    /// hashes, split names (`None` unless some example has a splits key; an example without
+    /// it has none), span ids (`None` unless some example has one) and line numbers (the
+    /// scan's, if it kept them, unless `lines` is given).
+    pub(super) fn columns(&self, lines: Option<Vec<u64>>) -> SourceColumns {
+        let r = &self.result;
+        let n = r.len();
+        let ids: Vec<Option<String>> = if self.has_ids {
+            r.ids
+                .iter()
+                .map(|i| i.as_deref().map(str::to_owned))
+                .collect()
+        } else {
+            vec![None; n]
+        };
+        let splits = (self.has_splits && r.splits.iter().any(Option::is_some)).then(|| {
+            r.splits
+                .iter()
+                .map(|s| {
+                    s.as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|name| name.to_string())
+                        .collect()
+                })
+                .collect()
+        });
+        let span_ids = (self.has_span_ids && r.span_ids.iter().any(Option::is_some)).then(|| {
+            r.span_ids
+                .iter()
+                .map(|i| i.as_deref().map(str::to_owned))
+                .collect()
+        });
+        let lines =
+            lines.or_else(|| (n > 0 && r.line_numbers.len() == n).then(|| r.line_numbers.clone()));
+        SourceColumns {
+            has_ids: ids.iter().any(Option::is_some),
+            ids,
+            hashes: r.hashes.iter().map(hash_hex).collect(),
+            splits,
+            lines,
+            span_ids,
+        }
     }
 }
 

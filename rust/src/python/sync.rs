@@ -6,11 +6,10 @@ use pyo3::types::{PyBytes, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use super::errors::{guarded, no_panic, to_py_err};
-use crate::sync::{
-    Config, Fail, Input, Machine, Purpose, Response, Segment, SourceColumns, Step, TransportKind,
-};
+use super::scanning::Scan;
+use crate::sync::{Config, Fail, Input, Machine, Purpose, Response, Segment, Step, TransportKind};
 
-/// `SyncMachine(*, name, dataset_id, ..., ids, hashes, ...)`: one sync; `poll()` says what
+/// `SyncMachine(*, name, dataset_id, ..., scan, lines)`: one sync of a scanned source; `poll()` says what
 /// to do next, `handle_*` hands it the answers.
 #[pyclass(module = "phoenix_upsert._native")]
 pub struct SyncMachine {
@@ -20,7 +19,7 @@ pub struct SyncMachine {
 #[pymethods]
 impl SyncMachine {
     #[new]
-    #[pyo3(signature = (*, name, dataset_id, merge, dry_run, description, allow_empty, manifest, server, retries, timeout, server_version, credentials, source_name, seed, ids, hashes, splits, lines, has_ids, span_ids))]
+    #[pyo3(signature = (*, name, dataset_id, merge, dry_run, description, allow_empty, manifest, server, retries, timeout, server_version, credentials, source_name, seed, scan, lines))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -38,12 +37,8 @@ impl SyncMachine {
         credentials: String,
         source_name: String,
         seed: u64,
-        ids: Vec<Option<String>>,
-        hashes: Vec<String>,
-        splits: Option<Vec<Vec<String>>>,
+        scan: PyRef<'_, Scan>,
         lines: Option<Vec<u64>>,
-        has_ids: bool,
-        span_ids: Option<Vec<Option<String>>>,
     ) -> PyResult<Self> {
         guarded(py, || {
             let cfg = Config {
@@ -63,14 +58,7 @@ impl SyncMachine {
                 seed,
                 ..Config::default()
             };
-            let src = SourceColumns {
-                ids,
-                hashes,
-                splits,
-                lines,
-                has_ids,
-                span_ids,
-            };
+            let src = scan.columns(lines);
             let inner = py
                 .detach(|| no_panic(|| Machine::new(cfg, src)))
                 .map_err(|e| to_py_err(py, e))?;
@@ -104,7 +92,7 @@ impl SyncMachine {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
-            body: body.to_vec(),
+            body: body.into(),
         });
         self.handle(py, input)
     }
@@ -121,8 +109,8 @@ impl SyncMachine {
     }
 
     /// The manifest file's bytes, gunzipped (`None`: no file or not readable).
-    fn handle_manifest(&mut self, py: Python<'_>, data: Option<Vec<u8>>) -> PyResult<()> {
-        self.handle(py, Input::Manifest(data))
+    fn handle_manifest(&mut self, py: Python<'_>, data: Option<&[u8]>) -> PyResult<()> {
+        self.handle(py, Input::Manifest(data.map(Into::into)))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The machine: phases, the loop of read → plan → write → prove, and its budgets (see the
 //! module docs of [`crate::sync`]).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
@@ -399,7 +400,7 @@ impl Machine {
     }
 
     /// The answer to the last [`Step::Http`] or [`Step::LoadManifest`].
-    pub fn handle(&mut self, input: Input) {
+    pub fn handle(&mut self, input: Input<'_>) {
         let flow = match input {
             Input::Manifest(bytes) if self.awaiting_manifest => {
                 self.awaiting_manifest = false;
@@ -528,7 +529,7 @@ impl Machine {
         Err(Fail::Server(failure))
     }
 
-    fn on_response(&mut self, response: Response) -> Flow {
+    fn on_response(&mut self, response: Response<'_>) -> Flow {
         let pending = self.pending.take().expect("checked by handle");
         let phase = self.phase.take().expect("a phase with every request");
         let what = pending.request.what.clone();
@@ -597,7 +598,7 @@ impl Machine {
         phase: Phase,
         pending: Pending,
         failure: Failure,
-        response: &Response,
+        response: &Response<'_>,
     ) -> Flow {
         match (&phase, failure.status) {
             (Phase::Version, Some(404)) => {
@@ -895,7 +896,7 @@ impl Machine {
         Ok(())
     }
 
-    fn on_manifest(&mut self, bytes: Option<Vec<u8>>) -> Flow {
+    fn on_manifest(&mut self, bytes: Option<Cow<'_, [u8]>>) -> Flow {
         let Some(Phase::Manifest(fp)) = self.phase.take() else {
             return Err(input_error(ErrorKind::Internal, "unexpected manifest"));
         };

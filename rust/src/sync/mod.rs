@@ -48,6 +48,8 @@
 //! blind resend: a write whose answer was lost is then seen as done. Reads are retried with
 //! backoff; every failure is a typed error.
 
+use std::borrow::Cow;
+
 mod machine;
 pub mod wire;
 
@@ -208,14 +210,15 @@ pub enum Fail {
 
 /// What the host answers.
 #[derive(Debug, Clone)]
-pub enum Input {
-    Response(Response),
+pub enum Input<'a> {
+    Response(Response<'a>),
     /// No answer: `message` says what happened (`ReadTimeout: …`), without credentials.
     Transport {
         kind: TransportKind,
         message: String,
     },
-    Manifest(Option<Vec<u8>>),
+    /// The manifest file's bytes, gunzipped (borrowed from the host or not, as a response's).
+    Manifest(Option<Cow<'a, [u8]>>),
 }
 
 /// A plan, as both SDKs report it: source indices by class, and the deleted examples by

@@ -3,6 +3,8 @@
 //! retry policy and its backoff, Phoenix's ids and the server's clock. No I/O: the hosts send
 //! what [`Request`] says and hand back what came.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::py_repr;
@@ -130,16 +132,18 @@ pub fn upload_seconds(examples: usize, snapshot: usize) -> f64 {
     60.0 + 0.02 * examples as f64 + 0.002 * snapshot as f64
 }
 
-/// What the host got back.
+/// What the host got back. The body may be borrowed from the host (Python's bytes): the
+/// engine reads it while handling the answer and keeps nothing of it, so an answer of a
+/// million examples is not copied once more.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub struct Response<'a> {
     pub status: u16,
     /// Header names in lower case (only `date`, `retry-after` and `content-type` are read).
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: Cow<'a, [u8]>,
 }
 
-impl Response {
+impl Response<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -253,7 +257,7 @@ pub fn detail(body: &[u8]) -> String {
 
 /// The typed failure of an unsuccessful answer. `credentials`: how this SDK's user sets
 /// them ("set PHOENIX_API_KEY (or pass api_key=)").
-pub fn failure(response: &Response, what: &str, credentials: &str) -> Failure {
+pub fn failure(response: &Response<'_>, what: &str, credentials: &str) -> Failure {
     let status = response.status;
     let detail = detail(&response.body);
     let reason = if detail.is_empty() {
@@ -304,7 +308,7 @@ pub fn failure(response: &Response, what: &str, credentials: &str) -> Failure {
 /// The JSON object of a successful answer, or a clear error for anything else (a web page
 /// answering 200: the endpoint is not Phoenix's REST API).
 pub fn json_object(
-    response: &Response,
+    response: &Response<'_>,
     what: &str,
     server: &str,
     path: &str,
@@ -457,7 +461,7 @@ pub fn count(map: &Map<String, Value>, key: &str) -> usize {
 }
 
 /// The server's clock from an answer's `Date` header, in seconds since the epoch.
-pub fn date(response: &Response) -> Option<i64> {
+pub fn date(response: &Response<'_>) -> Option<i64> {
     let value = response.header("date")?;
     chrono::DateTime::parse_from_rfc2822(value.trim())
         .ok()
@@ -509,7 +513,7 @@ mod tests {
         let r = |status: u16, body: &str| Response {
             status,
             headers: vec![("retry-after".into(), "3".into())],
-            body: body.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec().into(),
         };
         let f = failure(&r(503, "down"), "reading", "set KEY");
         assert_eq!(f.message, "reading: HTTP 503: down");

@@ -12,6 +12,8 @@
 //! error of the core as `errors.rs` names it, a server failure as an `Error` named after its
 //! class (`ServerError`, …) with `statusCode`, `detail`, `retryAfter` and `exhausted`.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
 
@@ -320,7 +322,7 @@ impl SyncMachine {
         self.machine.handle(Input::Response(Response {
             status,
             headers,
-            body,
+            body: body.into(),
         }));
     }
 
@@ -340,7 +342,7 @@ impl SyncMachine {
     /// `undefined` if there is none or it cannot be read.
     #[wasm_bindgen(js_name = handleManifest)]
     pub fn handle_manifest(&mut self, data: Option<Vec<u8>>) {
-        self.machine.handle(Input::Manifest(data));
+        self.machine.handle(Input::Manifest(data.map(Cow::Owned)));
     }
 }
 

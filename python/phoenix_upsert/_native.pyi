@@ -311,7 +311,9 @@ class SyncMachine:
         server_version)`` or ``("failed", class, message, status, detail, retry_after,
         exhausted)``; an input error is raised."""
     def handle_response(
-        self, status: int, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> None: ...
+        self, status: int, headers: Sequence[tuple[str, str]], body: bytes | list[bytes]
+    ) -> None:
+        """The answer to the last ``http`` step: its body as bytes, or as the list of its
+        chunks, which is emptied (each chunk released once copied)."""
     def handle_transport(self, stale: bool, message: str) -> None: ...
     def handle_manifest(self, data: bytes | None) -> None: ...

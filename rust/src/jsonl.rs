@@ -333,9 +333,56 @@ pub fn scan_reader<R: Read>(
     Ok(Ok(result))
 }
 
+/// Lines given as separate slices (the examples of a JSON answer) read as one JSONL text —
+/// each slice, then a newline — without joining them into a copy.
+pub struct Lines<'a, I> {
+    parts: I,
+    current: &'a [u8],
+    newline: bool,
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> Lines<'a, I> {
+    pub fn new(parts: I) -> Self {
+        Lines {
+            parts,
+            current: &[],
+            newline: false,
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> Read for Lines<'a, I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            if !self.current.is_empty() {
+                let k = self.current.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&self.current[..k]);
+                self.current = &self.current[k..];
+                n += k;
+            } else if self.newline {
+                buf[n] = b'\n';
+                n += 1;
+                self.newline = false;
+            } else if let Some(part) = self.parts.next() {
+                self.current = part;
+                self.newline = true;
+            } else {
+                break;
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Scan in-memory JSONL (e.g. a server's export).
 pub fn scan_bytes(data: &[u8], opts: &ScanOptions) -> Result<ScanResult> {
-    match scan_reader(data, opts, |_| true)? {
+    scan_all(data, opts)
+}
+
+/// Scan all of `reader`'s JSONL (never cancelled).
+pub fn scan_all<R: Read>(reader: R, opts: &ScanOptions) -> Result<ScanResult> {
+    match scan_reader(reader, opts, |_| true)? {
         Ok(r) => Ok(r),
         Err(Cancelled) => Err(Error::new(ErrorKind::Io, "cancelled")),
     }
@@ -354,6 +401,23 @@ mod tests {
             keep_positions: true,
             block_bytes: 7, // tiny blocks: lines straddle block boundaries
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lines_read_as_one_text() {
+        let parts: [&[u8]; 3] = [b"{\"a\":1}", b"[2]", b"\"three\""];
+        for size in [1, 2, 5, 64] {
+            let mut lines = Lines::new(parts.iter().copied());
+            let (mut out, mut buf) = (Vec::new(), vec![0; size]);
+            loop {
+                let n = lines.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, b"{\"a\":1}\n[2]\n\"three\"\n");
         }
     }
 

@@ -12,6 +12,9 @@ against Phoenix's database itself.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,21 @@ def holds(phoenix: LocalPhoenix, name: str, source: list[dict[str, Any]]) -> Non
     assert {k: v for k, v in got.items() if k in expected} == want
 
 
+def check(phoenix: LocalPhoenix, name: str, path: Path) -> tuple[int, str, list[str]]:
+    """``phoenix-upsert sync FILE --check --json --no-manifest`` in a process of its own: its
+    exit code, status and the ids it would update."""
+    args = ["sync", str(path), "--dataset", name, "--endpoint", phoenix.base_url]
+    done = subprocess.run(
+        [sys.executable, "-m", "phoenix_upsert", *args, "--check", "--json", "--no-manifest"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    out = json.loads(done.stdout)
+    return done.returncode, out["status"], out["plan"]["updated"]
+
+
 def test_a_dataset_past_the_servers_query_limit(
     client: Client, phoenix: LocalPhoenix, name: str, tmp_path: Path, recorder: Recorder
 ) -> None:
@@ -116,6 +134,19 @@ def test_a_dataset_past_the_servers_query_limit(
         dataset=name, examples=edited, manifest=False, dry_run=True
     )
     assert plan.action == "none", plan.summary
+
+    # The command a CI job runs, in a process of its own, past the limit and cold: `--check`
+    # exits 0 on the dataset as it is, 1 (naming the example) on a source one edit away.
+    path = tmp_path / "edited.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in edited), encoding="utf-8")
+    assert check(phoenix, name, path) == (0, "in_sync", [])
+    changed = [dict(r) for r in edited]
+    changed[5] = {**changed[5], "output": {"answer": "changed"}}
+    path.write_text("".join(json.dumps(r) + "\n" for r in changed), encoding="utf-8")
+    assert check(phoenix, name, path) == (1, "out_of_sync", [changed[5]["id"]])
+    assert stored_hashes(phoenix, name) == dict(
+        zip((r["id"] for r in edited), pu.hash_examples(edited))
+    )  # --check wrote nothing
 
     # Most of it deleted, by a source without splits (the server's stay as they are): on
     # PostgreSQL one update deleting more than 32,767 examples answers 500 (Phoenix drops

@@ -195,7 +195,7 @@ class Driver:
 
     # -- I/O -----------------------------------------------------------------------------
 
-    def send(self, step: tuple[Any, ...]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def send(self, step: tuple[Any, ...]) -> tuple[int, list[tuple[str, str]], bytes | list[bytes]]:
         _, method, path, query, headers, timeout, connect, purpose, examples, _, label, segments = (
             step
         )
@@ -206,8 +206,14 @@ class Driver:
             method, path, params=query, headers=dict(headers), timeout=timeouts
         )
         if purpose != "export":
-            response = self.http.send(request)
-            return response.status_code, list(response.headers.items()), response.content
+            # The chunks as they came: the engine joins them and releases each one, so a
+            # large answer (the examples of a big dataset) is held once, not twice.
+            response = self.http.send(request, stream=True)
+            try:
+                chunks = list(response.iter_bytes())
+            finally:
+                response.close()
+            return response.status_code, list(response.headers.items()), chunks
         with _progress.bar(
             self.progress,
             long=examples > 5000,
@@ -224,7 +230,7 @@ class Driver:
                     bar.update(chunk.count(b"\n"))  # one line an example
             finally:
                 response.close()
-        return response.status_code, list(response.headers.items()), b"".join(chunks)
+        return response.status_code, list(response.headers.items()), chunks
 
     def upload(
         self,

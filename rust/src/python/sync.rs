@@ -1,8 +1,11 @@
 //! The sync engine ([`crate::sync`]) for `phoenix_upsert._engine.driver`: a `SyncMachine`
 //! whose steps come out as tuples (the driver only sends, reads files, sleeps and logs).
 
+use std::borrow::Cow;
+
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use super::errors::{guarded, no_panic, to_py_err};
@@ -78,21 +81,41 @@ impl SyncMachine {
         })
     }
 
-    /// The answer to the last `http` step.
+    /// The answer to the last `http` step. `body`: its bytes, or the list of its chunks as
+    /// they came, which is emptied here (each chunk is released once copied, so that a large
+    /// answer is held once, not as chunks and a copy).
     fn handle_response(
         &mut self,
         py: Python<'_>,
         status: u16,
         headers: Vec<(String, String)>,
-        body: &[u8],
+        body: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
+        let body: Cow<'_, [u8]> = if let Ok(bytes) = body.cast::<PyBytes>() {
+            Cow::Borrowed(bytes.as_bytes())
+        } else if let Ok(chunks) = body.cast::<PyList>() {
+            let mut total = 0;
+            for chunk in chunks.iter() {
+                total += chunk.cast::<PyBytes>()?.as_bytes().len();
+            }
+            let mut joined = Vec::with_capacity(total);
+            for i in 0..chunks.len() {
+                joined.extend_from_slice(chunks.get_item(i)?.cast::<PyBytes>()?.as_bytes());
+                chunks.set_item(i, py.None())?;
+            }
+            Cow::Owned(joined)
+        } else {
+            return Err(PyTypeError::new_err(
+                "the body is bytes or a list of bytes chunks",
+            ));
+        };
         let input = Input::Response(Response {
             status,
             headers: headers
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
-            body: body.into(),
+            body,
         });
         self.handle(py, input)
     }

@@ -16,7 +16,7 @@ use super::{
     VERSION_WINDOW,
 };
 use crate::error::{Error, ErrorKind};
-use crate::jsonl::{scan_bytes, ScanOptions};
+use crate::jsonl::{scan_all, Lines, ScanOptions};
 use crate::manifest::{self, Examples, Fingerprint, Loaded};
 use crate::plan::{plan, Action, Options, Plan, Source};
 
@@ -979,7 +979,7 @@ impl Machine {
 
     /// The examples of a version from JSONL lines (the export, or the JSON list as lines),
     /// hashed by the core.
-    fn scan_examples(&self, body: &[u8]) -> Result<Examples, Fail> {
+    fn scan_examples(&self, body: impl std::io::Read) -> Result<Examples, Fail> {
         let info = self
             .reading
             .info
@@ -989,7 +989,7 @@ impl Machine {
         opts.keys.id = Some("id".to_owned());
         opts.keys.node_id = Some("node_id".to_owned());
         opts.keys.splits = Some("splits".to_owned());
-        let scan = scan_bytes(body, &opts).map_err(|e| {
+        let scan = scan_all(body, &opts).map_err(|e| {
             Fail::Server(Failure::server(format!(
                 "reading dataset {}: the server's export is not Phoenix JSONL ({}); is {} a \
                  Phoenix server?",
@@ -1119,12 +1119,8 @@ impl Machine {
 
     fn on_listed(&mut self, body: &[u8], what: &str) -> Flow {
         let raw = self.raw_examples(body, what)?;
-        let mut lines = Vec::with_capacity(body.len());
-        for example in raw {
-            lines.extend_from_slice(example.get().as_bytes());
-            lines.push(b'\n');
-        }
-        let examples = self.scan_examples(&lines)?;
+        // Each example's JSON as a line of JSONL, read in place (not copied into one text).
+        let examples = self.scan_examples(Lines::new(raw.iter().map(|r| r.get().as_bytes())))?;
         // A whole JSON document is the version's examples (one cut short does not parse).
         self.reading.read_at = self.clock;
         if self.src.splits.is_none() {

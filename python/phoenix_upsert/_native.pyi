@@ -117,6 +117,13 @@ class Scan:
         """Split names (stripped, sorted, unique) per example; ``None`` where the line has
         no splits key; ``None`` overall if no ``splits_key``."""
     @property
+    def _sync_splits(self) -> list[tuple[str, ...]] | None:
+        """The split names as a sync reads them: ``None`` unless some example has a splits
+        key, else a tuple per example (empty where it has none)."""
+    @property
+    def _sync_span_ids(self) -> list[str | None] | None:
+        """The span ids as a sync reads them: ``None`` unless some example has one."""
+    @property
     def line_numbers(self) -> list[int]: ...
     @property
     def offsets(self) -> list[int]:

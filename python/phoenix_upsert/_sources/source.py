@@ -72,18 +72,12 @@ class Source:
     def splits(self) -> list[Splits] | None:
         """Normalized split names per example, or ``None`` if the source says nothing of
         splits (then the server's split assignments are left as they are)."""
-        splits = self.scan.splits
-        if splits is None or all(s is None for s in splits):
-            return None
-        return [tuple(s) if s is not None else () for s in splits]
+        return self.scan._sync_splits
 
     @cached_property
     def span_ids(self) -> list[str | None] | None:
         """Span ids per example, or ``None`` if no example has one."""
-        span_ids = self.scan.span_ids
-        if span_ids is None or all(s is None for s in span_ids):
-            return None
-        return span_ids
+        return self.scan._sync_span_ids
 
     @property
     def lines(self) -> list[int] | None:

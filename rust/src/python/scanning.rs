@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::errors::{guarded, no_panic, to_py_err, Failure};
 use super::walk::{example_fields, is_mapping, ExampleRoots, FieldKeys, IdFrom, Walker};
@@ -133,6 +133,30 @@ impl Scan {
         PyList::new(py, &self.result.lengths)
     }
 
+    /// The split names as a sync reads them: `None` unless some example has a splits key,
+    /// else a tuple per example (empty where the example has no key).
+    #[getter]
+    fn _sync_splits<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !self.declares_splits() {
+            return Ok(None);
+        }
+        let items = self
+            .result
+            .splits
+            .iter()
+            .map(|s| PyTuple::new(py, s.as_deref().unwrap_or_default().iter().map(|n| &**n)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items).map(Some)
+    }
+
+    /// The span ids as a sync reads them: `None` unless some example has one.
+    #[getter]
+    fn _sync_span_ids<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.declares_span_ids()
+            .then(|| opt_str_list(py, &self.result.span_ids))
+            .transpose()
+    }
+
     /// `size_of(indices) -> int`: the byte lengths of the lines at `indices`, summed (0
     /// where the scan kept no positions).
     fn size_of(&self, indices: Vec<usize>) -> u64 {
@@ -173,6 +197,16 @@ impl Scan {
 }
 
 impl Scan {
+    /// Whether the source says anything of splits: some example has a splits key.
+    fn declares_splits(&self) -> bool {
+        self.has_splits && self.result.splits.iter().any(Option::is_some)
+    }
+
+    /// Whether some example has a span id.
+    fn declares_span_ids(&self) -> bool {
+        self.has_span_ids && self.result.span_ids.iter().any(Option::is_some)
+    }
+
     /// The engine's columns of this scan: the source ids (none without an id key), hex
     /// hashes, split names (`None` unless some example has a splits key; an example without
     /// it has none), span ids (`None` unless some example has one) and line numbers (the
@@ -188,7 +222,7 @@ impl Scan {
         } else {
             vec![None; n]
         };
-        let splits = (self.has_splits && r.splits.iter().any(Option::is_some)).then(|| {
+        let splits = self.declares_splits().then(|| {
             r.splits
                 .iter()
                 .map(|s| {
@@ -200,7 +234,7 @@ impl Scan {
                 })
                 .collect()
         });
-        let span_ids = (self.has_span_ids && r.span_ids.iter().any(Option::is_some)).then(|| {
+        let span_ids = self.declares_span_ids().then(|| {
             r.span_ids
                 .iter()
                 .map(|i| i.as_deref().map(str::to_owned))

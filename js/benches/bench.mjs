@@ -15,7 +15,7 @@ import { scanExamples, upsertDataset } from "phoenix-upsert";
 import { scanExampleBytes } from "../dist/core.js";
 import { toJsonText } from "../dist/values.js";
 import * as native from "../wasm/phoenix_upsert_native.js";
-import { backends, startPhoenix } from "../test/phoenix.mjs";
+import { backends, pastThisSecond, startPhoenix } from "../test/phoenix.mjs";
 
 const scale = Number(process.env.PU_BENCH_SCALE ?? 1);
 const HASH_N = Math.max(100, Math.round(50_000 * scale));
@@ -115,7 +115,7 @@ try {
     }),
   );
   if (cold.action !== "none") throw new Error("not a no-op");
-  await new Promise((r) => setTimeout(r, 2100)); // the server's Date clock may lag a second
+  await pastThisSecond(phoenix.url); // a manifest is written once the server's clock passed the version's second
   await upsertDataset({ client, dataset: { datasetName: "bench-upsert" }, examples: base });
   const [upNoop, noop] = await best(() =>
     upsertDataset({ client, dataset: { datasetName: "bench-upsert" }, examples: base }),

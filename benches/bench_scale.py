@@ -17,7 +17,9 @@ step is one sync in a fresh process (``upsert_dataset`` as the command line call
 phoenix-client), and for each step this records: the wall time of the call (after imports),
 the client process's peak RSS (``VmHWM`` at its end), the Phoenix server process's peak RSS
 during the step (its ``VmHWM`` after ``clear_refs``), and for ours the versions made and
-the plan. The steps, in order, on one dataset per side:
+the plan; after each of our writes, it checks in Phoenix's database that the dataset holds
+exactly the source (content hashes by id, and split names), and fails the run otherwise.
+The steps, in order, on one dataset per side:
 
 1. initial upload (N examples; ours writes in parts of at most 30,000, one version each);
 2. no-op with a warm manifest; 3. no-op cold (``manifest=False``: reads the dataset);
@@ -55,7 +57,9 @@ from typing import Any
 
 import pytest
 
+import phoenix_upsert as pu
 from phoenix_upsert.testing import Backend, LocalPhoenix
+from tests.database import split_members, stored_hashes
 
 from ._data import make_example, make_examples, write_jsonl
 from .conftest import BACKENDS
@@ -161,6 +165,22 @@ def step(phoenix: LocalPhoenix, **args: Any) -> dict[str, Any]:
     return out
 
 
+def holds_exactly(phoenix: LocalPhoenix, name: str, path: Path) -> bool:
+    """Whether Phoenix's database holds exactly the JSONL file at ``path`` in dataset
+    ``name``: the content hash of every example by its id, none else, and (when the file
+    names splits) each example's split names."""
+    scan = pu.scan_jsonl(path, id_key="id", splits_key="splits")
+    assert scan.ids is not None
+    ids = [str(i) for i in scan.ids]
+    if stored_hashes(phoenix, name) != dict(zip(ids, scan.hashes)):
+        return False
+    if scan.splits is None or all(s is None for s in scan.splits):
+        return True  # the file says nothing of splits: the dataset's are left as they are
+    want = {i: sorted(s) for i, s in zip(ids, scan.splits) if s}
+    got = split_members(phoenix, name)
+    return {k: v for k, v in got.items() if k in set(ids)} == want
+
+
 def sources(n: int, directory: Path) -> dict[str, Path]:
     """The JSONL files of every step (each step's source is the previous one changed)."""
     full = make_examples(n, seed=n)
@@ -221,15 +241,16 @@ def _mb(r: dict[str, Any] | None, key: str) -> str:
 def table(backend: str, n: int, rows: list[dict[str, Any]]) -> str:
     lines = [
         f"{backend}, {n:,} examples",
-        "| step | phoenix-upsert | versions | client peak RSS | server peak RSS "
+        "| step | phoenix-upsert | versions | exact | client peak RSS | server peak RSS "
         "| phoenix-client | client peak RSS | server peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         o, r = row["ours"], row["reference"]
         versions = "—" if o is None or "versions" not in o else str(o["versions"])
+        exact = "—" if o is None or "exact" not in o else ("yes" if o["exact"] else "NO")
         lines.append(
-            f"| {row['step']} | {_time(o)} | {versions} | {_mb(o, 'client_peak_mb')} "
+            f"| {row['step']} | {_time(o)} | {versions} | {exact} | {_mb(o, 'client_peak_mb')} "
             f"| {_mb(o, 'server_peak_mb')} | {_time(r, row['reference_note'])} "
             f"| {_mb(r, 'client_peak_mb')} | {_mb(r, 'server_peak_mb')} |"
         )
@@ -259,6 +280,8 @@ def test_scale(backend: Backend, tmp_path: Path) -> None:
                     manifest=str(manifests) if ours_args["manifest"] else False,
                     dry_run=ours_args.get("dry_run", False),
                 )
+                if "error" not in ours and not ours_args.get("dry_run", False):
+                    ours["exact"] = holds_exactly(phoenix, ours_name, files[source])
                 print("  ours:", json.dumps(ours), flush=True)
             ref, note = None, ""
             if how in ("create", "add") and not reference_failed:
@@ -297,3 +320,5 @@ def test_scale(backend: Backend, tmp_path: Path) -> None:
     print(f"\nsaved to {out}")
     failed = [r["step"] for r in rows if r["ours"] is not None and "error" in r["ours"]]
     assert not failed, f"phoenix-upsert failed at: {failed}"
+    inexact = [r["step"] for r in rows if r["ours"] is not None and r["ours"].get("exact") is False]
+    assert not inexact, f"the database does not hold the source after: {inexact}"

@@ -23,6 +23,8 @@ import pytest
 from phoenix_upsert import Client
 from phoenix_upsert.testing import Backend, LocalPhoenix
 
+from .database import stored_hashes as stored_hashes
+
 BACKENDS = cast(
     "tuple[Backend, ...]",
     tuple(b.strip() for b in os.environ.get("PU_TEST_BACKENDS", "sqlite,postgresql").split(",")),
@@ -144,21 +146,3 @@ def past_this_second(base_url: str, *, timeout: float = 30.0) -> None:
 
 def version_count(client: Client, dataset: str) -> int:
     return len(client.datasets.get_dataset_versions(dataset=dataset, limit=1000))
-
-
-def stored_hashes(phoenix: LocalPhoenix, dataset_name: str) -> dict[str, str]:
-    """content_hash of each example's latest revision, read from Phoenix's database (SQLite
-    or PostgreSQL; ``bytes`` either way), by external id."""
-    rows = phoenix.sql(
-        """
-        SELECT e.external_id, r.content_hash, r.revision_kind
-        FROM dataset_example_revisions r
-        JOIN dataset_examples e ON e.id = r.dataset_example_id
-        JOIN datasets d ON d.id = e.dataset_id
-        WHERE d.name = ? AND r.id IN (
-            SELECT MAX(id) FROM dataset_example_revisions GROUP BY dataset_example_id
-        )
-        """,
-        dataset_name,
-    )
-    return {ext: bytes(h).hex() for ext, h, kind in rows if kind != "DELETE"}

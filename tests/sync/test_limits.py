@@ -24,7 +24,8 @@ import phoenix_upsert as pu
 from phoenix_upsert import Client
 from phoenix_upsert.testing import LocalPhoenix
 
-from ..conftest import Recorder, stored_hashes
+from ..conftest import Recorder
+from ..database import split_members, stored_hashes
 
 #: Just past PostgreSQL's 32,767 query arguments.
 N = 32_800
@@ -44,30 +45,11 @@ def rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def members(phoenix: LocalPhoenix, name: str) -> dict[str, list[str]]:
-    """Each example's split names, from the database (by external id)."""
-    found = phoenix.sql(
-        """
-        SELECT e.external_id, s.name
-        FROM dataset_splits_dataset_examples m
-        JOIN dataset_examples e ON e.id = m.dataset_example_id
-        JOIN dataset_splits s ON s.id = m.dataset_split_id
-        JOIN datasets d ON d.id = e.dataset_id
-        WHERE d.name = ?
-        """,
-        name,
-    )
-    out: dict[str, list[str]] = {}
-    for ext, split in found:
-        out.setdefault(ext, []).append(split)
-    return {k: sorted(v) for k, v in out.items()}
-
-
 def holds(phoenix: LocalPhoenix, name: str, source: list[dict[str, Any]]) -> None:
     """The dataset holds exactly ``source``: content hashes and split names."""
     expected = dict(zip((r["id"] for r in source), pu.hash_examples(source)))
     assert stored_hashes(phoenix, name) == expected
-    got = members(phoenix, name)
+    got = split_members(phoenix, name)
     want = {r["id"]: sorted(r["splits"]) for r in source if r["splits"]}
     assert {k: v for k, v in got.items() if k in expected} == want
 
@@ -153,12 +135,12 @@ def test_a_dataset_past_the_servers_query_limit(
     # their split memberships with one list of their ids), so the deletions go in parts,
     # each carrying the examples deleted later as the server holds them.
     kept = [{k: v for k, v in r.items() if k != "splits"} for r in edited[:400]]
-    before = members(phoenix, name)
+    before = split_members(phoenix, name)
     ds = client.datasets.upsert_dataset(dataset=name, examples=kept, manifest=False)
     assert ds.summary.deleted == len(edited) - 400, ds.summary
     assert len(ds.versions) == 2, ds.versions  # 30,000 deleted, then the rest
     expected = dict(zip((r["id"] for r in kept), pu.hash_examples(kept)))
     assert stored_hashes(phoenix, name) == expected
-    assert members(phoenix, name) == {k: v for k, v in before.items() if k in expected}
+    assert split_members(phoenix, name) == {k: v for k, v in before.items() if k in expected}
     plan = client.datasets.upsert_dataset(dataset=name, examples=kept, dry_run=True)
     assert plan.action == "none", plan.summary

@@ -54,10 +54,50 @@ pub struct Fingerprint {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Examples {
     pub external_ids: Vec<Option<String>>,
-    pub hashes: Vec<String>,
+    /// Content hashes; in a manifest, 32 hex characters each.
+    #[serde(with = "hex_hashes")]
+    pub hashes: Vec<[u8; 16]>,
     /// "" where unknown (examples a sync created and has not read back).
     pub node_ids: Vec<String>,
     pub splits: Vec<Vec<String>>,
+}
+
+/// The content hashes of a manifest as JSON: an array of their hex texts (a hash held as
+/// its 16 bytes takes a quarter of the memory of its text).
+mod hex_hashes {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::ser::{SerializeSeq, Serializer};
+
+    use crate::canon::{hash_hex, parse_hash_hex};
+
+    pub fn serialize<S: Serializer>(hashes: &[[u8; 16]], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(hashes.len()))?;
+        for hash in hashes {
+            seq.serialize_element(&hash_hex(hash))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 16]>, D::Error> {
+        struct Hashes;
+        impl<'de> Visitor<'de> for Hashes {
+            type Value = Vec<[u8; 16]>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of content hashes (32 hex characters each)")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(text) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    let hash = parse_hash_hex(&text).ok_or_else(|| {
+                        A::Error::custom(format!("{text:?} is not a content hash"))
+                    })?;
+                    out.push(hash);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Hashes)
+    }
 }
 
 impl Examples {
@@ -196,7 +236,7 @@ pub fn provable(fingerprint: &Fingerprint, proven_at: Option<i64>) -> bool {
 pub fn after_write(
     previous: &Examples,
     ids: &[Option<String>],
-    hashes: &[String],
+    hashes: &[[u8; 16]],
     splits: Option<&[Vec<String>]>,
     matched: &[(usize, usize)],
     merge: bool,
@@ -226,7 +266,7 @@ pub fn after_write(
                 out.external_ids.push(ids[i].clone());
             }
         }
-        out.hashes.push(hash.clone());
+        out.hashes.push(*hash);
         out.splits.push(match (splits, match_of[i]) {
             (Some(s), _) => s[i].clone(),
             (None, Some(p)) => previous.splits[p].clone(),
@@ -237,7 +277,7 @@ pub fn after_write(
         for p in (0..previous.len()).filter(|&p| !taken[p]) {
             out.node_ids.push(previous.node_ids[p].clone());
             out.external_ids.push(previous.external_ids[p].clone());
-            out.hashes.push(previous.hashes[p].clone());
+            out.hashes.push(previous.hashes[p]);
             out.splits.push(previous.splits[p].clone());
         }
     }
@@ -352,7 +392,7 @@ mod tests {
         Examples {
             node_ids: vec!["RGF0YXNldEV4YW1wbGU6MQ==".into(), String::new()],
             external_ids: vec![Some("q1".into()), None],
-            hashes: vec!["0".repeat(32), "f".repeat(32)],
+            hashes: vec![[0; 16], [0xff; 16]],
             splits: vec![vec!["test".into(), "train".into()], vec![]],
         }
     }
@@ -397,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn hashes_are_hex_in_the_file_and_checked_when_read() {
+        let (fp, ex) = (fingerprint(), examples());
+        let text = String::from_utf8(encode(&fp, &ex)).unwrap();
+        let hex = format!(r#""hashes":["{}","{}"]"#, "0".repeat(32), "f".repeat(32));
+        assert!(text.contains(&hex), "{text}");
+        // A body whose checksum holds but whose hash is not one is refused, not planned on.
+        let body =
+            text[text.find('\n').unwrap() + 1..].replacen(&"f".repeat(32), &"g".repeat(32), 1);
+        let header = json!({"format": FORMAT, "sha256": hex::encode(Sha256::digest(&body))});
+        let bad = format!("{header}\n{body}");
+        let err = decode(bad.as_bytes(), &fp).unwrap_err();
+        assert!(err.contains("not a content hash"), "{err}");
+    }
+
+    #[test]
     fn provable_needs_an_earlier_second() {
         let mut fp = fingerprint();
         // The version before is of the same second: the server's clock must be past it.
@@ -425,7 +480,7 @@ mod tests {
     fn after_a_write_new_examples_have_no_node_id_yet() {
         let prev = examples(); // node ids "RGF0…" and ""
         let ids = vec![Some("new".to_owned()), Some("q1".to_owned())];
-        let hashes = vec!["a".repeat(32), "0".repeat(32)];
+        let hashes = vec![[0xaa; 16], [0; 16]];
         let mirror = after_write(&prev, &ids, &hashes, None, &[(1, 0)], false).unwrap();
         assert_eq!(mirror.node_ids, ["", "RGF0YXNldEV4YW1wbGU6MQ=="]);
         assert_eq!(mirror.external_ids, [Some("new".into()), Some("q1".into())]);
@@ -435,7 +490,7 @@ mod tests {
         );
         let merged = after_write(&prev, &ids, &hashes, None, &[(1, 0)], true).unwrap();
         assert_eq!(merged.len(), 3);
-        assert_eq!(merged.hashes[2], "f".repeat(32));
+        assert_eq!(merged.hashes[2], [0xff; 16]);
         let with_splits = [vec!["x".to_owned()], vec![]];
         let split = after_write(&prev, &ids, &hashes, Some(&with_splits), &[(1, 0)], false);
         assert_eq!(split.unwrap().splits, [vec!["x".to_owned()], vec![]]);

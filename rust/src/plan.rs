@@ -24,12 +24,12 @@ use crate::error::{py_repr, Error, ErrorKind, Result};
 use crate::manifest::Examples;
 
 /// The source as the plan sees it: per example its source id (`None`: matched by content),
-/// content hash (32 hex characters), split names (`None`: the source carries no splits) and,
+/// content hash, split names (`None`: the source carries no splits) and,
 /// for a file, its line (to say where an example is).
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
     pub ids: &'a [Option<String>],
-    pub hashes: &'a [String],
+    pub hashes: &'a [[u8; 16]],
     pub splits: Option<&'a [Vec<String>]>,
     pub lines: Option<&'a [u64]>,
 }
@@ -97,7 +97,9 @@ pub struct Plan {
     pub full: bool,
 }
 
-fn hashes(hex: &[String], what: &str) -> Result<Vec<[u8; 16]>> {
+/// Content hashes given as their hex texts (by a binding's caller), read; `what` names
+/// the column in the error.
+pub fn parse_hashes(hex: &[String], what: &str) -> Result<Vec<[u8; 16]>> {
     hex.iter()
         .enumerate()
         .map(|(i, h)| {
@@ -123,8 +125,7 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
     previous
         .check()
         .map_err(|e| Error::new(ErrorKind::InvalidArgument, e))?;
-    let prev_hashes = hashes(&previous.hashes, "previous hashes")?;
-    let new_hashes = hashes(source.hashes, "source hashes")?;
+    let (prev_hashes, new_hashes) = (&previous.hashes, source.hashes);
     let prev: Vec<Previous<'_>> = (0..previous.len())
         .map(|p| Previous {
             node_id: &previous.node_ids[p],
@@ -264,8 +265,10 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
 mod tests {
     use super::*;
 
-    fn hash(k: u8) -> String {
-        format!("{k:032x}")
+    fn hash(k: u8) -> [u8; 16] {
+        let mut h = [0; 16];
+        h[15] = k;
+        h
     }
 
     fn previous(rows: &[(&str, Option<&str>, u8)]) -> Examples {
@@ -279,7 +282,7 @@ mod tests {
 
     struct Src {
         ids: Vec<Option<String>>,
-        hashes: Vec<String>,
+        hashes: Vec<[u8; 16]>,
         splits: Option<Vec<Vec<String>>>,
     }
 

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
-use phoenix_upsert_native::canon::truncated_sha256;
+use phoenix_upsert_native::canon::{parse_hash_hex, truncated_sha256};
 use phoenix_upsert_native::manifest;
 use phoenix_upsert_native::plan::Action;
 use phoenix_upsert_native::sync::wire::global_id;
@@ -75,6 +75,10 @@ impl Ex {
     fn hash(&self) -> String {
         content_hash(&self.input, &self.output, &self.metadata)
     }
+
+    fn hash_bytes(&self) -> [u8; 16] {
+        parse_hash_hex(&self.hash()).expect("a hash")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +106,7 @@ impl Src {
     fn columns(&self) -> SourceColumns {
         SourceColumns {
             ids: self.examples.iter().map(|e| e.id.clone()).collect(),
-            hashes: self.examples.iter().map(Ex::hash).collect(),
+            hashes: self.examples.iter().map(Ex::hash_bytes).collect(),
             splits: self.splits.then(|| {
                 self.examples
                     .iter()

@@ -6,7 +6,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::canon::hash_hex;
 use crate::manifest::{self, Examples, Fingerprint, Loaded};
+use crate::plan::parse_hashes;
 
 fn fingerprint(text: &str) -> PyResult<Fingerprint> {
     let value = serde_json::from_str(text)
@@ -46,14 +48,25 @@ pub fn manifest_encode<'py>(
     let examples = Examples {
         node_ids,
         external_ids,
-        hashes,
+        hashes: hashes_of(&hashes, "hashes")?,
         splits,
     };
     examples.check().map_err(PyValueError::new_err)?;
     Ok(PyBytes::new(py, &manifest::encode(&fp, &examples)))
 }
 
-type Columns = (
+/// Hex content hashes from Python, read (ValueError for one that is not).
+fn hashes_of(hex: &[String], what: &str) -> PyResult<Vec<[u8; 16]>> {
+    parse_hashes(hex, what).map_err(|e| PyValueError::new_err(e.message.clone()))
+}
+
+/// A dataset's columns as Python sees them (hashes in hex).
+fn columns(e: Examples) -> Columns {
+    let hashes = e.hashes.iter().map(hash_hex).collect();
+    (e.node_ids, e.external_ids, hashes, e.splits)
+}
+
+pub(super) type Columns = (
     Vec<String>,
     Vec<Option<String>>,
     Vec<String>,
@@ -67,7 +80,7 @@ type Columns = (
 pub fn manifest_decode(data: &[u8], expected_json: &str) -> PyResult<Option<Columns>> {
     let expected = fingerprint(expected_json)?;
     match manifest::decode(data, &expected).map_err(PyValueError::new_err)? {
-        Loaded::Current(e) => Ok(Some((e.node_ids, e.external_ids, e.hashes, e.splits))),
+        Loaded::Current(e) => Ok(Some(columns(e))),
         Loaded::Stale => Ok(None),
     }
 }
@@ -84,15 +97,21 @@ pub fn manifest_after_write(
     matched: Vec<(usize, usize)>,
     merge: bool,
 ) -> PyResult<Columns> {
-    let (node_ids, external_ids, prev_hashes, prev_splits) = previous;
-    let previous = Examples {
-        node_ids,
-        external_ids,
-        hashes: prev_hashes,
-        splits: prev_splits,
-    };
+    let previous = examples(previous)?;
     previous.check().map_err(PyValueError::new_err)?;
+    let hashes = hashes_of(&hashes, "hashes")?;
     let e = manifest::after_write(&previous, &ids, &hashes, splits.as_deref(), &matched, merge)
         .map_err(PyValueError::new_err)?;
-    Ok((e.node_ids, e.external_ids, e.hashes, e.splits))
+    Ok(columns(e))
+}
+
+/// A dataset's columns from Python (hashes in hex), as the core holds them.
+pub(super) fn examples(columns: Columns) -> PyResult<Examples> {
+    let (node_ids, external_ids, hashes, splits) = columns;
+    Ok(Examples {
+        node_ids,
+        external_ids,
+        hashes: hashes_of(&hashes, "previous hashes")?,
+        splits,
+    })
 }

@@ -4,15 +4,8 @@
 use pyo3::prelude::*;
 
 use super::errors::{guarded, no_panic, to_py_err};
-use crate::manifest::Examples;
-use crate::plan::{plan as plan_core, Options, Source};
-
-type Columns = (
-    Vec<String>,
-    Vec<Option<String>>,
-    Vec<String>,
-    Vec<Vec<String>>,
-);
+use super::manifest::{examples, Columns};
+use crate::plan::{parse_hashes, plan as plan_core, Options, Source};
 
 /// `(action, added, updated, split_changes, deleted, unchanged, matched, full)`.
 type PlanTuple = (
@@ -45,13 +38,8 @@ pub fn plan(
     unknown: bool,
 ) -> PyResult<PlanTuple> {
     guarded(py, || {
-        let (node_ids, external_ids, prev_hashes, prev_splits) = previous;
-        let previous = Examples {
-            node_ids,
-            external_ids,
-            hashes: prev_hashes,
-            splits: prev_splits,
-        };
+        let previous = examples(previous)?;
+        let hashes = parse_hashes(&hashes, "source hashes").map_err(|e| to_py_err(py, e))?;
         let source = Source {
             ids: &ids,
             hashes: &hashes,

@@ -245,7 +245,7 @@ impl Scan {
         SourceColumns {
             has_ids: ids.iter().any(Option::is_some),
             ids,
-            hashes: r.hashes.iter().map(hash_hex).collect(),
+            hashes: r.hashes.clone(),
             splits,
             lines,
             span_ids,

@@ -122,7 +122,7 @@ struct Write {
 struct Sub {
     map: Vec<usize>,
     ids: Vec<Option<String>>,
-    hashes: Vec<String>,
+    hashes: Vec<[u8; 16]>,
     splits: Option<Vec<Vec<String>>>,
     lines: Option<Vec<u64>>,
     /// Examples of the dataset the part carries as the server holds them (those deleted by
@@ -155,7 +155,7 @@ impl Sub {
     fn of(src: &SourceColumns, map: Vec<usize>) -> Sub {
         Sub {
             ids: map.iter().map(|&i| src.ids[i].clone()).collect(),
-            hashes: map.iter().map(|&i| src.hashes[i].clone()).collect(),
+            hashes: map.iter().map(|&i| src.hashes[i]).collect(),
             splits: src
                 .splits
                 .as_ref()
@@ -1009,7 +1009,7 @@ impl Machine {
                 .map(|n| n.map(String::from).unwrap_or_default())
                 .collect(),
             external_ids,
-            hashes: scan.hashes.iter().map(hex::encode).collect(),
+            hashes: scan.hashes,
             splits: scan
                 .splits
                 .into_iter()
@@ -1411,7 +1411,7 @@ impl Machine {
                     .cloned()
                     .ok_or_else(|| input_error(ErrorKind::Internal, "content not read"))?;
                 sub.ids.push(Some(prev.node_ids[p].clone()));
-                sub.hashes.push(prev.hashes[p].clone());
+                sub.hashes.push(prev.hashes[p]);
                 if let Some(splits) = sub.splits.as_mut() {
                     splits.push(prev.splits[p].clone());
                 }
@@ -1476,7 +1476,7 @@ impl Machine {
         for k in 0..sub.map.len() {
             let i = sub.map[k];
             if let (true, Some(&p)) = (later.contains(&i), previous.get(&i)) {
-                sub.hashes[k] = state.examples.hashes[p].clone();
+                sub.hashes[k] = state.examples.hashes[p];
                 if let Some(splits) = sub.splits.as_mut() {
                     splits[k] = state.examples.splits[p].clone();
                 }

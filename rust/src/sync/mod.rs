@@ -150,7 +150,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Default)]
 pub struct SourceColumns {
     pub ids: Vec<Option<String>>,
-    pub hashes: Vec<String>,
+    pub hashes: Vec<[u8; 16]>,
     pub splits: Option<Vec<Vec<String>>>,
     pub lines: Option<Vec<u64>>,
     /// Whether the examples carry source ids (sent as `example_ids`).

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
 
 use super::errors::{to_js, type_error, Input as ErrorInput};
+use crate::canon::parse_hash_hex;
 use crate::sync::{
     Body, Config, Fail, Failure, Input, Machine, Outcome, Purpose, Request, Response, Segment,
     SourceColumns, Step, TransportKind,
@@ -263,14 +264,15 @@ impl SyncMachine {
         span_ids_json: Option<String>,
     ) -> Result<SyncMachine, JsValue> {
         let cfg = config(config_json)?;
+        let bad_hashes = || bad("hashes must be 32 hex characters each");
         if hashes.len() % 32 != 0 || !hashes.is_ascii() {
-            return Err(bad("hashes must be 32 hex characters each"));
+            return Err(bad_hashes());
         }
         let src = SourceColumns {
             ids: opt_strings(ids_json, "ids")?,
             hashes: (0..hashes.len() / 32)
-                .map(|k| hashes[32 * k..32 * (k + 1)].to_owned())
-                .collect(),
+                .map(|k| parse_hash_hex(&hashes[32 * k..32 * (k + 1)]).ok_or_else(bad_hashes))
+                .collect::<Result<_, _>>()?,
             splits: splits_json.as_deref().map(split_names).transpose()?,
             lines: lines.map(|l| l.into_iter().map(|n| n as u64).collect()),
             has_ids,

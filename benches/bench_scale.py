@@ -177,8 +177,9 @@ def holds_exactly(phoenix: LocalPhoenix, name: str, path: Path) -> bool:
     if scan.splits is None or all(s is None for s in scan.splits):
         return True  # the file says nothing of splits: the dataset's are left as they are
     want = {i: sorted(s) for i, s in zip(ids, scan.splits) if s}
+    known = set(ids)
     got = split_members(phoenix, name)
-    return {k: v for k, v in got.items() if k in set(ids)} == want
+    return {k: v for k, v in got.items() if k in known} == want
 
 
 def sources(n: int, directory: Path) -> dict[str, Path]:

@@ -174,9 +174,10 @@ def holds_exactly(phoenix: LocalPhoenix, name: str, path: Path) -> bool:
     ids = [str(i) for i in scan.ids]
     if stored_hashes(phoenix, name) != dict(zip(ids, scan.hashes)):
         return False
-    if scan.splits is None or all(s is None for s in scan.splits):
+    splits = scan._sync_splits  # the rule a sync reads splits by
+    if splits is None:
         return True  # the file says nothing of splits: the dataset's are left as they are
-    want = {i: sorted(s) for i, s in zip(ids, scan.splits) if s}
+    want = {i: sorted(s) for i, s in zip(ids, splits) if s}
     known = set(ids)
     got = split_members(phoenix, name)
     return {k: v for k, v in got.items() if k in known} == want

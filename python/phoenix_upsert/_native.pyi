@@ -317,10 +317,14 @@ class SyncMachine:
         ``("sleep", seconds)``, ``("log", level, message)``, ``("done", plan, synced,
         server_version)`` or ``("failed", class, message, status, detail, retry_after,
         exhausted)``; an input error is raised."""
+    def feed(self, chunk: bytes) -> None:
+        """A chunk of the answer to the last ``http`` step, as it came: appended to one
+        buffer, so that a large answer is held once, not as its chunks and their join."""
     def handle_response(
-        self, status: int, headers: Sequence[tuple[str, str]], body: bytes | list[bytes]
+        self, status: int, headers: Sequence[tuple[str, str]], body: bytes | None
     ) -> None:
-        """The answer to the last ``http`` step: its body as bytes, or as the list of its
-        chunks, which is emptied (each chunk released once copied)."""
+        """The answer to the last ``http`` step: its body, or ``None`` for the chunks fed."""
     def handle_transport(self, stale: bool, message: str) -> None: ...
-    def handle_manifest(self, data: bytes | None) -> None: ...
+    def handle_manifest(self, data: bytes | None, *, fed: bool = False) -> None:
+        """The manifest file's bytes, gunzipped: ``data``, or with ``fed`` the chunks fed;
+        neither: no file, or not readable (whatever was fed is dropped)."""

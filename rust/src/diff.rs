@@ -128,34 +128,92 @@ enum Lookup {
     NoRow,
 }
 
+/// The previous examples as the diff reads them: a slice of [`Previous`], or a dataset's
+/// columns, read where they are (a million examples copied into `Previous` values would
+/// cost 48 MB).
+pub trait PreviousExamples: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `DatasetExample` GlobalID of example `p`.
+    fn node_id(&self, p: usize) -> &str;
+    fn external_id(&self, p: usize) -> Option<&str>;
+    fn hash(&self, p: usize) -> [u8; 16];
+}
+
+/// The incoming examples as the diff reads them: a slice of [`Incoming`], or a source's
+/// columns.
+pub trait IncomingExamples: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn id(&self, i: usize) -> Option<&str>;
+    fn hash(&self, i: usize) -> [u8; 16];
+}
+
+impl PreviousExamples for [Previous<'_>] {
+    fn len(&self) -> usize {
+        <[Previous<'_>]>::len(self)
+    }
+    fn node_id(&self, p: usize) -> &str {
+        self[p].node_id
+    }
+    fn external_id(&self, p: usize) -> Option<&str> {
+        self[p].external_id
+    }
+    fn hash(&self, p: usize) -> [u8; 16] {
+        self[p].hash
+    }
+}
+
+impl IncomingExamples for [Incoming<'_>] {
+    fn len(&self) -> usize {
+        <[Incoming<'_>]>::len(self)
+    }
+    fn id(&self, i: usize) -> Option<&str> {
+        self[i].id
+    }
+    fn hash(&self, i: usize) -> [u8; 16] {
+        self[i].hash
+    }
+}
+
 /// Classify `incoming` against `previous` (see the module docs).
 pub fn diff(
     previous: &[Previous<'_>],
     incoming: &[Incoming<'_>],
     merge: bool,
 ) -> Result<DiffResult> {
-    if previous.len() >= u32::MAX as usize || incoming.len() >= u32::MAX as usize {
+    diff_examples(previous, incoming, merge)
+}
+
+/// [`diff`] of examples wherever they are held.
+pub fn diff_examples<P, I>(previous: &P, incoming: &I, merge: bool) -> Result<DiffResult>
+where
+    P: PreviousExamples + ?Sized,
+    I: IncomingExamples + ?Sized,
+{
+    let (n_prev, n_inc) = (previous.len(), incoming.len());
+    if n_prev >= u32::MAX as usize || n_inc >= u32::MAX as usize {
         return Err(Error::new(ErrorKind::InvalidArgument, "too many examples"));
     }
-    // The two big indexes are independent: build them at the same time.
-    let (unique, by_external) = rayon::join(
-        || check_unique_ids(incoming.iter().map(|e| e.id), |i| format!("example {i}")),
-        || {
-            let mut m: Map<&str, u32> =
-                Map::with_capacity_and_hasher(previous.len(), RandomState::default());
-            for (p, ex) in previous.iter().enumerate() {
-                if let Some(ext) = ex.external_id {
-                    m.insert(ext, p as u32);
-                }
-            }
-            m
-        },
-    );
-    unique?;
-    let lookups: Vec<Lookup> = incoming
-        .par_iter()
+    // One index at a time: at scale, memory matters more than overlapping the two.
+    check_unique_ids((0..n_inc).map(|i| incoming.id(i)), |i| {
+        format!("example {i}")
+    })?;
+    let mut by_external: Map<&str, u32> =
+        Map::with_capacity_and_hasher(n_prev, RandomState::default());
+    for p in 0..n_prev {
+        if let Some(ext) = previous.external_id(p) {
+            by_external.insert(ext, p as u32);
+        }
+    }
+    let lookups: Vec<Lookup> = (0..n_inc)
+        .into_par_iter()
         .with_min_len(4096)
-        .map(|ex| match ex.id {
+        .map(|i| match incoming.id(i) {
             None => Lookup::ByHash,
             Some(id) => match example_node_id(id) {
                 Some(NodeId::Row(row)) => Lookup::Row(row),
@@ -169,9 +227,10 @@ pub fn diff(
     // Built on first use: most syncs have neither node ids nor id-less examples.
     let mut by_row: Option<Map<i64, u32>> = None;
     let mut by_hash: Option<HashBuckets> = None;
-    let mut matched = vec![false; previous.len()];
+    let mut matched = vec![false; n_prev];
     let mut out = DiffResult::default();
-    for (i, (ex, lookup)) in incoming.iter().zip(&lookups).enumerate() {
+    for (i, lookup) in lookups.iter().enumerate() {
+        let hash = incoming.hash(i);
         let i = i as u32;
         let found = match *lookup {
             Lookup::External(found) => found,
@@ -181,10 +240,8 @@ pub fn diff(
             }
             Lookup::Row(row) => {
                 let rows = by_row.get_or_insert_with(|| {
-                    previous
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(p, ex)| example_row_id(ex.node_id).map(|r| (r, p as u32)))
+                    (0..n_prev)
+                        .filter_map(|p| example_row_id(previous.node_id(p)).map(|r| (r, p as u32)))
                         .collect()
                 });
                 let found = rows.get(&row).copied();
@@ -196,12 +253,12 @@ pub fn diff(
             Lookup::ByHash => {
                 let buckets = by_hash.get_or_insert_with(|| {
                     let mut m = HashBuckets::default();
-                    for (p, ex) in previous.iter().enumerate() {
-                        m.entry(ex.hash).or_default().1.push(p as u32);
+                    for p in 0..n_prev {
+                        m.entry(previous.hash(p)).or_default().1.push(p as u32);
                     }
                     m
                 });
-                match buckets.get_mut(&ex.hash) {
+                match buckets.get_mut(&hash) {
                     Some((cursor, candidates)) => {
                         while *cursor < candidates.len() && matched[candidates[*cursor] as usize] {
                             *cursor += 1;
@@ -220,7 +277,7 @@ pub fn diff(
             None => out.added.push(i),
             Some(p) => {
                 matched[p as usize] = true;
-                if previous[p as usize].hash == ex.hash {
+                if previous.hash(p as usize) == hash {
                     out.unchanged.push((i, p));
                 } else {
                     out.updated.push((i, p));
@@ -229,7 +286,7 @@ pub fn diff(
         }
     }
     if !merge {
-        out.deleted = (0..previous.len() as u32)
+        out.deleted = (0..n_prev as u32)
             .filter(|&p| !matched[p as usize])
             .collect();
     }

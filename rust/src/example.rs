@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fast::Scanner;
 use crate::json::{Ctx, Step, ValueSeed};
 use crate::storable;
+use crate::strings::StrColumn;
 use crate::tape::Tape;
 
 /// Roots of one example's content in a tape (`metadata` absent means `{}`).
@@ -685,11 +686,11 @@ pub struct ScanResult {
     /// (what its hash is the truncated SHA-256 of), and where each one ends.
     pub canonical: Vec<u8>,
     pub canonical_ends: Vec<u64>,
-    pub ids: Vec<Option<Box<str>>>,
-    pub node_ids: Vec<Option<Box<str>>>,
+    pub ids: StrColumn,
+    pub node_ids: StrColumn,
     /// `None` where the line has no splits key.
     pub splits: Vec<Option<Box<[Box<str>]>>>,
-    pub span_ids: Vec<Option<Box<str>>>,
+    pub span_ids: StrColumn,
     /// 1-based line numbers (with `keep_positions`).
     pub line_numbers: Vec<u64>,
     /// Byte offset of each line in the input (with `keep_positions`).
@@ -719,14 +720,36 @@ impl ScanResult {
     /// (`id`) and a node id key (`node_id`): Phoenix exports `id` as the external id, or as
     /// the node id when the example has none.
     pub fn external_id(&self, index: usize) -> Option<&str> {
-        let id = self.ids.get(index)?.as_deref()?;
-        let node = self.node_ids.get(index).and_then(|n| n.as_deref());
+        let id = self.ids.get(index)?;
+        let node = self.node_ids.get(index);
         (Some(id) != node).then_some(id)
     }
 
     /// The source-id rule over a whole source: no id on two examples.
     pub fn check_unique_ids(&self) -> Result<()> {
-        crate::diff::check_unique_ids(self.ids.iter().map(|i| i.as_deref()), |i| self.place(i))
+        crate::diff::check_unique_ids(self.ids.iter(), |i| self.place(i))
+    }
+
+    /// The parts of a scan, one after the other (each column allocated once, at its size).
+    pub(crate) fn concat(parts: Vec<ScanResult>) -> ScanResult {
+        let total = |f: fn(&ScanResult) -> usize| parts.iter().map(f).sum::<usize>();
+        let mut out = ScanResult {
+            hashes: Vec::with_capacity(total(|p| p.hashes.len())),
+            canonical: Vec::with_capacity(total(|p| p.canonical.len())),
+            canonical_ends: Vec::with_capacity(total(|p| p.canonical_ends.len())),
+            splits: Vec::with_capacity(total(|p| p.splits.len())),
+            line_numbers: Vec::with_capacity(total(|p| p.line_numbers.len())),
+            offsets: Vec::with_capacity(total(|p| p.offsets.len())),
+            lengths: Vec::with_capacity(total(|p| p.lengths.len())),
+            ..ScanResult::default()
+        };
+        for mut part in parts {
+            out.append(&mut part);
+        }
+        out.ids.shrink_to_fit();
+        out.node_ids.shrink_to_fit();
+        out.span_ids.shrink_to_fit();
+        out
     }
 
     pub(crate) fn append(&mut self, other: &mut ScanResult) {

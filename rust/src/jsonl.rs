@@ -119,15 +119,14 @@ impl LineHasher {
             Some(hash) => out.hashes.push(hash),
             None => out.canonical_ends.push(out.canonical.len() as u64),
         }
-        let boxed = |s: Option<String>| s.map(String::into_boxed_str);
         if opts.keys.id.is_some() {
-            out.ids.push(boxed(fields.id));
+            out.ids.push(fields.id.as_deref());
         }
         if opts.keys.node_id.is_some() {
-            out.node_ids.push(boxed(fields.node_id));
+            out.node_ids.push(fields.node_id.as_deref());
         }
         if opts.keys.span_id.is_some() {
-            out.span_ids.push(boxed(fields.span_id));
+            out.span_ids.push(fields.span_id.as_deref());
         }
         if opts.keys.splits.is_some() {
             out.splits.push(fields.splits.map(|v| {
@@ -309,23 +308,12 @@ pub fn scan_reader<R: Read>(
     if failure.is_none() && !cancelled && !keep_going(bytes_read) {
         cancelled = true;
     }
-    let mut result = ScanResult::default();
-    match pool.finish() {
-        Err(e) => return Err(e),
-        Ok(parts) => {
-            for mut part in parts {
-                result.append(&mut part);
-            }
-        }
-    }
+    let result = ScanResult::concat(pool.finish()?);
     if let Some(e) = failure {
         return Err(e);
     }
     if opts.storable && opts.keys.id.is_some() {
         result.check_unique_ids()?;
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     if cancelled {
         return Ok(Err(Cancelled));
@@ -438,7 +426,7 @@ mod tests {
         }
         let r = scan_bytes(&data, &opts()).unwrap();
         assert_eq!(r.len(), 200);
-        assert_eq!(r.ids[150].as_deref(), Some("q150"));
+        assert_eq!(r.ids.get(150), Some("q150"));
         assert_eq!(r.offsets, expected_offsets);
         let i = 10;
         let (o, l) = (r.offsets[i] as usize, r.lengths[i] as usize);

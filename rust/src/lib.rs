@@ -32,6 +32,7 @@ pub mod number;
 pub mod plan;
 pub mod pool;
 pub mod storable;
+pub mod strings;
 pub mod sync;
 pub mod tape;
 pub mod upload;

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::strings::StrColumn;
+
 pub const FORMAT: &str = "phoenix-upsert-manifest/4";
 
 /// Formats of earlier releases: read as stale (the next sync reads the server), not corrupt.
@@ -53,12 +55,12 @@ pub struct Fingerprint {
 /// hundred MB more than the columns).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Examples {
-    pub external_ids: Vec<Option<String>>,
+    pub external_ids: StrColumn,
     /// Content hashes; in a manifest, 32 hex characters each.
     #[serde(with = "hex_hashes")]
     pub hashes: Vec<[u8; 16]>,
-    /// "" where unknown (examples a sync created and has not read back).
-    pub node_ids: Vec<String>,
+    /// Each present: "" where unknown (examples a sync created and has not read back).
+    pub node_ids: StrColumn,
     pub splits: Vec<Vec<String>>,
 }
 
@@ -109,6 +111,18 @@ impl Examples {
         self.hashes.is_empty()
     }
 
+    /// Example `p`'s node id ("" where unknown).
+    pub fn node_id(&self, p: usize) -> &str {
+        self.node_ids.get(p).unwrap_or_default()
+    }
+
+    /// Whether some example's node id is unknown.
+    pub fn node_ids_unknown(&self) -> bool {
+        self.node_ids
+            .iter()
+            .any(|id| id.map_or(true, str::is_empty))
+    }
+
     /// The columns must be of equal lengths.
     pub fn check(&self) -> Result<(), String> {
         let n = self.len();
@@ -119,6 +133,9 @@ impl Examples {
         ] != [n, n, n]
         {
             return Err("columns of different lengths".to_owned());
+        }
+        if self.node_ids.iter().any(|id| id.is_none()) {
+            return Err("a node id is null".to_owned());
         }
         Ok(())
     }
@@ -235,7 +252,7 @@ pub fn provable(fingerprint: &Fingerprint, proven_at: Option<i64>) -> bool {
 /// were (none for a new one).
 pub fn after_write(
     previous: &Examples,
-    ids: &[Option<String>],
+    ids: &StrColumn,
     hashes: &[[u8; 16]],
     splits: Option<&[Vec<String>]>,
     matched: &[(usize, usize)],
@@ -258,12 +275,12 @@ pub fn after_write(
     for (i, hash) in hashes.iter().enumerate() {
         match match_of[i] {
             Some(p) => {
-                out.node_ids.push(previous.node_ids[p].clone());
-                out.external_ids.push(previous.external_ids[p].clone());
+                out.node_ids.push(previous.node_ids.get(p));
+                out.external_ids.push(previous.external_ids.get(p));
             }
             None => {
-                out.node_ids.push(String::new());
-                out.external_ids.push(ids[i].clone());
+                out.node_ids.push(Some(""));
+                out.external_ids.push(ids.get(i));
             }
         }
         out.hashes.push(*hash);
@@ -275,8 +292,8 @@ pub fn after_write(
     }
     if merge {
         for p in (0..previous.len()).filter(|&p| !taken[p]) {
-            out.node_ids.push(previous.node_ids[p].clone());
-            out.external_ids.push(previous.external_ids[p].clone());
+            out.node_ids.push(previous.node_ids.get(p));
+            out.external_ids.push(previous.external_ids.get(p));
             out.hashes.push(previous.hashes[p]);
             out.splits.push(previous.splits[p].clone());
         }
@@ -390,8 +407,10 @@ mod tests {
 
     fn examples() -> Examples {
         Examples {
-            node_ids: vec!["RGF0YXNldEV4YW1wbGU6MQ==".into(), String::new()],
-            external_ids: vec![Some("q1".into()), None],
+            node_ids: [Some("RGF0YXNldEV4YW1wbGU6MQ=="), Some("")]
+                .into_iter()
+                .collect(),
+            external_ids: [Some("q1"), None].into_iter().collect(),
             hashes: vec![[0; 16], [0xff; 16]],
             splits: vec![vec!["test".into(), "train".into()], vec![]],
         }
@@ -479,11 +498,17 @@ mod tests {
     #[test]
     fn after_a_write_new_examples_have_no_node_id_yet() {
         let prev = examples(); // node ids "RGF0…" and ""
-        let ids = vec![Some("new".to_owned()), Some("q1".to_owned())];
+        let ids = [Some("new"), Some("q1")].into_iter().collect();
         let hashes = vec![[0xaa; 16], [0; 16]];
         let mirror = after_write(&prev, &ids, &hashes, None, &[(1, 0)], false).unwrap();
-        assert_eq!(mirror.node_ids, ["", "RGF0YXNldEV4YW1wbGU6MQ=="]);
-        assert_eq!(mirror.external_ids, [Some("new".into()), Some("q1".into())]);
+        fn column(c: &StrColumn) -> Vec<Option<&str>> {
+            c.iter().collect()
+        }
+        assert_eq!(
+            column(&mirror.node_ids),
+            [Some(""), Some("RGF0YXNldEV4YW1wbGU6MQ==")]
+        );
+        assert_eq!(column(&mirror.external_ids), [Some("new"), Some("q1")]);
         assert_eq!(
             mirror.splits,
             [vec![], vec!["test".to_owned(), "train".to_owned()]]

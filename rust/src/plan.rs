@@ -19,19 +19,47 @@
 //!    otherwise `append` with only the new and changed examples.
 
 use crate::canon::parse_hash_hex;
-use crate::diff::{diff, Incoming, Previous};
+use crate::diff::{diff_examples, IncomingExamples, PreviousExamples};
 use crate::error::{py_repr, Error, ErrorKind, Result};
 use crate::manifest::Examples;
+use crate::strings::StrColumn;
 
 /// The source as the plan sees it: per example its source id (`None`: matched by content),
 /// content hash, split names (`None`: the source carries no splits) and,
 /// for a file, its line (to say where an example is).
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
-    pub ids: &'a [Option<String>],
+    pub ids: &'a StrColumn,
     pub hashes: &'a [[u8; 16]],
     pub splits: Option<&'a [Vec<String>]>,
     pub lines: Option<&'a [u64]>,
+}
+
+impl PreviousExamples for Examples {
+    fn len(&self) -> usize {
+        Examples::len(self)
+    }
+    fn node_id(&self, p: usize) -> &str {
+        Examples::node_id(self, p)
+    }
+    fn external_id(&self, p: usize) -> Option<&str> {
+        self.external_ids.get(p)
+    }
+    fn hash(&self, p: usize) -> [u8; 16] {
+        self.hashes[p]
+    }
+}
+
+impl IncomingExamples for Source<'_> {
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+    fn id(&self, i: usize) -> Option<&str> {
+        self.ids.get(i)
+    }
+    fn hash(&self, i: usize) -> [u8; 16] {
+        self.hashes[i]
+    }
 }
 
 impl Source<'_> {
@@ -41,7 +69,7 @@ impl Source<'_> {
             Some(line) => format!("line {line}"),
             None => format!("example {i}"),
         };
-        match self.ids.get(i).and_then(Option::as_deref) {
+        match self.ids.get(i) {
             Some(id) => format!("{at} (id {})", py_repr(id)),
             None => at,
         }
@@ -126,20 +154,7 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
         .check()
         .map_err(|e| Error::new(ErrorKind::InvalidArgument, e))?;
     let (prev_hashes, new_hashes) = (&previous.hashes, source.hashes);
-    let prev: Vec<Previous<'_>> = (0..previous.len())
-        .map(|p| Previous {
-            node_id: &previous.node_ids[p],
-            external_id: previous.external_ids[p].as_deref(),
-            hash: prev_hashes[p],
-        })
-        .collect();
-    let incoming: Vec<Incoming<'_>> = (0..n)
-        .map(|i| Incoming {
-            id: source.ids[i].as_deref(),
-            hash: new_hashes[i],
-        })
-        .collect();
-    let d = diff(&prev, &incoming, options.merge)?;
+    let d = diff_examples(previous, source, options.merge)?;
     let at = |i: u32| i as usize;
 
     if let Some(&first) = d.unknown_node_ids.first() {
@@ -158,16 +173,17 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
             ),
         );
         err.index = Some(at(first));
-        err.source_id = source.ids[at(first)].clone();
+        err.source_id = source.ids.owned(at(first));
         return Err(err);
     }
 
-    let mut taken: Vec<Option<usize>> = vec![None; previous.len()];
+    // Which source example took each previous one (`u32::MAX`: none yet).
+    let mut taken: Vec<u32> = vec![u32::MAX; previous.len()];
     for &(i, p) in d.unchanged.iter().chain(&d.updated) {
-        let (i, p) = (at(i), at(p));
-        match taken[p] {
-            None => taken[p] = Some(i),
-            Some(j) if j != i => {
+        match taken[at(p)] {
+            u32::MAX => taken[at(p)] = i,
+            j if j != i => {
+                let (i, j, p) = (at(i), at(j), at(p));
                 // One id is the example's external id, the other its node id.
                 let (first, second) = (i.min(j), i.max(j));
                 let mut err = Error::new(
@@ -176,18 +192,18 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
                         "{} and {} name the same example of the dataset ({})",
                         source.place(first),
                         source.place(second),
-                        previous.node_ids[p]
+                        previous.node_id(p)
                     ),
                 );
                 err.ids = [first, second]
                     .iter()
-                    .map(|&k| source.ids[k].clone().unwrap_or_default())
+                    .map(|&k| source.ids.owned(k).unwrap_or_default())
                     .collect();
                 err.index = Some(second);
-                err.source_id = source.ids[second].clone();
+                err.source_id = source.ids.owned(second);
                 return Err(err);
             }
-            Some(_) => {}
+            _ => {}
         }
     }
 
@@ -205,12 +221,15 @@ pub fn plan(previous: &Examples, source: &Source<'_>, options: Options) -> Resul
     let deleted: Vec<usize> = d.deleted.iter().map(|&p| at(p)).collect();
     let unchanged = d.unchanged.len() - split_changes.len();
 
-    let held: std::collections::HashSet<&[u8; 16]> = prev_hashes.iter().collect();
-    let copies: Vec<usize> = added
+    let mut copies: Vec<usize> = added
         .iter()
         .copied()
-        .filter(|&i| source.ids[i].is_none() && held.contains(&new_hashes[i]))
+        .filter(|&i| source.ids.get(i).is_none())
         .collect();
+    if !copies.is_empty() {
+        let held: std::collections::HashSet<&[u8; 16]> = prev_hashes.iter().collect();
+        copies.retain(|&i| held.contains(&new_hashes[i]));
+    }
     if !copies.is_empty() && options.merge && options.exists {
         let shown: Vec<String> = copies.iter().take(5).map(|&i| source.place(i)).collect();
         let mut err = Error::new(
@@ -273,22 +292,22 @@ mod tests {
 
     fn previous(rows: &[(&str, Option<&str>, u8)]) -> Examples {
         Examples {
-            node_ids: rows.iter().map(|r| r.0.to_owned()).collect(),
-            external_ids: rows.iter().map(|r| r.1.map(str::to_owned)).collect(),
+            node_ids: rows.iter().map(|r| Some(r.0)).collect(),
+            external_ids: rows.iter().map(|r| r.1).collect(),
             hashes: rows.iter().map(|r| hash(r.2)).collect(),
             splits: rows.iter().map(|_| Vec::new()).collect(),
         }
     }
 
     struct Src {
-        ids: Vec<Option<String>>,
+        ids: StrColumn,
         hashes: Vec<[u8; 16]>,
         splits: Option<Vec<Vec<String>>>,
     }
 
     fn src(rows: &[(Option<&str>, u8)]) -> Src {
         Src {
-            ids: rows.iter().map(|r| r.0.map(str::to_owned)).collect(),
+            ids: rows.iter().map(|r| r.0).collect(),
             hashes: rows.iter().map(|r| hash(r.1)).collect(),
             splits: None,
         }

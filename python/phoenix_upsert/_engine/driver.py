@@ -127,13 +127,16 @@ class Driver:
             kind = step[0]
             if kind == "http":
                 try:
-                    status, headers, data = self.send(step)
+                    status, headers, data = self.send(step, machine)
                 except httpx.TransportError as exc:
                     machine.handle_transport(isinstance(exc, _STALE), describe(exc))
                 else:
                     machine.handle_response(status, headers, data)
+                    # Let go of the answer before the next poll: the engine plans from what
+                    # it read then, and a large answer need not be held beside the plan.
+                    del data
             elif kind == "load":
-                machine.handle_manifest(self.load(step[1]))
+                machine.handle_manifest(None, fed=self.load(step[1], machine))
             elif kind == "save":
                 self.save(step[1], step[2])
             elif kind == "sleep":
@@ -195,7 +198,12 @@ class Driver:
 
     # -- I/O -----------------------------------------------------------------------------
 
-    def send(self, step: tuple[Any, ...]) -> tuple[int, list[tuple[str, str]], bytes | list[bytes]]:
+    def send(
+        self, step: tuple[Any, ...], machine: SyncMachine
+    ) -> tuple[int, list[tuple[str, str]], bytes | None]:
+        """Send the request of an ``http`` step: its status, headers and body — or ``None``
+        for a body fed to ``machine`` chunk by chunk as it came (a large answer, the examples
+        of a big dataset, is then held once, in the engine, not as chunks and their join)."""
         _, method, path, query, headers, timeout, connect, purpose, examples, _, label, segments = (
             step
         )
@@ -206,14 +214,13 @@ class Driver:
             method, path, params=query, headers=dict(headers), timeout=timeouts
         )
         if purpose != "export":
-            # The chunks as they came: the engine joins them and releases each one, so a
-            # large answer (the examples of a big dataset) is held once, not twice.
             response = self.http.send(request, stream=True)
             try:
-                chunks = list(response.iter_bytes())
+                for chunk in response.iter_bytes():
+                    machine.feed(chunk)
             finally:
                 response.close()
-            return response.status_code, list(response.headers.items()), chunks
+            return response.status_code, list(response.headers.items()), None
         with _progress.bar(
             self.progress,
             long=examples > 5000,
@@ -224,13 +231,12 @@ class Driver:
         ) as bar:
             response = self.http.send(request, stream=True)
             try:
-                chunks = []
                 for chunk in response.iter_bytes():
-                    chunks.append(chunk)
+                    machine.feed(chunk)
                     bar.update(chunk.count(b"\n"))  # one line an example
             finally:
                 response.close()
-        return response.status_code, list(response.headers.items()), chunks
+        return response.status_code, list(response.headers.items()), None
 
     def upload(
         self,
@@ -277,22 +283,24 @@ class Driver:
                     w.stop()
         return response.status_code, list(response.headers.items()), response.content
 
-    def load(self, file: str) -> bytes | None:
-        """The manifest file's bytes, gunzipped (``None``: none, or unreadable)."""
+    def load(self, file: str, machine: SyncMachine) -> bool:
+        """Feed the manifest file to ``machine``, gunzipped, a megabyte at a time (never the
+        whole file and its gunzipped bytes at once). False: no file, or not readable."""
         assert self.manifest_dir is not None
         path = self.manifest_dir / file
         try:
-            raw = path.read_bytes()
+            with gzip.open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    machine.feed(chunk)
         except FileNotFoundError:
-            return None
+            return False
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            logger.warning("ignoring a corrupt sync manifest %s (%s)", path, e)
+            return False
         except OSError as e:
             logger.warning("ignoring the sync manifest %s: %s", path, e)
-            return None
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            logger.warning("ignoring a corrupt sync manifest %s (%s)", path, e)
-            return None
+            return False
+        return True
 
     def save(self, file: str, data: bytes | None) -> None:
         assert self.manifest_dir is not None

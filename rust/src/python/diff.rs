@@ -178,7 +178,7 @@ fn previous_from_scan(scan: &Scan) -> PyResult<Vec<Previous<'_>>> {
         .zip(&r.hashes)
         .enumerate()
         .map(|(i, (node, hash))| {
-            let node = node.as_deref().ok_or_else(|| {
+            let node = node.ok_or_else(|| {
                 PyValueError::new_err(format!("previous example {i} has no node id"))
             })?;
             Ok(Previous {
@@ -238,11 +238,7 @@ fn diff_impl<'py>(
                 .iter()
                 .enumerate()
                 .map(|(i, hash)| Incoming {
-                    id: if scan.has_ids {
-                        r.ids.get(i).and_then(|id| id.as_deref())
-                    } else {
-                        None
-                    },
+                    id: if scan.has_ids { r.ids.get(i) } else { None },
                     hash: *hash,
                 })
                 .collect()

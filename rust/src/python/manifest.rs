@@ -46,8 +46,8 @@ pub fn manifest_encode<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let fp = fingerprint(fingerprint_json)?;
     let examples = Examples {
-        node_ids,
-        external_ids,
+        node_ids: node_ids.iter().map(Some).collect(),
+        external_ids: external_ids.into_iter().collect(),
         hashes: hashes_of(&hashes, "hashes")?,
         splits,
     };
@@ -63,7 +63,13 @@ fn hashes_of(hex: &[String], what: &str) -> PyResult<Vec<[u8; 16]>> {
 /// A dataset's columns as Python sees them (hashes in hex).
 fn columns(e: Examples) -> Columns {
     let hashes = e.hashes.iter().map(hash_hex).collect();
-    (e.node_ids, e.external_ids, hashes, e.splits)
+    let node_ids = (0..e.len()).map(|p| e.node_id(p).to_owned()).collect();
+    let external_ids = e
+        .external_ids
+        .iter()
+        .map(|i| i.map(str::to_owned))
+        .collect();
+    (node_ids, external_ids, hashes, e.splits)
 }
 
 pub(super) type Columns = (
@@ -100,6 +106,7 @@ pub fn manifest_after_write(
     let previous = examples(previous)?;
     previous.check().map_err(PyValueError::new_err)?;
     let hashes = hashes_of(&hashes, "hashes")?;
+    let ids = ids.into_iter().collect();
     let e = manifest::after_write(&previous, &ids, &hashes, splits.as_deref(), &matched, merge)
         .map_err(PyValueError::new_err)?;
     Ok(columns(e))
@@ -109,8 +116,8 @@ pub fn manifest_after_write(
 pub(super) fn examples(columns: Columns) -> PyResult<Examples> {
     let (node_ids, external_ids, hashes, splits) = columns;
     Ok(Examples {
-        node_ids,
-        external_ids,
+        node_ids: node_ids.iter().map(Some).collect(),
+        external_ids: external_ids.into_iter().collect(),
         hashes: hashes_of(&hashes, "previous hashes")?,
         splits,
     })

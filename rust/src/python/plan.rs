@@ -40,6 +40,7 @@ pub fn plan(
     guarded(py, || {
         let previous = examples(previous)?;
         let hashes = parse_hashes(&hashes, "source hashes").map_err(|e| to_py_err(py, e))?;
+        let ids = ids.into_iter().collect();
         let source = Source {
             ids: &ids,
             hashes: &hashes,

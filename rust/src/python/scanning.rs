@@ -16,6 +16,7 @@ use crate::example::LineKeys;
 use crate::jsonl::{self, ScanOptions, ScanResult};
 use crate::pool::Pool;
 use crate::storable;
+use crate::strings::StrColumn;
 use crate::sync::SourceColumns;
 use crate::tape::Tape;
 
@@ -34,11 +35,8 @@ pub struct Scan {
     pub(super) has_span_ids: bool,
 }
 
-pub fn opt_str_list<'py>(
-    py: Python<'py>,
-    values: &[Option<Box<str>>],
-) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, values.iter().map(|v| v.as_deref()))
+pub fn opt_str_list<'py>(py: Python<'py>, values: &StrColumn) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, values.iter())
 }
 
 #[pymethods]
@@ -204,23 +202,20 @@ impl Scan {
 
     /// Whether some example has a span id.
     fn declares_span_ids(&self) -> bool {
-        self.has_span_ids && self.result.span_ids.iter().any(Option::is_some)
+        self.has_span_ids && self.result.span_ids.any()
     }
 
-    /// The engine's columns of this scan: the source ids (none without an id key), hex
-    /// hashes, split names (`None` unless some example has a splits key; an example without
-    /// it has none), span ids (`None` unless some example has one) and line numbers (the
-    /// scan's, if it kept them, unless `lines` is given).
+    /// The engine's columns of this scan: the source ids (none without an id key), content
+    /// hashes (16 bytes each), split names (`None` unless some example has a splits key; an
+    /// example without it has none), span ids (`None` unless some example has one) and line
+    /// numbers (the scan's, if it kept them, unless `lines` is given).
     pub(super) fn columns(&self, lines: Option<Vec<u64>>) -> SourceColumns {
         let r = &self.result;
         let n = r.len();
-        let ids: Vec<Option<String>> = if self.has_ids {
-            r.ids
-                .iter()
-                .map(|i| i.as_deref().map(str::to_owned))
-                .collect()
+        let ids = if self.has_ids {
+            r.ids.clone()
         } else {
-            vec![None; n]
+            StrColumn::absent(n)
         };
         let splits = self.declares_splits().then(|| {
             r.splits
@@ -234,16 +229,11 @@ impl Scan {
                 })
                 .collect()
         });
-        let span_ids = self.declares_span_ids().then(|| {
-            r.span_ids
-                .iter()
-                .map(|i| i.as_deref().map(str::to_owned))
-                .collect()
-        });
+        let span_ids = self.declares_span_ids().then(|| r.span_ids.clone());
         let lines =
             lines.or_else(|| (n > 0 && r.line_numbers.len() == n).then(|| r.line_numbers.clone()));
         SourceColumns {
-            has_ids: ids.iter().any(Option::is_some),
+            has_ids: ids.any(),
             ids,
             hashes: r.hashes.clone(),
             splits,
@@ -474,7 +464,7 @@ fn walk_example(
         .map_err(|e| e.with_source_id(fields.id.as_deref()))?;
     batch.roots.push(roots);
     if has_ids {
-        result.ids.push(fields.id.map(String::into_boxed_str));
+        result.ids.push(fields.id.as_deref());
     }
     if src.keys.splits.is_some() {
         result.splits.push(fields.splits.map(|names| {
@@ -486,9 +476,7 @@ fn walk_example(
         }));
     }
     if src.keys.span_id.is_some() {
-        result
-            .span_ids
-            .push(fields.span_id.map(String::into_boxed_str));
+        result.span_ids.push(fields.span_id.as_deref());
     }
     Ok(())
 }
@@ -587,10 +575,7 @@ pub fn scan_examples_impl(
         }
     });
     result.hashes = hashes.map_err(|e| {
-        let id = e
-            .index
-            .and_then(|i| result.ids.get(i))
-            .and_then(|id| id.as_deref());
+        let id = e.index.and_then(|i| result.ids.get(i));
         e.with_source_id(id)
     })?;
     if let Some(progress) = &src.progress {

@@ -3,9 +3,8 @@
 
 use std::borrow::Cow;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use super::errors::{guarded, no_panic, to_py_err};
@@ -17,6 +16,8 @@ use crate::sync::{Config, Fail, Input, Machine, Purpose, Response, Segment, Step
 #[pyclass(module = "phoenix_upsert._native")]
 pub struct SyncMachine {
     inner: Machine,
+    /// The answer's chunks fed so far, in one buffer (`feed`).
+    body: Vec<u8>,
 }
 
 #[pymethods]
@@ -65,7 +66,10 @@ impl SyncMachine {
             let inner = py
                 .detach(|| no_panic(|| Machine::new(cfg, src)))
                 .map_err(|e| to_py_err(py, e))?;
-            Ok(SyncMachine { inner })
+            Ok(SyncMachine {
+                inner,
+                body: Vec::new(),
+            })
         })
     }
 
@@ -81,33 +85,26 @@ impl SyncMachine {
         })
     }
 
-    /// The answer to the last `http` step. `body`: its bytes, or the list of its chunks as
-    /// they came, which is emptied here (each chunk is released once copied, so that a large
-    /// answer is held once, not as chunks and a copy).
+    /// A chunk of the answer to the last `http` step, as it came: appended to one buffer,
+    /// so that a large answer (the examples of a big dataset) is held once, not as its
+    /// chunks and their join.
+    fn feed(&mut self, chunk: &[u8]) {
+        self.body.extend_from_slice(chunk);
+    }
+
+    /// The answer to the last `http` step: its body, or `None` for the chunks fed.
+    #[pyo3(signature = (status, headers, body))]
     fn handle_response(
         &mut self,
         py: Python<'_>,
         status: u16,
         headers: Vec<(String, String)>,
-        body: &Bound<'_, PyAny>,
+        body: Option<&[u8]>,
     ) -> PyResult<()> {
-        let body: Cow<'_, [u8]> = if let Ok(bytes) = body.cast::<PyBytes>() {
-            Cow::Borrowed(bytes.as_bytes())
-        } else if let Ok(chunks) = body.cast::<PyList>() {
-            let mut total = 0;
-            for chunk in chunks.iter() {
-                total += chunk.cast::<PyBytes>()?.as_bytes().len();
-            }
-            let mut joined = Vec::with_capacity(total);
-            for i in 0..chunks.len() {
-                joined.extend_from_slice(chunks.get_item(i)?.cast::<PyBytes>()?.as_bytes());
-                chunks.set_item(i, py.None())?;
-            }
-            Cow::Owned(joined)
-        } else {
-            return Err(PyTypeError::new_err(
-                "the body is bytes or a list of bytes chunks",
-            ));
+        let fed = std::mem::take(&mut self.body);
+        let body: Cow<'_, [u8]> = match body {
+            Some(bytes) => Cow::Borrowed(bytes),
+            None => Cow::Owned(fed),
         };
         let input = Input::Response(Response {
             status,
@@ -123,6 +120,7 @@ impl SyncMachine {
     /// The last `http` step got no answer: `stale` for a kept-alive connection the server
     /// had closed; `message` says what happened.
     fn handle_transport(&mut self, py: Python<'_>, stale: bool, message: String) -> PyResult<()> {
+        self.body = Vec::new(); // what came before the connection failed is not an answer
         let kind = if stale {
             TransportKind::Stale
         } else {
@@ -131,9 +129,16 @@ impl SyncMachine {
         self.handle(py, Input::Transport { kind, message })
     }
 
-    /// The manifest file's bytes, gunzipped (`None`: no file or not readable).
-    fn handle_manifest(&mut self, py: Python<'_>, data: Option<&[u8]>) -> PyResult<()> {
-        self.handle(py, Input::Manifest(data.map(Into::into)))
+    /// The manifest file's bytes, gunzipped: `data`, or with `fed` the chunks fed; neither:
+    /// no file, or not readable (and whatever was fed is dropped).
+    #[pyo3(signature = (data, *, fed = false))]
+    fn handle_manifest(&mut self, py: Python<'_>, data: Option<&[u8]>, fed: bool) -> PyResult<()> {
+        let chunks = std::mem::take(&mut self.body);
+        let bytes = match data {
+            Some(data) => Some(Cow::Borrowed(data)),
+            None => fed.then_some(Cow::Owned(chunks)),
+        };
+        self.handle(py, Input::Manifest(bytes))
     }
 }
 

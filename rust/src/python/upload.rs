@@ -29,10 +29,7 @@ fn check_indices(scan: &Scan, indices: &[usize]) -> PyResult<()> {
 
 /// Name the example's source id in an error about it.
 fn with_id(scan: &Scan, e: Error) -> Error {
-    let id = e
-        .index
-        .and_then(|i| scan.result.ids.get(i))
-        .and_then(|id| id.as_deref());
+    let id = e.index.and_then(|i| scan.result.ids.get(i));
     e.with_source_id(id)
 }
 

@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::jsonl::{scan_all, Lines, ScanOptions};
 use crate::manifest::{self, Examples, Fingerprint, Loaded};
 use crate::plan::{plan, Action, Options, Plan, Source};
+use crate::strings::StrColumn;
 
 /// The proof's answer when another writer wrote after this sync's write (it may not have
 /// seen ours: on PostgreSQL ours can commit after its proof, below its version).
@@ -121,7 +122,7 @@ struct Write {
 #[derive(Debug, Clone)]
 struct Sub {
     map: Vec<usize>,
-    ids: Vec<Option<String>>,
+    ids: StrColumn,
     hashes: Vec<[u8; 16]>,
     splits: Option<Vec<Vec<String>>>,
     lines: Option<Vec<u64>>,
@@ -154,7 +155,7 @@ struct Listed {
 impl Sub {
     fn of(src: &SourceColumns, map: Vec<usize>) -> Sub {
         Sub {
-            ids: map.iter().map(|&i| src.ids[i].clone()).collect(),
+            ids: src.ids.select(&map),
             hashes: map.iter().map(|&i| src.hashes[i]).collect(),
             splits: src
                 .splits
@@ -218,6 +219,10 @@ pub struct Machine {
     phase: Option<Phase>,
     pending: Option<Pending>,
     awaiting_manifest: bool,
+    /// A state was read: plan from it at the next poll, once the host has let go of the
+    /// answer or manifest it came from (at scale, the plan and that answer are the two
+    /// largest things a sync holds; not at the same time).
+    plan_next: bool,
     ended: bool,
     // The read under way.
     reader: Reader,
@@ -349,6 +354,7 @@ impl Machine {
             phase: None,
             pending: None,
             awaiting_manifest: false,
+            plan_next: false,
             ended: false,
             reader: Reader::Main,
             reading: State::default(),
@@ -385,6 +391,11 @@ impl Machine {
     /// The next thing to do. After [`Step::Http`] and [`Step::LoadManifest`] the answer must
     /// be handed to [`Machine::handle`] before polling again.
     pub fn poll(&mut self) -> Step {
+        if self.out.is_empty() && self.plan_next {
+            self.plan_next = false;
+            let flow = self.plan_and_write();
+            self.flow(flow);
+        }
         if let Some(step) = self.out.pop_front() {
             if matches!(step, Step::Done(_) | Step::Failed(_)) {
                 self.ended = true;
@@ -953,7 +964,7 @@ impl Machine {
     /// the export (its content would be read as JSON, then the members again), and every node
     /// id is known. A smaller one is exported: content and splits in one read, as cheap.
     fn members_only(&self, examples: &Examples) -> bool {
-        examples.len() > self.cfg.read_limit && !examples.node_ids.iter().any(String::is_empty)
+        examples.len() > self.cfg.read_limit && !examples.node_ids_unknown()
     }
 
     fn export(&mut self) {
@@ -999,14 +1010,12 @@ impl Machine {
             )))
         })?;
         // Phoenix exports `id` as the node id for an example without an external id.
-        let external_ids = (0..scan.ids.len())
-            .map(|i| scan.external_id(i).map(String::from))
-            .collect();
+        let external_ids = (0..scan.ids.len()).map(|i| scan.external_id(i)).collect();
         Ok(Examples {
             node_ids: scan
                 .node_ids
-                .into_iter()
-                .map(|n| n.map(String::from).unwrap_or_default())
+                .iter()
+                .map(|n| Some(n.unwrap_or_default()))
                 .collect(),
             external_ids,
             hashes: scan.hashes,
@@ -1148,7 +1157,10 @@ impl Machine {
         let mut listing = self.listing.take().expect("a listing");
         let mut examples = listing.examples;
         for (node, names) in examples.node_ids.iter().zip(examples.splits.iter_mut()) {
-            let mut found = listing.members.remove(node).unwrap_or_default();
+            let mut found = listing
+                .members
+                .remove(node.unwrap_or_default())
+                .unwrap_or_default();
             found.sort();
             *names = found;
         }
@@ -1198,7 +1210,8 @@ impl Machine {
             Reader::Main => {
                 self.trust_manifest = false; // a second read is after a failure: ask the server
                 self.state = Some(state);
-                self.plan_and_write()
+                self.plan_next = true;
+                Ok(())
             }
             Reader::ReadBack => self.read_back(state),
             Reader::Prove => Err(input_error(ErrorKind::Internal, "unexpected state")),
@@ -1264,9 +1277,10 @@ impl Machine {
                 .deleted
                 .iter()
                 .map(|&q| {
-                    prev.external_ids[q]
-                        .clone()
-                        .unwrap_or_else(|| prev.node_ids[q].clone())
+                    prev.external_ids
+                        .get(q)
+                        .unwrap_or_else(|| prev.node_id(q))
+                        .to_owned()
                 })
                 .collect(),
             unchanged: p.unchanged,
@@ -1281,7 +1295,7 @@ impl Machine {
             Err(e)
                 if e.kind == ErrorKind::InvalidSourceId
                     && state.from_manifest
-                    && state.examples.node_ids.iter().any(String::is_empty) =>
+                    && state.examples.node_ids_unknown() =>
             {
                 // The manifest does not know every node id (a write of this client's created
                 // examples it has not read back); the server does.
@@ -1407,10 +1421,10 @@ impl Machine {
             for &p in &plan.deleted[limit..] {
                 let content = self
                     .contents
-                    .get(&prev.node_ids[p])
+                    .get(prev.node_id(p))
                     .cloned()
                     .ok_or_else(|| input_error(ErrorKind::Internal, "content not read"))?;
-                sub.ids.push(Some(prev.node_ids[p].clone()));
+                sub.ids.push(Some(prev.node_id(p)));
                 sub.hashes.push(prev.hashes[p]);
                 if let Some(splits) = sub.splits.as_mut() {
                     splits.push(prev.splits[p].clone());
@@ -1495,7 +1509,7 @@ impl Machine {
         let prev = &state.examples;
         let wanted: Vec<String> = plan.deleted[limit..]
             .iter()
-            .map(|&p| prev.node_ids[p].clone())
+            .map(|&p| prev.node_id(p).to_owned())
             .filter(|id| !self.contents.contains_key(id))
             .collect();
         if wanted.is_empty() {
@@ -1577,7 +1591,9 @@ impl Machine {
         }
         // Examples of the dataset carried as the server holds them (a deletion in parts).
         let kept = sub.map_or(&[][..], |s| &s.kept[..]);
-        let kept_ids = sub.map_or(&[][..], |s| &s.ids[s.map.len()..]);
+        let kept_ids: Vec<Option<&str>> = sub.map_or(Vec::new(), |s| {
+            (s.map.len()..s.ids.len()).map(|k| s.ids.get(k)).collect()
+        });
         let kept_splits = sub
             .and_then(|s| s.splits.as_ref())
             .map_or(&[][..], |s| &s[s.len() - kept.len()..]);
@@ -1598,7 +1614,7 @@ impl Machine {
         let column = |key: &str, values: Vec<Value>| {
             Segment::Bytes(format!(",\"{key}\":{}", Value::Array(values)).into_bytes())
         };
-        let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        let opt = |v: Option<&str>| v.map_or(Value::Null, |v| Value::String(v.to_owned()));
         let names =
             |names: &Vec<String>| Value::Array(names.iter().cloned().map(Value::String).collect());
         if self.src.has_ids || !kept.is_empty() {
@@ -1606,8 +1622,8 @@ impl Machine {
                 "example_ids",
                 indices
                     .iter()
-                    .map(|&i| opt(&self.src.ids[i]))
-                    .chain(kept_ids.iter().map(opt))
+                    .map(|&i| opt(self.src.ids.get(i)))
+                    .chain(kept_ids.iter().copied().map(opt))
                     .collect(),
             ));
         }
@@ -1626,7 +1642,7 @@ impl Machine {
                 "span_ids",
                 indices
                     .iter()
-                    .map(|&i| opt(&spans[i]))
+                    .map(|&i| opt(spans.get(i)))
                     .chain(kept.iter().map(|_| Value::Null))
                     .collect(),
             ));

@@ -63,6 +63,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::plan::Action;
+use crate::strings::StrColumn;
 
 /// Writes a sync may make while other writers keep changing the dataset (at least the
 /// configured attempts): contending mirror syncs each write until one proves.
@@ -145,17 +146,17 @@ impl Default for Config {
     }
 }
 
-/// The source, as the engine sees it: per example its source id, content hash (hex), split
-/// names, span id and, for a file, its line.
+/// The source, as the engine sees it: per example its source id, content hash, split names,
+/// span id and, for a file, its line.
 #[derive(Debug, Clone, Default)]
 pub struct SourceColumns {
-    pub ids: Vec<Option<String>>,
+    pub ids: StrColumn,
     pub hashes: Vec<[u8; 16]>,
     pub splits: Option<Vec<Vec<String>>>,
     pub lines: Option<Vec<u64>>,
     /// Whether the examples carry source ids (sent as `example_ids`).
     pub has_ids: bool,
-    pub span_ids: Option<Vec<Option<String>>>,
+    pub span_ids: Option<StrColumn>,
 }
 
 /// What the host does next.

@@ -9,6 +9,7 @@ use crate::diff::{self as diff_core, Incoming, Previous};
 use crate::error::{Error, ErrorKind};
 use crate::example::{parse_line_with, LineKeys, ScanResult};
 use crate::jsonl::{self, ScanOptions};
+use crate::strings::StrColumn;
 use crate::tape::Tape;
 use crate::upload::{self, LineRef, Part};
 
@@ -97,11 +98,11 @@ fn options(
     })
 }
 
-fn opt_strs(values: &[Option<Box<str>>]) -> Value {
+fn opt_strs(values: &StrColumn) -> Value {
     Value::Array(
         values
             .iter()
-            .map(|v| v.as_deref().map_or(Value::Null, Value::from))
+            .map(|v| v.map_or(Value::Null, Value::from))
             .collect(),
     )
 }
@@ -109,7 +110,7 @@ fn opt_strs(values: &[Option<Box<str>>]) -> Value {
 /// A scan as the JSON text `core.ts` parses: columns not asked for are `null`.
 fn scan_json(r: &ScanResult, opts: &ScanOptions) -> String {
     let k = &opts.keys;
-    let column = |on: bool, values: &[Option<Box<str>>]| {
+    let column = |on: bool, values: &StrColumn| {
         if on {
             opt_strs(values)
         } else {

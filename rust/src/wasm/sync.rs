@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 
 use super::errors::{to_js, type_error, Input as ErrorInput};
 use crate::canon::parse_hash_hex;
+use crate::strings::StrColumn;
 use crate::sync::{
     Body, Config, Fail, Failure, Input, Machine, Outcome, Purpose, Request, Response, Segment,
     SourceColumns, Step, TransportKind,
@@ -105,7 +106,7 @@ fn config(text: &str) -> Result<Config, JsValue> {
     Ok(cfg)
 }
 
-fn opt_strings(text: &str, what: &str) -> Result<Vec<Option<String>>, JsValue> {
+fn opt_strings(text: &str, what: &str) -> Result<StrColumn, JsValue> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| bad(&format!("{what} are not JSON: {e}")))?;
     let Value::Array(items) = value else {

@@ -731,7 +731,9 @@ impl ScanResult {
     }
 
     /// The parts of a scan, one after the other (each column allocated once, at its size).
-    pub(crate) fn concat(parts: Vec<ScanResult>) -> ScanResult {
+    /// With `release`, the memory of the parts joined is given back as the join goes (see
+    /// [`crate::memory`]), so that the parts and the whole are not resident at once.
+    pub(crate) fn concat(parts: Vec<ScanResult>, release: bool) -> ScanResult {
         let total = |f: fn(&ScanResult) -> usize| parts.iter().map(f).sum::<usize>();
         let mut out = ScanResult {
             hashes: Vec::with_capacity(total(|p| p.hashes.len())),
@@ -743,8 +745,15 @@ impl ScanResult {
             lengths: Vec::with_capacity(total(|p| p.lengths.len())),
             ..ScanResult::default()
         };
-        for mut part in parts {
+        for (k, mut part) in parts.into_iter().enumerate() {
             out.append(&mut part);
+            drop(part);
+            if release && k % 8 == 7 {
+                crate::memory::release_freed();
+            }
+        }
+        if release {
+            crate::memory::release_freed();
         }
         out.ids.shrink_to_fit();
         out.node_ids.shrink_to_fit();

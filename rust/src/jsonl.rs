@@ -308,7 +308,8 @@ pub fn scan_reader<R: Read>(
     if failure.is_none() && !cancelled && !keep_going(bytes_read) {
         cancelled = true;
     }
-    let result = ScanResult::concat(pool.finish()?);
+    let release = bytes_read >= crate::memory::RELEASE_AFTER_BYTES;
+    let result = ScanResult::concat(pool.finish()?, release);
     if let Some(e) = failure {
         return Err(e);
     }

@@ -27,6 +27,7 @@ mod fast;
 pub mod json;
 pub mod jsonl;
 pub mod manifest;
+pub mod memory;
 pub mod node_id;
 pub mod number;
 pub mod plan;

@@ -137,13 +137,17 @@ export function serverOf(client: HttpClient): string {
   }
 }
 
-/** What one request got: an answer (any status), or why none came. */
+/**
+ * What one request got: an answer (any status; `body` undefined: fed to the engine chunk by
+ * chunk), or why none came.
+ */
 type Answer =
-  { status: number; headers: string[]; body: Uint8Array } | { stale: boolean; message: string };
+  | { status: number; headers: string[]; body: Uint8Array | undefined }
+  | { stale: boolean; message: string };
 
 const ANSWER_HEADERS = ["date", "retry-after", "content-type"];
 
-function answer(response: Response, body: Uint8Array): Answer {
+function answer(response: Response, body: Uint8Array | undefined): Answer {
   const headers: string[] = [];
   for (const name of ANSWER_HEADERS) {
     const value = response.headers.get(name);
@@ -175,6 +179,7 @@ async function send(
   step: HttpStep,
   source: Source,
   signal: AbortSignal | undefined,
+  feed: (chunk: Uint8Array) => void,
 ): Promise<Answer> {
   signal?.throwIfAborted();
   const body = uploadBody(step, source);
@@ -188,7 +193,9 @@ async function send(
   }, step.timeout * 1000);
   const init: Record<string, unknown> = {
     params: { query: Object.fromEntries(step.query) },
-    parseAs: "arrayBuffer",
+    // A successful answer's body is fed to the engine as it comes: a large one (the
+    // examples of a big dataset) is then held once, in the engine, not here too.
+    parseAs: "stream",
     signal: controller.signal,
     headers: Object.fromEntries(step.headers),
   };
@@ -201,9 +208,16 @@ async function send(
     const result = step.method === "GET" ? await http.GET(path, init) : await http.POST(path, init);
     const response = result.response;
     if (!response.ok) return answer(response, errorBytes(result.error));
-    const data =
-      result.data instanceof ArrayBuffer ? new Uint8Array(result.data) : new Uint8Array();
-    return answer(response, data);
+    const stream = result.data as ReadableStream<Uint8Array> | null | undefined;
+    if (stream) {
+      const reader = stream.getReader();
+      for (;;) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        feed(chunk.value);
+      }
+    }
+    return answer(response, undefined);
   } catch (e) {
     if (signal?.aborted) throw signal.reason;
     // The phoenix-client's own middleware throws an HttpError, with the response, for a
@@ -270,7 +284,9 @@ export async function runSync(
       const step = call(() => machine.poll() as Step);
       switch (step.kind) {
         case "http": {
-          const got = await send(http, step, source, signal);
+          const got = await send(http, step, source, signal, (chunk) =>
+            call(() => machine.feed(chunk)),
+          );
           if ("status" in got) {
             call(() => machine.handleResponse(got.status, got.headers, got.body));
           } else {

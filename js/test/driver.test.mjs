@@ -93,3 +93,31 @@ test("a connection closed under a request is repeated at once, without a warning
     await server.close();
   }
 });
+
+test("an answer cut short after its first bytes is read again, and only the second counts", async () => {
+  const whole = JSON.stringify({ data: [], next_cursor: null });
+  const server = await fakePhoenix((request, response, n) => {
+    if (n === 1) {
+      // The first bytes of another answer, then the connection fails: fed, then dropped.
+      response.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": String(whole.length + 40),
+      });
+      response.write('{"data": [{"id": "RGF0YXNldDox", "name": ');
+      setTimeout(() => request.socket.destroy(), 50);
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(whole);
+  });
+  try {
+    const client = createClient({ options: { baseUrl: server.url } });
+    const [result] = await warnings(() =>
+      pu.upsertDataset({ client, dataset: { datasetName: "d" }, examples, dryRun: true }),
+    );
+    assert.equal(result.plan.action, "create");
+    assert.equal(server.requests(), 2);
+  } finally {
+    await server.close();
+  }
+});

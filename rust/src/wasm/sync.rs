@@ -29,6 +29,8 @@ use crate::sync::{
 #[wasm_bindgen(js_name = SyncMachine)]
 pub struct SyncMachine {
     machine: Machine,
+    /// The answer's chunks fed so far, in one buffer (`feed`).
+    body: Vec<u8>,
 }
 
 fn set(target: &JsValue, key: &str, value: &JsValue) {
@@ -283,7 +285,10 @@ impl SyncMachine {
                 .transpose()?,
         };
         let machine = Machine::new(cfg, src).map_err(|e| to_js(e, ErrorInput::Examples))?;
-        Ok(SyncMachine { machine })
+        Ok(SyncMachine {
+            machine,
+            body: Vec::new(),
+        })
     }
 
     /// The next step as a plain object; a failed sync throws its typed error.
@@ -314,10 +319,18 @@ impl SyncMachine {
         })
     }
 
+    /// A chunk of the answer to the last `http` step, as it came: appended to one buffer,
+    /// so that a large answer is held once, not as the host's copy and the engine's.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.body.extend_from_slice(chunk);
+    }
+
     /// The answer to the last `http` step: its status, headers as `[name, value, name,
-    /// value, …]` (names in any case) and body.
+    /// value, …]` (names in any case) and body (`undefined`: the chunks fed).
     #[wasm_bindgen(js_name = handleResponse)]
-    pub fn handle_response(&mut self, status: u16, headers: Vec<String>, body: Vec<u8>) {
+    pub fn handle_response(&mut self, status: u16, headers: Vec<String>, body: Option<Vec<u8>>) {
+        let fed = std::mem::take(&mut self.body);
+        let body = body.unwrap_or(fed);
         let headers = headers
             .chunks_exact(2)
             .map(|kv| (kv[0].to_ascii_lowercase(), kv[1].clone()))
@@ -333,6 +346,7 @@ impl SyncMachine {
     /// closed, `message` what happened (without credentials).
     #[wasm_bindgen(js_name = handleTransport)]
     pub fn handle_transport(&mut self, stale: bool, message: String) {
+        self.body = Vec::new(); // what came before the connection failed is not an answer
         let kind = if stale {
             TransportKind::Stale
         } else {

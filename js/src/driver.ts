@@ -163,6 +163,11 @@ function errorBytes(error: unknown): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
+/** The engine failed to take a chunk of an answer: its error, not the network's. */
+class FeedFailure {
+  constructor(readonly error: unknown) {}
+}
+
 /** The body of an upload: its bytes and the rows of the source's parts, joined. */
 function uploadBody(step: HttpStep, source: Source): string | undefined {
   if (step.body === null) return undefined;
@@ -214,11 +219,16 @@ async function send(
       for (;;) {
         const chunk = await reader.read();
         if (chunk.done) break;
-        feed(chunk.value);
+        try {
+          feed(chunk.value);
+        } catch (e) {
+          throw new FeedFailure(e);
+        }
       }
     }
     return answer(response, undefined);
   } catch (e) {
+    if (e instanceof FeedFailure) throw e.error;
     if (signal?.aborted) throw signal.reason;
     // The phoenix-client's own middleware throws an HttpError, with the response, for a
     // non-2xx answer: the answer all the same.

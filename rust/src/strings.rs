@@ -6,7 +6,7 @@
 //! value is present costs nothing per entry. The memory of a sync at scale is mostly such
 //! columns, which is why they have a type of their own.
 
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 
 /// Optional strings, one per entry, back to back in one text.
@@ -158,15 +158,45 @@ impl<'de> serde::Deserialize<'de> for StrColumn {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrColumn, A::Error> {
                 let mut column = StrColumn::new();
-                // Borrowed where the text has no escapes, owned where it has.
-                while let Some(value) = seq.next_element::<Option<std::borrow::Cow<'de, str>>>()? {
-                    column.push(value.as_deref());
-                }
+                while seq.next_element_seed(Entry(&mut column))?.is_some() {}
                 column.shrink_to_fit();
                 Ok(column)
             }
         }
         d.deserialize_seq(Entries)
+    }
+}
+
+/// One entry of a column being read, pushed where it is read: no string is allocated for it
+/// (a manifest of a million examples has two million of them).
+struct Entry<'c>(&'c mut StrColumn);
+
+impl<'de> DeserializeSeed<'de> for Entry<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entry<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.0.push(None);
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.0.push(None);
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push(Some(v));
+        Ok(())
     }
 }
 

@@ -80,7 +80,11 @@ impl SyncMachine {
     /// retry_after, exhausted)`; an input error is raised.
     fn poll(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         guarded(py, || {
-            let step = no_panic(|| Ok(self.inner.poll())).map_err(|e| to_py_err(py, e))?;
+            // A poll may plan (seconds at a million examples): without the GIL.
+            let inner = &mut self.inner;
+            let step = py
+                .detach(|| no_panic(|| Ok(inner.poll())))
+                .map_err(|e| to_py_err(py, e))?;
             step_tuple(py, step)
         })
     }

@@ -391,7 +391,7 @@ impl Machine {
     /// The next thing to do. After [`Step::Http`] and [`Step::LoadManifest`] the answer must
     /// be handed to [`Machine::handle`] before polling again.
     pub fn poll(&mut self) -> Step {
-        if self.out.is_empty() && self.plan_next {
+        if self.out.is_empty() && self.plan_next && !self.ended {
             self.plan_next = false;
             let flow = self.plan_and_write();
             self.flow(flow);
@@ -433,6 +433,7 @@ impl Machine {
         if let Err(fail) = flow {
             self.pending = None;
             self.phase = None;
+            self.plan_next = false;
             self.out.push_back(Step::Failed(fail));
         }
     }

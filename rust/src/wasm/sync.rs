@@ -359,6 +359,7 @@ impl SyncMachine {
     /// `undefined` if there is none or it cannot be read.
     #[wasm_bindgen(js_name = handleManifest)]
     pub fn handle_manifest(&mut self, data: Option<Vec<u8>>) {
+        self.body = Vec::new();
         self.machine.handle(Input::Manifest(data.map(Cow::Owned)));
     }
 }
